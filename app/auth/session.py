@@ -1,0 +1,116 @@
+"""Who is signed in.
+
+``AUTH_MODE=header``: a reverse proxy (oauth2-proxy style) authenticates people and passes their
+email in ``AUTH_HEADER``; it is trusted only from ``TRUSTED_PROXY_IPS`` (empty = any peer, for a
+proxy on the same host). ``AUTH_MODE=dev``: a sign-in page where you type an email.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+
+import sqlalchemy as sa
+from flask import abort, current_app, g, redirect, request, session, url_for
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import User
+
+EMAIL_RE = re.compile(
+    r"^[^@\s<>\"'(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
+)
+SESSION_USER = "user_id"
+
+
+def normalize_email(value: str) -> str | None:
+    """The email lower-cased and trimmed, or None when it is not an email address."""
+    value = (value or "").strip().lower()
+    if len(value) > 320 or not EMAIL_RE.match(value):
+        return None
+    return value
+
+
+def get_or_create_user(email: str) -> User:
+    """Find the user by email, creating them (LiteLLM user_id = email) on first sign-in."""
+    admins = current_app.config["ADMIN_EMAILS"]
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    if user is None:
+        user = User(email=email, litellm_user_id=email, display_name=email.split("@")[0])
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:  # another request created the same user first
+            db.session.rollback()
+            user = db.session.scalar(sa.select(User).where(User.email == email))
+    is_admin = email in admins
+    if user.is_admin != is_admin:  # ADMIN_EMAILS is the source of truth
+        user.is_admin = is_admin
+        db.session.commit()
+    return user
+
+
+def peer_is_trusted_proxy() -> bool:
+    """Whether the direct peer may set the identity header."""
+    trusted = current_app.config["TRUSTED_PROXY_IPS"]
+    if not trusted:
+        return True
+    try:
+        peer = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    for entry in trusted:
+        try:
+            if peer in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def load_user() -> None:
+    """Set ``g.user`` for this request (None when nobody is signed in)."""
+    g.user = None
+    if current_app.config["AUTH_MODE"] == "header":
+        header = current_app.config["AUTH_HEADER"]
+        raw = request.headers.get(header)
+        if raw and peer_is_trusted_proxy():
+            email = normalize_email(raw)
+            if email:
+                g.user = get_or_create_user(email)
+        return
+    user_id = session.get(SESSION_USER)
+    if user_id is not None:
+        g.user = db.session.get(User, user_id)
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def login_required(view):
+    """Sign-in wall: 401 in header mode (the proxy should have signed the person in), else redirect."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("user") is None:
+            if current_app.config["AUTH_MODE"] == "header":
+                abort(401)
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_required(view):
+    """Admins only; everyone else gets 404 so admin routes are not advertised."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not g.user.is_admin:
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped

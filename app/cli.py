@@ -1,0 +1,11 @@
+"""Maintenance commands registered on ``flask``."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from app.litellm_sim.cli import litellm_sim_command
+
+    app.cli.add_command(litellm_sim_command)

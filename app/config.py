@@ -1,0 +1,147 @@
+"""Configuration read from environment variables.
+
+Values are read when a config object is built (inside ``create_app``), never at import time,
+so tests and commands can set the environment first.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "LITELLM_BASE_URL", "LITELLM_MASTER_KEY")
+AUTH_MODES = ("header", "dev")
+
+
+class ConfigError(RuntimeError):
+    """Start-up refused because of a configuration problem; the message names the variable."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    # "null"/"none" come from templated deployment files that rendered an unset value.
+    if value is None or value.strip() == "" or value.strip().lower() in ("null", "none"):
+        return default
+    return value.strip()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _csv(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
+class Config:
+    """Settings with safe development defaults."""
+
+    def __init__(self) -> None:
+        self.PORTAL_ENV = _env("PORTAL_ENV", "development")
+        self.SECRET_KEY = _env("SECRET_KEY", "dev-only-insecure-secret-key")
+        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # None: SQLite in the instance folder
+        self.LITELLM_BASE_URL = _env("LITELLM_BASE_URL", "http://127.0.0.1:4000")
+        self.LITELLM_MASTER_KEY = _env("LITELLM_MASTER_KEY", "sk-sim-master-0123456789")
+        self.LITELLM_TIMEOUT = _env_int("LITELLM_TIMEOUT", 30)
+        self.LITELLM_CONNECT_TIMEOUT = float(_env("LITELLM_CONNECT_TIMEOUT", "3.05"))
+        self.LITELLM_KEY_LIST_TTL = _env_int("LITELLM_KEY_LIST_TTL", 300)
+        self.LITELLM_USAGE_TTL = _env_int("LITELLM_USAGE_TTL", 300)
+        self.LITELLM_MAX_PAGES = _env_int("LITELLM_MAX_PAGES", 50)
+        self.HTTP_CACHE_URL = _env("HTTP_CACHE_URL", "")  # "" = SQLite file in the instance folder
+        self.AUTH_MODE = _env("AUTH_MODE", "header" if self.is_production else "dev")
+        self.AUTH_HEADER = _env("AUTH_HEADER", "X-Forwarded-Email")
+        self.TRUSTED_PROXY_IPS = _csv(_env("TRUSTED_PROXY_IPS"))
+        self.ADMIN_EMAILS = tuple(e.lower() for e in _csv(_env("ADMIN_EMAILS")))
+        self.RATE_LIMIT_KEY_CREATE = _env("RATE_LIMIT_KEY_CREATE", "10/hour")
+        self.RATE_LIMIT_USAGE_REFRESH = _env("RATE_LIMIT_USAGE_REFRESH", "30/minute")
+        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.is_production
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    @property
+    def is_production(self) -> bool:
+        return self.PORTAL_ENV == "production"
+
+    def validate(self) -> None:
+        """Raise ConfigError naming every missing or malformed variable."""
+        if self.is_production:
+            missing = [name for name in REQUIRED_IN_PRODUCTION if _env(name) is None]
+            if missing:
+                raise ConfigError(
+                    "missing required environment variables for production: " + ", ".join(missing)
+                )
+        if self.AUTH_MODE not in AUTH_MODES:
+            raise ConfigError(
+                f"AUTH_MODE must be one of {', '.join(AUTH_MODES)}, got {self.AUTH_MODE!r}"
+            )
+        if self.is_production and self.AUTH_MODE == "dev":
+            raise ConfigError("AUTH_MODE=dev is refused when PORTAL_ENV=production")
+        url = urlsplit(self.LITELLM_BASE_URL or "")
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise ConfigError(
+                f"LITELLM_BASE_URL must be an http(s) URL, got {self.LITELLM_BASE_URL!r}"
+            )
+        if self.SQLALCHEMY_DATABASE_URI is not None:
+            _check_database_url(self.SQLALCHEMY_DATABASE_URI)
+
+    def as_mapping(self) -> dict:
+        """Upper-case settings as a dict for ``app.config.update``."""
+        values = {name: getattr(self, name) for name in dir(self) if name.isupper()}
+        return values
+
+
+def _check_database_url(value: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL is not a valid database URL: {value.split('@')[-1]!r}"
+        ) from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"DATABASE_URL must be sqlite or postgresql, got {url.get_backend_name()!r}"
+        )
+
+
+class TestingConfig(Config):
+    """In-memory database and cache; dev sign-in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.PORTAL_ENV = "testing"
+        self.SECRET_KEY = "testing-secret"
+        self.SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
+        self.HTTP_CACHE_URL = "memory"
+        self.LITELLM_BASE_URL = "http://127.0.0.1:9"  # tests point this at the simulator
+        self.LITELLM_MASTER_KEY = "sk-sim-master-0123456789"
+        self.AUTH_MODE = "dev"
+        self.ADMIN_EMAILS = ("admin@example.com",)
+        self.RATE_LIMIT_KEY_CREATE = "1000/hour"
+        self.RATE_LIMIT_USAGE_REFRESH = "1000/minute"
+        self.SESSION_COOKIE_SECURE = False
+
+
+class ProductionConfig(Config):
+    """Production: header sign-in, secure cookies, every required variable present."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("PORTAL_ENV", "production")
+        super().__init__()
+        self.PORTAL_ENV = "production"
+
+
+def config_from_environment() -> Config:
+    """Pick the config class from PORTAL_ENV."""
+    return ProductionConfig() if _env("PORTAL_ENV") == "production" else Config()

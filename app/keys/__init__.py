@@ -1,0 +1,3 @@
+from app.keys.routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,82 @@
+"""Structured logs: one line per request and one per LiteLLM call, secrets redacted.
+
+Lines are JSON objects on stderr so any log shipper can parse them. The redacting filter sits
+on the handler, so nothing reaches the output without passing through it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from flask import Flask, g, request
+
+from app.services.redact import RedactingFilter
+
+EXTRA_FIELDS = (
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "user_id",
+    "route",
+    "cache_hit",
+    "remote_addr",
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts":…, "level":…, "logger":…, "msg":…, <extra fields>}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in EXTRA_FIELDS:
+            if hasattr(record, name):
+                line[name] = getattr(record, name)
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def init_app(app: Flask) -> None:
+    """Attach one redacting JSON handler to the ``app`` logger tree and log every request."""
+    logger = logging.getLogger("app")
+    if not any(getattr(h, "_portal_handler", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler._portal_handler = True  # type: ignore[attr-defined]
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(RedactingFilter(secrets=[app.config.get("LITELLM_MASTER_KEY") or ""]))
+        logger.addHandler(handler)
+    logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    # Flask's own logger (unhandled exceptions) goes through the same redaction.
+    for handler in app.logger.handlers:
+        handler.addFilter(RedactingFilter(secrets=[app.config.get("LITELLM_MASTER_KEY") or ""]))
+
+    request_log = logging.getLogger("app.request")
+
+    @app.before_request
+    def _start_timer() -> None:
+        g._request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response):
+        started = g.pop("_request_started", None)
+        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        user = g.get("user")
+        request_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "user_id": user.id if user is not None else None,
+            },
+        )
+        return response

@@ -1,0 +1,3 @@
+from app.main.routes import bp
+
+__all__ = ["bp"]

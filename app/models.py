@@ -1,0 +1,113 @@
+"""The portal's own data: users, their keys, and an audit trail.
+
+A key's secret is never stored. ``ApiKey.litellm_token_id`` is LiteLLM's id for the key
+(the sha256 hex of the secret); it is what LiteLLM's usage endpoints filter on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC (stored naive-UTC by SQLite, timestamptz by PostgreSQL)."""
+    return datetime.now(UTC)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    # The user_id this person's keys carry in LiteLLM; the email when first seen.
+    litellm_user_id: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    keys: Mapped[list[ApiKey]] = relationship(back_populates="user", order_by="ApiKey.id")
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+class ApiKey(db.Model):
+    __tablename__ = "api_keys"
+    __table_args__ = (sa.UniqueConstraint("user_id", "label"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # Exactly the key's key_alias in LiteLLM (unique across the whole proxy).
+    name: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    # What the owner typed and sees; unique per user only.
+    label: Mapped[str] = mapped_column(sa.String(64))
+    key_prefix: Mapped[str | None] = mapped_column(sa.String(32))
+    litellm_token_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True, index=True)
+    max_budget: Mapped[float | None] = mapped_column(sa.Float)
+    models: Mapped[str | None] = mapped_column(sa.Text)  # comma-separated, as entered
+    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The create form's one-time token: a double submission finds the row it already made.
+    idempotency_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True, index=True)
+
+    user: Mapped[User] = relationship(back_populates="keys")
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        if self.expires_at is None:
+            return False
+        expires = self.expires_at
+        if expires.tzinfo is None:  # SQLite returns naive datetimes
+            expires = expires.replace(tzinfo=UTC)
+        return expires <= utcnow()
+
+    @property
+    def status(self) -> str:
+        if self.is_revoked:
+            return "revoked"
+        return "expired" if self.is_expired else "active"
+
+    def __repr__(self) -> str:
+        return f"<ApiKey {self.id} {self.name}>"
+
+
+class AuditEvent(db.Model):
+    """Who did what to which key or user, and when."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    target_key_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_keys.id"))
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, index=True
+    )
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_user_id])
+    target_user: Mapped[User | None] = relationship(foreign_keys=[target_user_id])
+    target_key: Mapped[ApiKey | None] = relationship()
+
+
+class RateLimitHit(db.Model):
+    """One counted action, for per-user rate limits shared by every instance."""
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (sa.Index("ix_rate_limit_hits_lookup", "user_id", "bucket", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    bucket: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,3 @@
+from app.usage.routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,66 @@
+// Small progressive enhancements. No inline scripts anywhere (CSP script-src 'self').
+(function () {
+  "use strict";
+
+  // Copy buttons: <button data-copy-target="element-id">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!source) return;
+    var text = source.value !== undefined ? source.value : source.textContent;
+    var done = function () {
+      button.textContent = "Copied";
+      announce("Secret copied to the clipboard");
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text.trim()).then(done, function () { selectText(source); });
+    } else {
+      selectText(source);
+      try { document.execCommand("copy"); done(); } catch (e) { /* selection left for the user */ }
+    }
+  });
+
+  function selectText(el) {
+    if (el.select) { el.select(); return; }
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  function announce(message) {
+    var region = document.getElementById("live-region");
+    if (region) { region.textContent = ""; region.textContent = message; }
+  }
+
+  // Confirmation step for destructive forms: <form data-confirm="Revoke key X?">.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var message = form.getAttribute && form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // After an htmx swap: announce what changed and keep focus sensible.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (!target) return;
+    var label = target.getAttribute("data-announce");
+    if (label) announce(label);
+    var focusTarget = target.querySelector("[data-autofocus]");
+    if (focusTarget) focusTarget.focus();
+  });
+
+  // Custom date range fields only matter for the "custom" preset.
+  document.addEventListener("change", function (event) {
+    if (event.target.name !== "preset") return;
+    var form = event.target.form;
+    if (!form) return;
+    var custom = event.target.value === "custom";
+    form.querySelectorAll("[data-custom-range]").forEach(function (el) { el.hidden = !custom; });
+  });
+})();

@@ -1,0 +1,99 @@
+"""The app factory under each configuration, and start-up refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import ConfigError, create_app
+from app.config import Config, ProductionConfig, config_from_environment
+
+PROD_ENV = {
+    "PORTAL_ENV": "production",
+    "SECRET_KEY": "s3cret-for-tests",
+    "DATABASE_URL": "postgresql+psycopg://portal@db.internal/portal",
+    "LITELLM_BASE_URL": "http://litellm.internal:4000",
+    "LITELLM_MASTER_KEY": "sk-master-for-tests-123456",
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in list(PROD_ENV) + ["AUTH_MODE", "AUTH_HEADER", "ADMIN_EMAILS", "HTTP_CACHE_URL"]:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_development_defaults(clean_env):
+    app = create_app()
+    assert app.config["AUTH_MODE"] == "dev"
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("portal.sqlite")
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_testing_config(app):
+    assert app.config["TESTING"] is True
+    assert app.config["HTTP_CACHE_URL"] == "memory"
+
+
+def test_production_config_complete(clean_env):
+    for name, value in PROD_ENV.items():
+        clean_env.setenv(name, value)
+    config = config_from_environment()
+    assert isinstance(config, ProductionConfig)
+    app = create_app(config)
+    assert app.config["AUTH_MODE"] == "header"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+
+
+def test_production_refusal_names_every_missing_variable(clean_env):
+    clean_env.setenv("PORTAL_ENV", "production")
+    clean_env.setenv("SECRET_KEY", "set")
+    clean_env.setenv("LITELLM_MASTER_KEY", "null")  # rendered-but-unset counts as missing
+    with pytest.raises(ConfigError) as excinfo:
+        create_app()
+    message = str(excinfo.value)
+    assert "DATABASE_URL" in message and "LITELLM_BASE_URL" in message
+    assert "LITELLM_MASTER_KEY" in message
+    assert "SECRET_KEY" not in message
+
+
+def test_dev_auth_refused_in_production(clean_env):
+    for name, value in PROD_ENV.items():
+        clean_env.setenv(name, value)
+    clean_env.setenv("AUTH_MODE", "dev")
+    with pytest.raises(ConfigError, match="AUTH_MODE=dev"):
+        create_app()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AUTH_MODE", "magic"),
+        ("DATABASE_URL", "not a url at all"),
+        ("DATABASE_URL", "mysql://u@h/db"),
+        ("LITELLM_BASE_URL", "litellm:4000"),
+        ("LITELLM_BASE_URL", "ftp://litellm"),
+    ],
+)
+def test_bad_values_stop_start_up_naming_the_variable(clean_env, variable, value):
+    clean_env.setenv(variable, value)
+    with pytest.raises(ConfigError) as excinfo:
+        create_app()
+    assert variable in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_factory_does_no_database_or_network_work(clean_env, tmp_path):
+    clean_env.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/never-created.sqlite")
+    clean_env.setenv("LITELLM_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    app = create_app(Config())
+    assert app.extensions["litellm"] is None  # built on first use
+    assert not (tmp_path / "never-created.sqlite").exists()
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}

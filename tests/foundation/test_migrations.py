@@ -1,0 +1,146 @@
+"""Migrations up and down on SQLite and PostgreSQL, with existing rows kept.
+
+Revision 0001 is the schema deployments had before the token id column; 0002 adds only
+``api_keys.litellm_token_id`` with its unique index; 0003 adds audit and rate-limit tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
+
+from app import create_app
+from app.config import TestingConfig
+from app.extensions import db
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """A brand-new empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/migrations.sqlite"
+        return
+    base = sa.make_url(request.getfixturevalue("postgres_url"))
+    name = f"migr_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _app_for(url: str):
+    config = TestingConfig()
+    config.SQLALCHEMY_DATABASE_URI = url
+    return create_app(config)
+
+
+def _columns(table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(db.engine).get_columns(table)}
+
+
+def _indexes(table: str) -> dict[str, bool]:
+    return {i["name"]: bool(i["unique"]) for i in sa.inspect(db.engine).get_indexes(table)}
+
+
+def _insert_old_rows() -> None:
+    db.session.execute(
+        sa.text(
+            "INSERT INTO users (id, email, litellm_user_id, display_name, is_admin, created_at) "
+            "VALUES (1, 'alice@example.com', 'alice@example.com', 'alice', false, "
+            "'2025-01-02 03:04:05+00')"
+        )
+    )
+    db.session.execute(
+        sa.text(
+            "INSERT INTO api_keys (id, user_id, name, label, key_prefix, created_at) VALUES "
+            "(1, 1, 'alice@example.com--laptop', 'laptop', 'sk-...abcd', '2025-01-02 03:04:05+00'),"
+            "(2, 1, 'alice@example.com--ci', 'ci', 'sk-...wxyz', '2025-01-03 03:04:05+00')"
+        )
+    )
+    db.session.commit()
+
+
+def _key_rows():
+    return db.session.execute(sa.text("SELECT id, name, label FROM api_keys ORDER BY id")).all()
+
+
+def test_upgrade_downgrade_upgrade_keeps_rows(empty_database):
+    app = _app_for(empty_database)
+    with app.app_context():
+        upgrade(revision="0001")
+        assert "litellm_token_id" not in _columns("api_keys")
+        _insert_old_rows()
+
+        upgrade(revision="head")
+        assert "litellm_token_id" in _columns("api_keys")
+        assert _indexes("api_keys")["ix_api_keys_litellm_token_id"] is True
+        assert _key_rows() == [
+            (1, "alice@example.com--laptop", "laptop"),
+            (2, "alice@example.com--ci", "ci"),
+        ]
+        token = "a" * 64
+        db.session.execute(
+            sa.text("UPDATE api_keys SET litellm_token_id = :t WHERE id = 1"), {"t": token}
+        )
+        db.session.commit()
+        # The unique index is real: a second row cannot carry the same token id.
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(
+                sa.text("UPDATE api_keys SET litellm_token_id = :t WHERE id = 2"), {"t": token}
+            )
+            db.session.commit()
+        db.session.rollback()
+
+        downgrade(revision="0001")
+        assert "litellm_token_id" not in _columns("api_keys")
+        assert "ix_api_keys_litellm_token_id" not in _indexes("api_keys")
+        assert _key_rows() == [
+            (1, "alice@example.com--laptop", "laptop"),
+            (2, "alice@example.com--ci", "ci"),
+        ]
+
+        upgrade(revision="head")
+        assert "litellm_token_id" in _columns("api_keys")
+        rows = db.session.execute(
+            sa.text("SELECT id, litellm_token_id FROM api_keys ORDER BY id")
+        ).all()
+        assert rows == [(1, None), (2, None)]  # kept, waiting for backfill-tokens
+        db.engine.dispose()
+
+
+def test_revision_0002_only_adds_the_token_column(empty_database):
+    app = _app_for(empty_database)
+    with app.app_context():
+        upgrade(revision="0001")
+        before = {t: _columns(t) for t in sa.inspect(db.engine).get_table_names()}
+        upgrade(revision="0002")
+        after = {t: _columns(t) for t in sa.inspect(db.engine).get_table_names()}
+        assert set(after) == set(before)
+        assert after["api_keys"] - before["api_keys"] == {"litellm_token_id"}
+        assert {t: c for t, c in after.items() if t != "api_keys"} == {
+            t: c for t, c in before.items() if t != "api_keys"
+        }
+        downgrade(revision="base")
+        assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        db.engine.dispose()
+
+
+def test_models_match_migrations(empty_database):
+    """Nothing left for autogenerate: the committed scripts describe the models exactly."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    app = _app_for(empty_database)
+    with app.app_context():
+        upgrade(revision="head")
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, db.metadata)
+        assert diff == []
+        db.engine.dispose()
