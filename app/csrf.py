@@ -33,7 +33,8 @@ def _check_csrf() -> None:
     if not expected or not sent or not hmac.compare_digest(str(expected), str(sent)):
         abort(
             400,
-            description="The form has expired or is missing its CSRF token. Reload the page and try again.",
+            description="The form has expired or is missing its CSRF token. "
+            "Reload the page and try again.",
         )
 
 

@@ -90,7 +90,7 @@ def current_user() -> User | None:
 
 
 def login_required(view):
-    """Sign-in wall: 401 in header mode (the proxy should have signed the person in), else redirect."""
+    """Sign-in wall: 401 in header mode (the proxy signs people in), else a redirect."""
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
