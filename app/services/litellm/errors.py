@@ -1,0 +1,121 @@
+"""Exceptions raised by :class:`~app.services.litellm.client.LiteLLMClient`.
+
+Views catch :class:`LiteLLMError` (or a subclass) and never see ``requests`` exceptions. The class
+is chosen from the HTTP status only; LiteLLM's ``error.type`` changed between releases
+(CONTRACT §7) and is ignored.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+
+class LiteLLMError(Exception):
+    """Any failure talking to LiteLLM.
+
+    Attributes:
+        status: HTTP status LiteLLM answered with, or ``None`` when no answer arrived.
+        message: LiteLLM's own message, cleaned up for display (never contains the master key).
+        route: The path that was called, e.g. ``/key/list`` (no query string).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, route: str | None = None):
+        self.message = message
+        self.status = status
+        self.route = route
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"LiteLLM {self.route}" if self.route else "LiteLLM"
+        if self.status is not None:
+            return f"{where} answered {self.status}: {self.message}"
+        return f"{where}: {self.message}"
+
+    def __reduce__(self):  # keep pickling (e.g. by test runners) working with keyword args
+        return (_rebuild, (type(self), self.message, self.status, self.route))
+
+
+def _rebuild(cls, message, status, route):
+    return cls(message, status=status, route=route)
+
+
+class LiteLLMUnavailable(LiteLLMError):
+    """LiteLLM could not be reached or is temporarily down: connection refused, DNS failure,
+    timeout, or 429/502/503/504 after retries."""
+
+
+class LiteLLMAuthError(LiteLLMError):
+    """401/403: the master key is wrong or lacks the rights for this call."""
+
+
+class LiteLLMNotFound(LiteLLMError):
+    """404: the key (or, for the aggregated usage endpoint, the route) does not exist."""
+
+
+class LiteLLMRejected(LiteLLMError):
+    """400/409/422: LiteLLM refused the request, e.g. a duplicate key alias. ``message`` is
+    LiteLLM's explanation and is safe to show to the user."""
+
+
+class LiteLLMServerError(LiteLLMError):
+    """500 (or another unexpected 5xx): LiteLLM failed internally, e.g. "DB not connected"."""
+
+
+class LiteLLMBadResponse(LiteLLMError):
+    """LiteLLM answered, but not with what the contract promises: HTML, invalid or truncated
+    JSON, a wrong shape, or pagination that never ends."""
+
+
+def _clean_repr(message: str) -> str:
+    """Turn LiteLLM's ``"{'error': 'No keys found'}"`` (a Python dict repr inside ``message``,
+    CONTRACT §7) into ``"No keys found"``; leave any other text unchanged."""
+    text = message.strip()
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return message
+        if isinstance(value, dict):
+            inner = value.get("error", value.get("message", value.get("detail")))
+            if isinstance(inner, str):
+                return inner
+    return message
+
+
+def extract_message(body: Any, fallback: str) -> str:
+    """Find the human-readable message in either LiteLLM error envelope.
+
+    Order (CONTRACT §7): ``body["error"]["message"]``; ``body["detail"]["error"]`` when
+    ``detail`` is a dict; the ``msg`` of each item of a 422 ``detail`` list; ``str(detail)``.
+    """
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message") is not None:
+            return _clean_repr(str(error["message"]))
+        if isinstance(error, str) and error:
+            return _clean_repr(error)
+        if "detail" in body:
+            detail = body["detail"]
+            if isinstance(detail, dict):
+                inner = detail.get("error", detail.get("message"))
+                if inner is not None:
+                    return _clean_repr(str(inner))
+                return str(detail)
+            if isinstance(detail, list):
+                parts = []
+                for item in detail:
+                    if isinstance(item, dict):
+                        loc = item.get("loc")
+                        field = ".".join(str(p) for p in loc[1:]) if isinstance(loc, list) else ""
+                        msg = str(item.get("msg", item))
+                        parts.append(f"{field}: {msg}" if field else msg)
+                    else:
+                        parts.append(str(item))
+                if parts:
+                    return "; ".join(parts)
+            if detail is not None:
+                return _clean_repr(str(detail))
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:200]
+    return fallback
