@@ -1,0 +1,82 @@
+"""/user/daily/activity and /user/daily/activity/aggregated (CONTRACT §5–§6)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import activity
+from .errors import Params, detail_error
+from .state import SimState, utcnow
+
+bp = Blueprint("litellm_sim_activity", __name__)
+
+
+def _state() -> SimState:
+    return current_app.extensions["litellm_sim"]
+
+
+def _valid_date(value: str) -> bool:
+    try:
+        return date.fromisoformat(value).isoformat() == value  # strict round-trip
+    except ValueError:
+        return False
+
+
+def _common(p: Params) -> tuple[list[dict[str, Any]], SimState]:
+    """Validate dates/filters shared by both endpoints; return the matching rows."""
+    start, end = p.str("start_date"), p.str("end_date")
+    tz = p.int("timezone", None)
+    include_today = p.bool("include_current_utc_day")
+    p.check()
+    if not start or not end:
+        raise detail_error(400, "Please provide start_date and end_date")
+    if not (_valid_date(start) and _valid_date(end)):
+        raise detail_error(400, "start_date and end_date must be valid YYYY-MM-DD dates")
+    if end < start:
+        raise detail_error(400, "end_date must be on or after start_date")
+    if include_today and tz is not None:
+        # JS getTimezoneOffset sign: local = UTC - offset minutes.
+        now = utcnow()
+        local_today = (now - timedelta(minutes=tz)).date().isoformat()
+        if end >= local_today:
+            end = max(end, now.date().isoformat())
+    state = _state()
+    user_id = None if state.ignore_user_filter else p.str("user_id")
+    with state.lock:
+        rows = activity.filter_rows(
+            state.rows,
+            start=start,
+            end=end,
+            user_id=user_id,
+            api_key=p.str("api_key"),
+            model=p.str("model"),
+        )
+    return rows, state
+
+
+@bp.get("/user/daily/activity")
+def user_daily_activity() -> Any:
+    """Paginated over raw rows (date desc, id asc); totals cover this page only."""
+    p = Params(request.args)
+    page = p.int("page", 1, ge=1)
+    page_size = p.int("page_size", 50, ge=1, le=1000)
+    rows, state = _common(p)
+    assert page is not None and page_size is not None
+    never = state.never_ending_for(request.path)
+    return jsonify(activity.paginated(rows, state, page, page_size, never))
+
+
+@bp.get("/user/daily/activity/aggregated")
+def user_daily_activity_aggregated() -> Any:
+    """The whole range in one response; per-key dicts limited to ``api_key_limit`` keys."""
+    p = Params(request.args)
+    limit = p.int("api_key_limit", 100, ge=1, le=1000)
+    rows, state = _common(p)
+    assert limit is not None
+    body = activity.aggregated(rows, state, limit)
+    if state.never_ending_for(request.path):
+        body["metadata"].update(total_pages=activity.NEVER_ENDING_PAGES, has_more=True)
+    return jsonify(body)

@@ -1,0 +1,65 @@
+"""``flask litellm-sim`` / ``python -m app.litellm_sim``: run the simulator in the foreground."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from werkzeug.serving import run_simple
+
+from .app import DEFAULT_MASTER_KEY, create_sim_app
+
+
+def _parse_fault(value: str) -> tuple[str, int]:
+    route, sep, status = value.partition("=")
+    if not sep or not route.startswith("/") or not status.isdigit():
+        raise click.BadParameter(f"expected ROUTE=STATUS (e.g. /key/list=500), got {value!r}")
+    return route, int(status)
+
+
+@click.command("litellm-sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=4000, show_default=True, type=int, help="TCP port.")
+@click.option(
+    "--seed",
+    type=click.Choice(["demo", "none"]),
+    default="demo",
+    show_default=True,
+    help="Initial data: three demo users with keys and 90 days of usage, or nothing.",
+)
+@click.option(
+    "--master-key",
+    default=lambda: os.environ.get("LITELLM_MASTER_KEY") or DEFAULT_MASTER_KEY,
+    show_default="$LITELLM_MASTER_KEY or " + DEFAULT_MASTER_KEY,
+    help="Bearer key the simulator accepts (admin view).",
+)
+@click.option("--latency-ms", default=0, show_default=True, type=int, help="Delay per request.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="ROUTE=STATUS",
+    help="Answer STATUS for paths starting with ROUTE (repeatable), e.g. /key/list=500.",
+)
+def litellm_sim_command(
+    host: str, port: int, seed: str, master_key: str, latency_ms: int, faults: tuple[str, ...]
+) -> None:
+    """Run the LiteLLM simulator (LiteLLM 1.110.2 key + daily-activity API) for local work.
+
+    Serves /key/generate, /key/list, /key/info, /key/update, /key/delete,
+    /user/daily/activity[/aggregated] and /health/liveliness, plus /_sim/* control routes.
+    """
+    parsed = [_parse_fault(f) for f in faults]
+    app = create_sim_app(
+        master_key=master_key,
+        seed=None if seed == "none" else seed,
+        latency_ms=latency_ms,
+    )
+    state = app.extensions["litellm_sim"]
+    for route, status in parsed:
+        state.set_fault(route, status)
+    click.echo(
+        f"LiteLLM simulator on http://{host}:{port} (seed={seed}, keys={len(state.keys)}, "
+        f"usage rows={len(state.rows)})"
+    )
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)

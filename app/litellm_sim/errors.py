@@ -1,0 +1,157 @@
+"""LiteLLM's two error envelopes plus FastAPI's 422 shape, and query/body parsing helpers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Response, jsonify
+
+NOT_PROVIDED = object()
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
+_ERROR_TYPES = {
+    400: "bad_request_error",
+    401: "auth_error",
+    403: "auth_error",
+    404: "not_found_error",
+    429: "throttling_error",
+}
+
+
+class SimHTTPError(Exception):
+    """Raised inside handlers; converted to the matching JSON response."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+    def response(self) -> Response:
+        resp = jsonify(self.body)
+        resp.status_code = self.status
+        return resp
+
+
+def proxy_error(
+    status: int, message: str, type_: str | None = None, param: str | None = None
+) -> SimHTTPError:
+    """``{"error": {message, type, param, code}}`` — ProxyException (key endpoints, auth)."""
+    body = {
+        "error": {
+            "message": message,
+            "type": type_ or _ERROR_TYPES.get(status, "internal_server_error"),
+            "param": param,
+            "code": str(status),
+        }
+    }
+    return SimHTTPError(status, body)
+
+
+def detail_error(status: int, message: str) -> SimHTTPError:
+    """``{"detail": {"error": message}}`` — plain HTTPException (daily-activity endpoints)."""
+    return SimHTTPError(status, {"detail": {"error": message}})
+
+
+def validation_error(errors: list[dict[str, Any]]) -> SimHTTPError:
+    """FastAPI's 422 ``{"detail": [{type, loc, msg}, ...]}``."""
+    return SimHTTPError(422, {"detail": errors})
+
+
+def verr(type_: str, loc: list[str | int], msg: str) -> dict[str, Any]:
+    """One FastAPI/pydantic validation error entry."""
+    return {"type": type_, "loc": loc, "msg": msg}
+
+
+class Params:
+    """Collects query-parameter validation errors so all are reported at once, like FastAPI."""
+
+    def __init__(self, args: Any) -> None:
+        self.args = args
+        self.errors: list[dict[str, Any]] = []
+
+    def str(self, name: str) -> str | None:
+        return self.args.get(name)
+
+    def int(
+        self, name: str, default: int | None, ge: int | None = None, le: int | None = None
+    ) -> int | None:
+        raw = self.args.get(name)
+        if raw is None:
+            return default
+        loc: list[str | int] = ["query", name]
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            self.errors.append(
+                verr(
+                    "int_parsing",
+                    loc,
+                    "Input should be a valid integer, unable to parse string as an integer",
+                )
+            )
+            return default
+        if ge is not None and value < ge:
+            self.errors.append(
+                verr("greater_than_equal", loc, f"Input should be greater than or equal to {ge}")
+            )
+        elif le is not None and value > le:
+            self.errors.append(
+                verr("less_than_equal", loc, f"Input should be less than or equal to {le}")
+            )
+        return value
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        raw = self.args.get(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() not in _FALSE:
+            self.errors.append(
+                verr(
+                    "bool_parsing",
+                    ["query", name],
+                    "Input should be a valid boolean, unable to interpret input",
+                )
+            )
+        return False
+
+    def check(self) -> None:
+        if self.errors:
+            raise validation_error(self.errors)
+
+
+def check_body_types(body: dict[str, Any], spec: dict[str, str]) -> None:
+    """Pydantic-style type checks of request-body fields (``None`` is always allowed)."""
+    errors = []
+    for name, kind in spec.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        loc: list[str | int] = ["body", name]
+        bad = None
+        if kind == "str" and not isinstance(value, str):
+            bad = verr("string_type", loc, "Input should be a valid string")
+        elif kind == "list" and not isinstance(value, list):
+            bad = verr("list_type", loc, "Input should be a valid list")
+        elif kind == "dict" and not isinstance(value, dict):
+            bad = verr("dict_type", loc, "Input should be a valid dictionary")
+        elif kind == "bool" and not isinstance(value, bool):
+            bad = verr("bool_type", loc, "Input should be a valid boolean")
+        elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            bad = verr("int_type", loc, "Input should be a valid integer")
+        elif kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+            bad = verr("float_type", loc, "Input should be a valid number")
+        if bad:
+            errors.append(bad)
+    if errors:
+        raise validation_error(errors)
+
+
+def check_budget(value: Any) -> None:
+    """``max_budget`` must be a finite number >= 0 (400 in the error envelope otherwise)."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise proxy_error(
+            400, f"max_budget must be a finite number >= 0, got {value}", param="max_budget"
+        )

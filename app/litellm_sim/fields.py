@@ -1,0 +1,127 @@
+"""Field templates copied from LiteLLM 1.110.2's serialized models (examples/keys.json).
+
+pydantic emits every field of a model, so the simulator starts from these full templates and
+overlays the stored values; that keeps response shapes identical to the real proxy.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# Columns of LiteLLM_VerificationToken we store per key (the DB row).
+ROW_DEFAULTS: dict[str, Any] = {
+    "token": None, "key_name": None, "key_alias": None, "spend": 0.0, "total_spend": 0.0,
+    "max_budget": None, "expires": None, "models": [], "aliases": {}, "config": {},
+    "user_id": None, "team_id": None, "agent_id": None, "project_id": None,
+    "max_parallel_requests": None, "metadata": {}, "tpm_limit": None, "rpm_limit": None,
+    "tpd_limit": None, "budget_duration": None, "budget_reset_at": None,
+    "allowed_cache_controls": [], "allowed_routes": [], "key_type": None, "permissions": {},
+    "model_spend": {}, "model_max_budget": {}, "budget_fallbacks": {},
+    "soft_budget_cooldown": False, "blocked": None, "litellm_budget_table": None,
+    "budget_id": None, "organization_id": None, "created_at": None, "created_by": None,
+    "updated_at": None, "updated_by": None, "settings_updated_at": None, "last_active": None,
+    "object_permission_id": None, "object_permission": None, "access_group_ids": [],
+    "rotation_count": 0, "auto_rotate": False, "rotation_interval": None,
+    "last_rotation_at": None, "key_rotation_at": None, "router_settings": None,
+    "budget_limits": None, "soft_budget": None,
+}  # fmt: skip
+
+# Auth-time join fields of UserAPIKeyAuth that are null/empty on /key/list.
+_AUTH_EXTRA: dict[str, Any] = {
+    "team_spend": None, "team_alias": None, "team_tpm_limit": None, "team_rpm_limit": None,
+    "team_tpd_limit": None, "team_max_budget": None, "team_soft_budget": None,
+    "team_model_max_budget": None, "team_models": [], "team_blocked": False,
+    "team_model_aliases": None, "team_member": None, "team_metadata": None,
+    "team_object_permission_id": None, "team_member_spend": None,
+    "team_member_tpm_limit": None, "team_member_rpm_limit": None, "end_user_id": None,
+    "end_user_tpm_limit": None, "end_user_rpm_limit": None, "end_user_tpd_limit": None,
+    "end_user_max_budget": None, "end_user_model_max_budget": None,
+    "organization_alias": None, "organization_max_budget": None,
+    "organization_tpm_limit": None, "organization_rpm_limit": None,
+    "organization_metadata": None, "project_alias": None, "project_metadata": None,
+    "last_refreshed_at": None, "api_key": None, "user_role": None,
+    "allowed_model_region": None, "parent_otel_span": None, "rpm_limit_per_model": None,
+    "tpm_limit_per_model": None, "user_tpm_limit": None, "user_rpm_limit": None,
+    "user_email": None, "user_spend": None, "user_max_budget": None,
+    "user_model_max_budget": None, "request_route": None, "is_session_token": False,
+    "user": None, "created_by_user": None, "end_user_object_permission": None,
+    "team_object_permission": None, "jwt_claims": None,
+}  # fmt: skip
+
+# GenerateKeyResponse fields in LiteLLM's order.
+GENERATE_DEFAULTS: dict[str, Any] = {
+    "key_alias": None, "duration": None, "models": [], "spend": 0.0, "max_budget": None,
+    "user_id": None, "team_id": None, "agent_id": None, "max_parallel_requests": None,
+    "metadata": {}, "tpm_limit": None, "rpm_limit": None, "budget_duration": None,
+    "budget_limits": None, "allowed_cache_controls": [], "config": {}, "permissions": {},
+    "model_max_budget": {}, "budget_fallbacks": None, "model_rpm_limit": None,
+    "model_tpm_limit": None, "mcp_rpm_limit": None, "tag_rpm_limit": None,
+    "guardrails": None, "policies": None, "prompts": None, "blocked": None, "aliases": {},
+    "object_permission": None, "key": None, "tpd_limit": None,
+    "default_estimated_output_tokens": None, "default_estimated_output_tokens_per_model": None,
+    "budget_id": None, "end_user_budget_id": None, "tags": None,
+    "disable_global_guardrails": None, "enable_prompt_caching": None,
+    "throttle_on_budget_exceeded": None, "enforced_params": None, "allowed_routes": [],
+    "allowed_passthrough_routes": None, "denied_passthrough_routes": None,
+    "allowed_vector_store_indexes": None, "rpm_limit_type": None, "tpm_limit_type": None,
+    "router_settings": None, "access_group_ids": [], "key_name": None, "key_type": None,
+    "expires": None, "token_id": None, "organization_id": None, "project_id": None,
+    "litellm_budget_table": None, "token": None, "created_by": None, "updated_by": None,
+    "created_at": None, "updated_at": None,
+}  # fmt: skip
+
+# Archive-only columns of LiteLLM_DeletedVerificationToken.
+DELETED_EXTRA = ("id", "deleted_at", "deleted_by", "deleted_by_api_key", "litellm_changed_by")
+
+SPEND_METRIC_FIELDS: tuple[str, ...] = (
+    "spend", "flat_cost", "ptu_hours", "prompt_tokens", "completion_tokens",
+    "cache_read_input_tokens", "cache_creation_input_tokens", "compression_saved_tokens",
+    "compression_savings_spend", "prompt_caching_savings_spend",
+    "gateway_injected_caching_savings_spend", "autorouter_savings_spend", "total_tokens",
+    "successful_requests", "failed_requests", "api_requests", "total_response_time_ms",
+    "timed_requests",
+)  # fmt: skip
+FLOAT_METRICS = frozenset(
+    {"spend", "flat_cost", "ptu_hours", "compression_savings_spend",
+     "prompt_caching_savings_spend", "gateway_injected_caching_savings_spend",
+     "autorouter_savings_spend"}
+)  # fmt: skip
+
+
+def new_row() -> dict[str, Any]:
+    """A fresh key DB row with every column at its default (deep copy: lists/dicts inside)."""
+    return copy.deepcopy(ROW_DEFAULTS)
+
+
+def full_object(row: dict[str, Any]) -> dict[str, Any]:
+    """Serialize a key row as /key/list?return_full_object=true does (UserAPIKeyAuth).
+
+    LiteLLM_VerificationTokenView renames organization_id to org_id.
+    """
+    out: dict[str, Any] = {}
+    for name, default in ROW_DEFAULTS.items():
+        if name == "organization_id":
+            out["org_id"] = row.get("organization_id")
+            continue
+        out[name] = copy.deepcopy(row.get(name, default))
+    out.update(copy.deepcopy(_AUTH_EXTRA))
+    return out
+
+
+def deleted_object(row: dict[str, Any]) -> dict[str, Any]:
+    """Serialize an archived key as LiteLLM_DeletedVerificationToken (status=deleted)."""
+    out = {
+        name: copy.deepcopy(row.get(name, default))
+        for name, default in ROW_DEFAULTS.items()
+        if name != "soft_budget"
+    }
+    out["org_id"] = row.get("organization_id")
+    for name in DELETED_EXTRA:
+        out[name] = row.get(name)
+    return out
+
+
+def empty_metrics() -> dict[str, Any]:
+    """SpendMetrics with every field at zero."""
+    return {f: (0.0 if f in FLOAT_METRICS else 0) for f in SPEND_METRIC_FIELDS}

@@ -1,0 +1,299 @@
+"""/key/* endpoints with LiteLLM 1.110.2 semantics (CONTRACT §2–§4)."""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .errors import Params, check_body_types, check_budget, proxy_error, validation_error, verr
+from .fields import GENERATE_DEFAULTS, deleted_object, full_object
+from .state import SimState, hash_token_if_needed, iso, parse_iso, utcnow
+
+bp = Blueprint("litellm_sim_keys", __name__)
+
+_DURATION = re.compile(r"^(\d+)(mo|s|m|h|d|w)$")
+_SORT_FIELDS = (
+    "spend", "max_budget", "created_at", "updated_at", "token", "key_alias", "expires",
+    "last_active", "budget_reset_at", "total_spend", "tpm_limit", "rpm_limit",
+)  # fmt: skip
+_STATUSES = ("active", "expired", "revoked", "deleted")
+# Request fields stored on the key row as-is (type for 422 checks).
+_KEY_FIELDS: dict[str, str] = {
+    "key_alias": "str", "user_id": "str", "team_id": "str", "organization_id": "str",
+    "project_id": "str", "agent_id": "str", "models": "list", "max_budget": "number",
+    "budget_duration": "str", "metadata": "dict", "tpm_limit": "int", "rpm_limit": "int",
+    "tpd_limit": "int", "max_parallel_requests": "int", "soft_budget": "number",
+    "blocked": "bool", "key_type": "str", "aliases": "dict", "config": "dict",
+    "permissions": "dict", "model_max_budget": "dict", "allowed_routes": "list",
+    "allowed_cache_controls": "list", "tags": "list", "spend": "number",
+}  # fmt: skip
+_BODY_ONLY = {"key": "str", "duration": "str", "model_tpm_limit": "dict", "model_rpm_limit": "dict"}
+
+
+def _state() -> SimState:
+    return current_app.extensions["litellm_sim"]
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None:
+        if request.get_data():
+            raise validation_error([verr("json_invalid", ["body", 0], "JSON decode error")])
+        raise validation_error([verr("missing", ["body"], "Field required")])
+    if not isinstance(body, dict):
+        raise validation_error(
+            [verr("model_attributes_type", ["body"], "Input should be a valid dictionary")]
+        )
+    return body
+
+
+def add_duration(start: datetime, duration: str) -> datetime:
+    """``start + duration`` for LiteLLM's units s/m/h/d/w/mo; ValueError when malformed."""
+    match = _DURATION.match(duration.strip())
+    if not match:
+        raise ValueError(f"Invalid duration format: {duration!r}")
+    n, unit = int(match.group(1)), match.group(2)
+    if unit == "mo":
+        month0 = start.month - 1 + n
+        year, month = start.year + month0 // 12, month0 % 12 + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return start.replace(year=year, month=month, day=day)
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+    return start + timedelta(seconds=n * seconds)
+
+
+def _duration_or_400(start: datetime, duration: str, param: str) -> datetime:
+    try:
+        return add_duration(start, duration)
+    except ValueError as exc:
+        raise proxy_error(400, str(exc), param=param) from None
+
+
+def _budget_reset_at(duration: str | None) -> str | None:
+    if not duration:
+        return None
+    reset = _duration_or_400(utcnow(), duration, "budget_duration")
+    if duration.endswith(("d", "w", "mo")):  # snaps to calendar boundaries
+        reset = reset.replace(hour=0, minute=0, second=0, microsecond=0)
+    return iso(reset)
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row.get("deleted_at"):
+        return "deleted"
+    if row.get("blocked"):
+        return "revoked"
+    if row.get("expires") and parse_iso(row["expires"]) < utcnow():
+        return "expired"
+    return "active"
+
+
+@bp.post("/key/generate")
+def generate_key() -> Any:
+    """POST /key/generate → GenerateKeyResponse (200)."""
+    body = _json_body()
+    check_body_types(body, {**_KEY_FIELDS, **_BODY_ONLY})
+    check_budget(body.get("max_budget"))
+    state = _state()
+    secret = body.get("key") or "sk-" + secrets.token_urlsafe(16)
+    if not secret.startswith("sk-"):
+        raise proxy_error(
+            400,
+            f"Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received={secret}",
+            param="key",
+        )
+    now = utcnow()
+    fields = {k: body[k] for k in _KEY_FIELDS if k in body and k != "spend"}
+    for empty_is_unset in ("team_id", "organization_id", "project_id"):
+        if fields.get(empty_is_unset) == "":
+            fields[empty_is_unset] = None
+    fields.setdefault("models", [])
+    fields["metadata"] = fields.get("metadata") or {}
+    fields["key_type"] = body.get("key_type") or "default"
+    duration = body.get("duration")
+    fields["expires"] = iso(_duration_or_400(now, duration, "duration")) if duration else None
+    fields["budget_reset_at"] = _budget_reset_at(body.get("budget_duration"))
+    with state.lock:
+        alias = fields.get("key_alias")
+        if state.alias_taken(alias):
+            raise proxy_error(
+                400,
+                f"Key with alias '{alias}' already exists. "
+                "Unique key aliases across all keys are required.",
+                param="key_alias",
+            )
+        if state.find_key(secret) is not None:
+            raise proxy_error(400, "Unable to create key. Key already exists.", param="key")
+        row = state.insert_key(secret, fields)
+    resp = dict(GENERATE_DEFAULTS)
+    resp.update({k: row[k] for k in resp if k in row})
+    for k in ("model_tpm_limit", "model_rpm_limit", "tags", "guardrails"):
+        resp[k] = body.get(k, resp[k])
+    resp.update(key=secret, token=row["token"], token_id=row["token"], duration=duration)
+    return jsonify(resp)
+
+
+def _matches(value: str | None, wanted: str, substring: bool) -> bool:
+    if substring:
+        return value is not None and wanted.lower() in value.lower()
+    return value == wanted
+
+
+def _sort_key(field: str, row: dict[str, Any]) -> tuple[bool, Any]:
+    value = row.get(field)
+    return (value is not None, value if value is not None else 0)
+
+
+@bp.get("/key/list")
+def list_keys() -> Any:
+    """GET /key/list → KeyListResponseObject; exact filters, ``created_at desc, token desc``."""
+    p = Params(request.args)
+    page = p.int("page", 1, ge=1)
+    size = p.int("size", 10, ge=1, le=100)
+    full = p.bool("return_full_object")
+    substring = p.bool("substring_matching")
+    p.bool("include_team_keys")
+    p.bool("include_created_by_keys")
+    p.check()
+    assert page is not None and size is not None
+    sort_by, sort_order = p.str("sort_by"), p.str("sort_order") or "desc"
+    status = p.str("status")
+    if sort_by is not None and sort_by not in _SORT_FIELDS:
+        raise proxy_error(400, f"Invalid sort_by. Must be one of {list(_SORT_FIELDS)}")
+    if sort_order not in ("asc", "desc"):
+        raise proxy_error(400, "Invalid sort_order. Must be 'asc' or 'desc'")
+    if status is not None and status not in _STATUSES:
+        raise proxy_error(400, f"Invalid status. Must be one of {list(_STATUSES)}")
+    if "user" in request.args.getlist("expand"):
+        full = True
+    state = _state()
+    sub = substring or state.substring_matching
+    with state.lock:
+        source = state.deleted if status == "deleted" else state.keys
+        rows = [dict(r) for r in source.values()]
+    filters = {
+        "user_id": (p.str("user_id"), sub),
+        "key_alias": (p.str("key_alias"), sub),
+        "team_id": (p.str("team_id"), False),
+        "organization_id": (p.str("organization_id"), False),
+        "token": (p.str("key_hash"), False),
+        "project_id": (p.str("project_id"), False),
+        "agent_id": (p.str("agent_id"), False),
+    }
+    for field, (wanted, substr) in filters.items():
+        if wanted is not None:
+            rows = [r for r in rows if _matches(r.get(field), wanted, substr)]
+    search = p.str("search")
+    if search:
+        rows = [r for r in rows if r["token"] == search or _matches(r["key_alias"], search, True)]
+    rows = [r for r in rows if r.get("team_id") != "litellm-dashboard"]  # UI session tokens
+    if status in ("active", "expired", "revoked"):
+        rows = [r for r in rows if _status(r) == status]
+    rows.sort(key=lambda r: r["token"], reverse=True)
+    if sort_by:
+        rows.sort(key=lambda r: _sort_key(sort_by, r), reverse=sort_order == "desc")
+    else:
+        rows.sort(key=lambda r: r["created_at"] or "", reverse=True)
+    total = len(rows)
+    chunk = rows[(page - 1) * size : page * size]
+    if full:
+        keys: list[Any] = [
+            deleted_object(r) if status == "deleted" else full_object(r) for r in chunk
+        ]
+    else:
+        keys = [r["token"] for r in chunk]
+    total_pages = math.ceil(total / size)
+    if state.never_ending_for(request.path):
+        total_pages = 1_000_000
+    return jsonify(
+        {"keys": keys, "total_count": total, "current_page": page, "total_pages": total_pages}
+    )
+
+
+@bp.get("/key/info")
+def key_info() -> Any:
+    """GET /key/info?key= → ``{"key": <echo>, "info": row minus token + status}``."""
+    value = request.args.get("key")
+    if not value:
+        # Without ?key= LiteLLM describes the calling key; the master key has no DB row.
+        raise proxy_error(404, "Key not found in database", param="key")
+    state = _state()
+    token = hash_token_if_needed(value)
+    with state.lock:
+        row = state.keys.get(token) or state.deleted.get(token)
+        row = dict(row) if row else None
+    if row is None:
+        raise proxy_error(404, "Key not found in database", param="key")
+    info = {k: v for k, v in row.items() if k != "token"}
+    info["status"] = _status(row)
+    return jsonify({"key": value, "info": info})
+
+
+@bp.post("/key/delete")
+def delete_keys() -> Any:
+    """POST /key/delete → ``{"deleted_keys": [verbatim]}``; 404 when none of them exist."""
+    body = _json_body()
+    check_body_types(body, {"keys": "list", "key_aliases": "list"})
+    keys, aliases = body.get("keys") or [], body.get("key_aliases") or []
+    if not keys and not aliases:
+        raise validation_error(
+            [verr("value_error", ["body"], "Value error, either keys or key_aliases must be set")]
+        )
+    state = _state()
+    with state.lock:
+        found = {hash_token_if_needed(k) for k in keys if isinstance(k, str)} & set(state.keys)
+        found |= {r["token"] for a in aliases for r in state.find_by_alias(a)}
+        if not found:
+            # HTTPException(detail=dict) through handle_exception_on_proxy → dict repr.
+            raise proxy_error(404, "{'error': 'No keys found'}", "invalid_request_error")
+        for token in found:
+            state.archive_key(token)
+    return jsonify({"deleted_keys": keys or aliases})
+
+
+@bp.post("/key/update")
+def update_key() -> Any:
+    """POST /key/update → ``{"key": <as sent>, ...updated row}`` (merge patch)."""
+    body = _json_body()
+    check_body_types(body, {**_KEY_FIELDS, **_BODY_ONLY})
+    if not body.get("key") and not body.get("key_alias"):
+        raise validation_error(
+            [verr("value_error", ["body"], "Value error, either key or key_alias must be provided")]
+        )
+    check_budget(body.get("max_budget"))
+    state = _state()
+    with state.lock:
+        if body.get("key"):
+            row = state.find_key(body["key"])
+        else:
+            matches = state.find_by_alias(body["key_alias"])
+            if len(matches) > 1:
+                raise proxy_error(400, "Multiple keys found with this key_alias", param="key")
+            row = matches[0] if matches else None
+        if row is None:
+            raise proxy_error(404, "Key not found.", param="key")
+        patch = {k: body[k] for k in _KEY_FIELDS if k in body}
+        new_alias = patch.get("key_alias", row["key_alias"])
+        if new_alias != row["key_alias"] and state.alias_taken(new_alias, row["token"]):
+            raise proxy_error(
+                400,
+                f"Key with alias '{new_alias}' already exists. "
+                "Unique key aliases across all keys are required.",
+                param="key_alias",
+            )
+        if "duration" in body:
+            d = body["duration"]
+            no_expiry = d is None or d == "-1"
+            patch["expires"] = None if no_expiry else iso(_duration_or_400(utcnow(), d, "duration"))
+        if "budget_duration" in body:
+            patch["budget_reset_at"] = _budget_reset_at(body["budget_duration"])
+        row.update(patch)
+        row["updated_at"] = iso(utcnow())
+        out = {"key": body.get("key"), **{k: v for k, v in row.items() if k != "key"}}
+    return jsonify(out)
