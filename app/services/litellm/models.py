@@ -389,7 +389,8 @@ def parse_key_record(raw: Any) -> KeyRecord:
 class KeyPage:
     """One page of ``/key/list`` after the client-side equality post-filter.
 
-    ``raw_count`` is how many items LiteLLM returned before filtering.
+    ``raw_count`` is how many items LiteLLM returned before filtering; ``fetched_at`` is when
+    this page left LiteLLM (UTC).
     """
 
     keys: tuple[KeyRecord, ...]
@@ -399,6 +400,7 @@ class KeyPage:
     raw_count: int
     from_cache: bool = False
     stale: bool = False
+    fetched_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -407,7 +409,8 @@ class KeyListResult:
 
     ``keys`` are de-duplicated by token in LiteLLM's order (``created_at desc``); ``pages`` is the
     number of pages fetched; ``total_count`` is LiteLLM's count for the upstream filter (it may
-    exceed ``len(keys)`` on versions that matched substrings). Iterating yields the keys.
+    exceed ``len(keys)`` on versions that matched substrings); ``fetched_at`` is the oldest page's
+    fetch time. Iterating yields the keys.
     """
 
     keys: tuple[KeyRecord, ...]

@@ -1,0 +1,446 @@
+"""HTTP plumbing of the LiteLLM client: session, cache, retries, errors, logging.
+
+The client owns one ``requests_cache.CachedSession``: auth header set once, GET-only retries,
+explicit ``(connect, read)`` timeouts, per-URL cache lifetimes, a stale-on-error fallback and one
+structured log line per call. Everything LiteLLM sends is parsed in :mod:`.models`; every failure
+leaves as a :class:`~.errors.LiteLLMError` subclass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests_cache import DO_NOT_CACHE, BaseCache, CachedSession, RedisCache, SQLiteCache
+from urllib3.util.retry import Retry
+
+from app.services.redact import redact
+
+from .errors import (
+    LiteLLMAuthError,
+    LiteLLMBadResponse,
+    LiteLLMError,
+    LiteLLMNotFound,
+    LiteLLMRejected,
+    LiteLLMServerError,
+    LiteLLMUnavailable,
+    extract_message,
+)
+
+_DEFAULT_LOGGER = logging.getLogger("app.litellm")
+
+
+def build_cache_backend(http_cache_url: str | None, instance_path: str) -> BaseCache:
+    """Build the requests-cache backend named by ``HTTP_CACHE_URL``.
+
+    ``"memory"`` → in-process dict (tests); ``"redis://…"``/``"rediss://…"`` → Redis (shared by
+    all gunicorn workers); ``"sqlite:///path"``, a bare file path, or empty → SQLite file,
+    by default ``<instance_path>/http_cache.sqlite``.
+    """
+    url = (http_cache_url or "").strip()
+    if url.lower() == "memory":
+        return BaseCache()
+    if url.lower().startswith(("redis://", "rediss://", "unix://")):
+        import redis
+
+        return RedisCache(namespace="litellm_http_cache", connection=redis.Redis.from_url(url))
+    if url.lower().startswith("sqlite:"):
+        # sqlite:///relative/or/abs — strip the scheme like SQLAlchemy does (3 slashes = path).
+        path = url[len("sqlite:") :]
+        path = path[3:] if path.startswith("///") else path.lstrip("/")
+        if url.lower().startswith("sqlite:////"):
+            path = "/" + path.lstrip("/")
+    else:
+        path = url
+    if not path:
+        path = os.path.join(instance_path, "http_cache.sqlite")
+    elif not os.path.isabs(path):
+        path = os.path.join(instance_path, path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    # WAL + busy timeout: several gunicorn workers share the file.
+    return SQLiteCache(path, wal=True, busy_timeout=5000)
+
+
+@dataclass
+class ClientStats:
+    """Counters for tests and benchmarks. One logical call counts once, retries included."""
+
+    upstream_calls: int = 0  # calls that reached (or tried to reach) LiteLLM
+    cache_hits: int = 0  # calls answered from the cache (stale fallbacks included)
+    stale_served: int = 0  # expired cache entries served because LiteLLM failed
+    errors: int = 0  # calls that ended in a LiteLLMError
+
+    def __getitem__(self, name: str) -> int:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What ``_request`` hands to the domain methods."""
+
+    status: int
+    body: Any
+    from_cache: bool
+    stale: bool
+    fetched_at: dt.datetime
+
+
+def _aware(value: Any) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        return dt.datetime.now(dt.UTC)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class LiteLLMTransport:
+    """Base of :class:`LiteLLMClient`: the cached, retrying, logging HTTP layer.
+
+    Cache lifetimes: ``/key/list`` ``key_list_ttl``; ``/user/daily/activity*`` ``usage_ttl``
+    (``usage_today_ttl`` when the range reaches today's UTC date, as today's numbers still move);
+    ``/key/info`` ``key_info_ttl``; everything else is never cached. Only GET responses with
+    status 200 are stored. The master key is kept out of cache keys, stored responses, logs,
+    exception messages and ``repr``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        master_key: str,
+        *,
+        cache_backend: BaseCache | str = "memory",
+        key_list_ttl: int = 300,
+        usage_ttl: int = 300,
+        usage_today_ttl: int = 60,
+        key_info_ttl: int = 30,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 30,
+        health_timeout: float = 5,
+        max_pages: int = 50,
+        retries: int = 2,
+        backoff_factor: float = 0.2,
+        api_key_limit: int = 1000,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not base_url:
+            raise ValueError("LiteLLM base URL is required")
+        if not master_key:
+            raise ValueError("LiteLLM master key is required")
+        self.base_url = base_url.rstrip("/")
+        self._master_key = master_key
+        self.timeout = (float(connect_timeout), float(read_timeout))
+        self.health_timeout = (float(connect_timeout), float(health_timeout))
+        self.max_pages = int(max_pages)
+        self.usage_today_ttl = int(usage_today_ttl)
+        self.api_key_limit = int(api_key_limit)
+        self.logger = logger or _DEFAULT_LOGGER
+        self.stats = ClientStats()
+        self._aggregated_unavailable = False
+        self._lock = threading.Lock()
+
+        self.session = CachedSession(
+            backend=cache_backend,
+            expire_after=DO_NOT_CACHE,
+            urls_expire_after={
+                "*/key/list": int(key_list_ttl),
+                "*/user/daily/activity": int(usage_ttl),  # also matches /aggregated
+                "*/key/info": int(key_info_ttl),
+            },
+            allowable_methods=("GET",),
+            allowable_codes=(200,),
+            # NOT the default ['Authorization', 'X-API-KEY', 'access_token', 'api_key']: ignoring
+            # the api_key query parameter would make key A and key B share one usage entry.
+            ignored_parameters=["Authorization"],
+            # Stale fallback is done by _request, so only upstream failures (not 4xx) use it.
+            stale_if_error=False,
+        )
+        self.session.headers["Authorization"] = f"Bearer {master_key}"
+        self.session.headers["Accept"] = "application/json"
+        # GETs are idempotent and retried; POSTs (generate/delete) never are. Read errors get at
+        # most one retry (a stale keep-alive connection) so a slow LiteLLM costs ≤2×read_timeout.
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=min(retries, 1),
+            status=retries,
+            backoff_factor=backoff_factor,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], instance_path: str, *, logger: logging.Logger | None = None
+    ) -> Self:
+        """Build a client from Flask config.
+
+        Reads LITELLM_BASE_URL, LITELLM_MASTER_KEY (both required), HTTP_CACHE_URL,
+        LITELLM_TIMEOUT (read, 30), LITELLM_CONNECT_TIMEOUT (3.05), LITELLM_KEY_LIST_TTL (300),
+        LITELLM_USAGE_TTL (300), LITELLM_USAGE_TODAY_TTL (60), LITELLM_KEY_INFO_TTL (30),
+        LITELLM_MAX_PAGES (50), LITELLM_RETRIES (2), LITELLM_RETRY_BACKOFF (0.2).
+        """
+
+        def get(name: str, default, kind):
+            value = config.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                return default
+            try:
+                return kind(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name} must be a {kind.__name__}, got {value!r}") from exc
+
+        missing = [
+            n
+            for n in ("LITELLM_BASE_URL", "LITELLM_MASTER_KEY")
+            if not config.get(n) or str(config.get(n)).strip().lower() in ("null", "none")
+        ]
+        if missing:
+            raise ValueError("missing configuration: " + ", ".join(missing))
+        return cls(
+            str(config["LITELLM_BASE_URL"]),
+            str(config["LITELLM_MASTER_KEY"]),
+            cache_backend=build_cache_backend(config.get("HTTP_CACHE_URL") or "", instance_path),
+            key_list_ttl=get("LITELLM_KEY_LIST_TTL", 300, int),
+            usage_ttl=get("LITELLM_USAGE_TTL", 300, int),
+            usage_today_ttl=get("LITELLM_USAGE_TODAY_TTL", 60, int),
+            key_info_ttl=get("LITELLM_KEY_INFO_TTL", 30, int),
+            connect_timeout=get("LITELLM_CONNECT_TIMEOUT", 3.05, float),
+            read_timeout=get("LITELLM_TIMEOUT", 30.0, float),
+            max_pages=get("LITELLM_MAX_PAGES", 50, int),
+            retries=get("LITELLM_RETRIES", 2, int),
+            backoff_factor=get("LITELLM_RETRY_BACKOFF", 0.2, float),
+            logger=logger,
+        )
+
+    def __repr__(self) -> str:
+        return f"<LiteLLMClient {self.base_url} master_key=***>"
+
+    def close(self) -> None:
+        """Close the HTTP session and the cache connection."""
+        self.session.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _scrub(self, text: str) -> str:
+        return redact(text, (self._master_key,))
+
+    def _cached_response(self, method: str, url: str, params: Any):
+        """The stored (possibly expired) response for this exact request, if any."""
+        try:
+            prepared = self.session.prepare_request(requests.Request(method, url, params=params))
+            return self.session.cache.get_response(self.session.cache.create_key(prepared))
+        except Exception:  # a broken cache must never hide the real error
+            self.logger.warning("litellm cache lookup failed", exc_info=False)
+            return None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        force_refresh: bool = False,
+        expire_after: int | None = None,
+        timeout: tuple[float, float] | None = None,
+        expect_json: bool = True,
+    ) -> _Result:
+        """Make one LiteLLM call and log it; raise the matching LiteLLMError on failure.
+
+        GET failures that mean "LiteLLM is down" (no answer, 5xx, 429) fall back to an expired
+        cached response of the same request when one exists (``stale=True``).
+        """
+        url = self.base_url + path
+        kwargs: dict[str, Any] = {"timeout": timeout or self.timeout}
+        if params:
+            kwargs["params"] = params
+        if json is not None:
+            kwargs["json"] = json
+        if method == "GET":
+            kwargs["force_refresh"] = force_refresh
+            if expire_after is not None:
+                kwargs["expire_after"] = expire_after
+
+        started = time.perf_counter()
+        status: int | None = None
+        from_cache = stale = False
+        error: LiteLLMError | None = None
+        result: _Result | None = None
+        try:
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except requests.Timeout as exc:
+                raise LiteLLMUnavailable("LiteLLM did not answer in time", route=path) from exc
+            except requests.ConnectionError as exc:
+                raise LiteLLMUnavailable(
+                    f"cannot connect to LiteLLM ({_reason(exc)})", route=path
+                ) from exc
+            except requests.RequestException as exc:
+                raise LiteLLMUnavailable(
+                    f"request to LiteLLM failed ({type(exc).__name__})", route=path
+                ) from exc
+            status = response.status_code
+            from_cache = bool(getattr(response, "from_cache", False))
+            if 200 <= status < 300:
+                body = _decode(response, path) if expect_json else response.text
+                result = _Result(
+                    status, body, from_cache, False, _aware(getattr(response, "created_at", None))
+                )
+            else:
+                raise self._error_for(response, path)
+        except LiteLLMError as exc:
+            error = exc
+            if method == "GET" and _is_outage(exc):
+                cached = self._cached_response(method, url, params)
+                if cached is not None and cached.status_code == 200:
+                    try:
+                        body = _decode(cached, path) if expect_json else cached.text
+                    except LiteLLMBadResponse:
+                        body = None
+                    if body is not None:
+                        stale = True
+                        result = _Result(200, body, True, True, _aware(cached.created_at))
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            with self._lock:
+                if from_cache and not stale:
+                    self.stats.cache_hits += 1
+                else:
+                    self.stats.upstream_calls += 1
+                if stale:
+                    self.stats.cache_hits += 1
+                    self.stats.stale_served += 1
+                elif error is not None:
+                    self.stats.errors += 1
+            level = logging.WARNING if (error is not None) else logging.INFO
+            self.logger.log(
+                level,
+                "litellm %s %s -> %s in %.1f ms%s%s",
+                method,
+                path,
+                status if status is not None else "no answer",
+                duration_ms,
+                " (cache)" if from_cache and not stale else "",
+                f" (stale cache after: {error.message})" if stale and error else "",
+                extra={
+                    "route": path,
+                    "method": method,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "cache_hit": from_cache or stale,
+                    "stale": stale,
+                },
+            )
+        if result is None:
+            assert error is not None
+            raise error
+        return result
+
+    def _error_for(self, response: requests.Response, path: str) -> LiteLLMError:
+        """Map a non-2xx answer to an exception. Branches on status only (CONTRACT §7)."""
+        status = response.status_code
+        fallback = f"HTTP {status} {response.reason or ''}".strip()
+        if _is_html(response):
+            message = f"{fallback} (HTML page, not LiteLLM JSON)"
+        else:
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text
+            message = extract_message(body, fallback)
+        message = self._scrub(message)
+        if status in (401, 403):
+            cls: type[LiteLLMError] = LiteLLMAuthError
+        elif status == 404:
+            cls = LiteLLMNotFound
+        elif status in (400, 409, 422):
+            cls = LiteLLMRejected
+        elif status in (429, 502, 503, 504):
+            cls = LiteLLMUnavailable
+        elif status >= 500:
+            cls = LiteLLMServerError
+        else:
+            cls = LiteLLMError
+        return cls(message, status=status, route=path)
+
+    def _invalidate(self, *paths: str) -> None:
+        """Drop cached responses for these paths (after a key was created or deleted)."""
+        try:
+            cache = self.session.cache
+            doomed = [
+                key
+                for key, resp in list(cache.responses.items())
+                if urlsplit(getattr(resp, "url", "") or "").path.endswith(paths)
+            ]
+            if doomed:
+                cache.delete(*doomed)
+        except Exception:
+            self.logger.warning("litellm cache invalidation failed for %s", ", ".join(paths))
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> bool:
+        """True when ``GET /health/liveliness`` answers 2xx (short timeout, not cached).
+        For ``/readyz``; never raises."""
+        try:
+            self._request(
+                "GET", "/health/liveliness", timeout=self.health_timeout, expect_json=False
+            )
+        except LiteLLMError:
+            return False
+        return True
+
+
+def _is_html(response: requests.Response) -> bool:
+    ctype = response.headers.get("Content-Type", "").lower()
+    if "html" in ctype:
+        return True
+    head = (response.text or "")[:100].lstrip().lower()
+    return head.startswith(("<!doctype html", "<html"))
+
+
+def _decode(response: requests.Response, path: str) -> Any:
+    """Parse a 2xx JSON body or raise LiteLLMBadResponse."""
+    status = response.status_code
+    if _is_html(response):
+        raise LiteLLMBadResponse(
+            "LiteLLM answered with an HTML page instead of JSON (is LITELLM_BASE_URL the proxy?)",
+            status=status,
+            route=path,
+        )
+    try:
+        return response.json()
+    except ValueError:
+        size = len(response.content or b"")
+        raise LiteLLMBadResponse(
+            f"LiteLLM answered with invalid or truncated JSON ({size} bytes)",
+            status=status,
+            route=path,
+        ) from None
+
+
+def _is_outage(exc: LiteLLMError) -> bool:
+    return isinstance(exc, LiteLLMUnavailable | LiteLLMServerError)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text or "resolve" in text:
+        return "name resolution failed"
+    if "reset" in text:
+        return "connection reset"
+    return type(exc).__name__

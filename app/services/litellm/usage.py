@@ -1,0 +1,126 @@
+"""Usage methods of :class:`~app.services.litellm.client.LiteLLMClient`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .errors import LiteLLMBadResponse, LiteLLMNotFound
+from .models import DailyActivity, Metrics, ShapeError, merge_days, parse_activity_page
+
+ACTIVITY_PAGE_SIZE = 1000  # LiteLLM's maximum since 1.70, CONTRACT §5
+AGGREGATED_PATH = "/user/daily/activity/aggregated"
+PAGINATED_PATH = "/user/daily/activity"
+
+
+class UsageMixin:
+    """``/user/daily/activity[/aggregated]``. Needs the transport's ``_request``, ``max_pages``,
+    ``usage_today_ttl``, ``api_key_limit``, ``logger`` and ``_aggregated_unavailable``."""
+
+    def daily_activity(
+        self,
+        start_date: dt.date,
+        end_date: dt.date,
+        api_key: str | None = None,
+        user_id: str | None = None,
+        model: str | None = None,
+        *,
+        force_refresh: bool = False,
+    ) -> DailyActivity:
+        """Usage per UTC day for ``start_date..end_date`` (both inclusive, CONTRACT §6).
+
+        Prefers ``/user/daily/activity/aggregated`` (one call); on 404 falls back to the
+        paginated ``/user/daily/activity`` and remembers that for this client. ``api_key`` is a
+        token HASH. ``timezone`` is never sent. Callers must still count only their own key
+        hashes (CONTRACT §10.8): upstream ``user_id`` filtering is not trusted.
+        """
+        if end_date < start_date:
+            raise ValueError("end_date must be on or after start_date")
+        params: dict[str, Any] = {
+            "start_date": start_date.isoformat(),
+            "end_date": end_date.isoformat(),
+        }
+        if api_key is not None:
+            params["api_key"] = api_key
+        if user_id is not None:
+            params["user_id"] = user_id
+        if model is not None:
+            params["model"] = model
+        today = dt.datetime.now(dt.UTC).date()
+        expire_after = self.usage_today_ttl if end_date >= today else None
+
+        if not self._aggregated_unavailable:
+            try:
+                result = self._request(
+                    "GET",
+                    AGGREGATED_PATH,
+                    params={**params, "api_key_limit": self.api_key_limit},
+                    force_refresh=force_refresh,
+                    expire_after=expire_after,
+                )
+            except LiteLLMNotFound:
+                self._aggregated_unavailable = True
+                self.logger.info("litellm %s unavailable (404); using paginated", AGGREGATED_PATH)
+            else:
+                page = self._parse_activity(result.body, AGGREGATED_PATH)
+                days = merge_days(page.days)
+                returned = {h for day in days for h in day.api_keys}
+                return DailyActivity(
+                    days=days,
+                    totals=Metrics.sum(d.metrics for d in days),
+                    endpoint="aggregated",
+                    pages=1,
+                    fetched_at=result.fetched_at,
+                    from_cache=result.from_cache,
+                    stale=result.stale,
+                    truncated_key_lists=page.total_api_keys is not None
+                    and page.total_api_keys > len(returned),
+                )
+
+        all_days = []
+        pages = 0
+        from_cache, stale = True, False
+        fetched_at: dt.datetime | None = None
+        page_no = 1
+        while True:
+            if page_no > self.max_pages:
+                raise LiteLLMBadResponse(
+                    f"{PAGINATED_PATH} still had more pages after {self.max_pages} "
+                    f"(LITELLM_MAX_PAGES); refusing to follow it further",
+                    route=PAGINATED_PATH,
+                )
+            result = self._request(
+                "GET",
+                PAGINATED_PATH,
+                params={**params, "page": page_no, "page_size": ACTIVITY_PAGE_SIZE},
+                force_refresh=force_refresh,
+                expire_after=expire_after,
+            )
+            page = self._parse_activity(result.body, PAGINATED_PATH)
+            pages += 1
+            all_days.extend(page.days)
+            from_cache = from_cache and result.from_cache
+            stale = stale or result.stale
+            if fetched_at is None or result.fetched_at < fetched_at:
+                fetched_at = result.fetched_at
+            if not page.has_more:
+                break
+            page_no += 1
+        days = merge_days(all_days)
+        return DailyActivity(
+            days=days,
+            totals=Metrics.sum(d.metrics for d in days),
+            endpoint="paginated",
+            pages=pages,
+            fetched_at=fetched_at or dt.datetime.now(dt.UTC),
+            from_cache=from_cache,
+            stale=stale,
+            truncated_key_lists=False,
+        )
+
+    @staticmethod
+    def _parse_activity(body: Any, route: str):
+        try:
+            return parse_activity_page(body)
+        except (ShapeError, TypeError, ValueError) as exc:
+            raise LiteLLMBadResponse(str(exc), status=200, route=route) from None
