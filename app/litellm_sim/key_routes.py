@@ -76,11 +76,25 @@ def _duration_or_400(start: datetime, duration: str, param: str) -> datetime:
 
 
 def _budget_reset_at(duration: str | None) -> str | None:
+    """Next reset, snapped like LiteLLM: >=28d/mo → 1st of month, w/7d → Monday, d → midnight,
+    h → on the hour; seconds/minutes are not snapped."""
     if not duration:
         return None
-    reset = _duration_or_400(utcnow(), duration, "budget_duration")
-    if duration.endswith(("d", "w", "mo")):  # snaps to calendar boundaries
-        reset = reset.replace(hour=0, minute=0, second=0, microsecond=0)
+    now = utcnow()
+    exact = _duration_or_400(now, duration, "budget_duration")
+    n, unit = int(duration[:-2] if duration.endswith("mo") else duration[:-1]), duration[-1]
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if duration.endswith("mo") or (unit == "d" and n >= 28):
+        first = midnight.replace(day=1)
+        reset = add_duration(first, f"{max(1, n if duration.endswith('mo') else 1)}mo")
+    elif unit == "w" or (unit == "d" and n == 7):
+        reset = midnight + timedelta(days=7 - now.weekday())
+    elif unit == "d":
+        reset = midnight + timedelta(days=n)
+    elif unit == "h":
+        reset = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=n)
+    else:
+        reset = exact
     return iso(reset)
 
 

@@ -150,3 +150,21 @@ def test_usage_adds_spend_to_key(lsim):
     lsim.add_usage(token=key["token"], date="2026-11-01", model="m", provider="p",
                    prompt_tokens=1, completion_tokens=1, spend=0.25)  # fmt: skip
     assert lsim.keys[key["token"]]["spend"] == 0.25
+
+
+def test_budget_reset_at_snaps_to_boundaries(api):
+    def reset(duration):
+        token = _gen(api, budget_duration=duration)["token_id"]
+        info = api.get("/key/info", key=token)[1]["info"]
+        return datetime.fromisoformat(info["budget_reset_at"].replace("Z", "+00:00"))
+
+    now = datetime.now(UTC)
+    month = reset("30d")
+    assert (month.day, month.hour) == (1, 0) and month > now
+    assert reset("1mo") == month
+    week = reset("7d")
+    assert week.weekday() == 0 and week > now and week.hour == 0
+    hour = reset("1h")
+    assert hour.minute == 0 and timedelta(0) < hour - now <= timedelta(hours=1)
+    status, body = api.post("/key/generate", {"budget_duration": "soon"})
+    assert status == 400 and body["error"]["param"] == "budget_duration"
