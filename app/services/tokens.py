@@ -34,3 +34,58 @@ def store_token_if_missing(key_id: int, token: str, *, commit: bool = True) -> b
             db.session.rollback()
         return False
     return result.rowcount == 1
+
+
+class UnknownAlias(LookupError):
+    """LiteLLM lists no key of this owner whose ``key_alias`` equals the portal's name for it."""
+
+    def __init__(self, alias: str):
+        self.alias = alias
+        super().__init__(f"LiteLLM has no key with alias “{alias}”.")
+
+
+def resolve_token(key: ApiKey, *, client=None) -> str:
+    """The LiteLLM token id of ``key``, looked up by alias at most once per key.
+
+    Keys made before the portal stored token ids have none; their owner's ``/key/list`` (cached
+    for LITELLM_KEY_LIST_TTL) is searched for the exact alias and the token found is written
+    with :func:`store_token_if_missing`, so later views never look it up again.
+    Raises :class:`UnknownAlias` when LiteLLM does not know the alias, ``LiteLLMError`` when
+    LiteLLM cannot answer.
+    """
+    if key.litellm_token_id:
+        return key.litellm_token_id
+    found = resolve_missing_tokens(key.user, [key], client=client)
+    if key.id not in found:
+        raise UnknownAlias(key.name)
+    return found[key.id]
+
+
+def resolve_missing_tokens(user, keys, *, client=None) -> dict[int, str]:
+    """Fill in missing token ids of ``user``'s ``keys`` with ONE ``/key/list`` sweep.
+
+    Returns key id → token for every key resolved (already stored ones included); keys absent
+    from the result are unknown to LiteLLM (e.g. revoked and deleted before ids were stored).
+    Only keys listed for exactly this ``litellm_user_id`` are matched, so another user's key can
+    never be attached to this user's row.
+    """
+    resolved = {k.id: k.litellm_token_id for k in keys if k.litellm_token_id}
+    missing = [k for k in keys if not k.litellm_token_id and k.user_id == user.id]
+    if not missing:
+        return resolved
+    if client is None:
+        from app.services import litellm_client
+
+        client = litellm_client()
+    by_alias = client.list_keys(user.litellm_user_id).by_alias()
+    for key in missing:
+        record = by_alias.get(key.name)
+        if record is None or record.user_id != user.litellm_user_id:
+            continue
+        key_id = key.id
+        store_token_if_missing(key_id, record.token)
+        stored = db.session.get(ApiKey, key_id)
+        # Another writer may have won the race; the stored value is the truth either way.
+        if stored is not None and stored.litellm_token_id:
+            resolved[key_id] = stored.litellm_token_id
+    return resolved

@@ -1,14 +1,154 @@
-"""Usage per key or for all of the user's keys."""
+"""Usage per key or for all of the user's keys: the page, its htmx fragment and the exports.
 
-from flask import Blueprint, render_template
+Status policy: the page answers 200 with an error panel inside the results region when LiteLLM
+fails; an htmx fragment request answers 502 (base.html's htmx-config swaps it); exports answer
+502 with ``{"error": ...}``. Bad query parameters answer 400 (panel, or JSON for exports). A key
+id that is not the user's answers 404 exactly like one that does not exist.
+"""
 
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
+
+from app import ratelimit
 from app.auth import login_required
+from app.htmx import is_partial, render_page_or_partial
+from app.models import ApiKey
+from app.services.chart import daily_chart
+from app.services.litellm import LiteLLMError, LiteLLMUnavailable
+from app.services.tokens import UnknownAlias
+from app.services.usage import UsageReport, find_user_key, usage_for_key, usage_for_user, user_keys
+from app.services.usage_export import export_filename, report_csv, report_json
+from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
 
 bp = Blueprint("usage", __name__, url_prefix="/usage")
+
+NO_SUCH_KEY = "You have no key with this id."
+
+
+def _report(query: UsageQuery, key: ApiKey | None, *, refresh: bool = False) -> UsageReport:
+    if key is not None:
+        return usage_for_key(key, query.start, query.end, refresh=refresh)
+    return usage_for_user(g.user, query.start, query.end, refresh=refresh)
+
+
+def _form_values(query: UsageQuery) -> dict[str, str]:
+    return {
+        "key": query.key_param,
+        "preset": query.preset,
+        "start_date": query.start.isoformat(),
+        "end_date": query.end.isoformat(),
+        "metric": query.metric,
+    }
+
+
+def _render(status: int = 200, **context) -> Response:
+    context.setdefault("errors", {})
+    context.setdefault("query", None)
+    context.setdefault("report", None)
+    context.setdefault("notice", None)
+    context.setdefault("api_error", None)
+    context.setdefault("unknown_alias", None)
+    return render_page_or_partial(
+        "usage/index.html",
+        "usage/_results.html",
+        status,
+        keys=user_keys(g.user),
+        presets=PRESETS,
+        metrics=METRICS,
+        **context,
+    )
 
 
 @bp.get("")
 @login_required
 def index():
-    """Placeholder until the usage page lands."""
-    return render_template("usage/index.html")
+    """The usage page; with ``HX-Request`` only the results region (filters swap just that)."""
+    try:
+        query = UsageQuery.parse(request.args)
+    except InvalidUsageQuery as exc:
+        form = dict(exc.raw)
+        form["preset"] = form.get("preset") or ("custom" if form.get("start_date") else "7d")
+        return _render(400, errors=exc.errors, form=form)
+    key = None
+    if query.key_id is not None:
+        key = find_user_key(g.user, query.key_id)
+        if key is None:
+            abort(404, description=NO_SUCH_KEY)
+
+    refresh, notice = False, None
+    if query.refresh:
+        spec = current_app.config["RATE_LIMIT_USAGE_REFRESH"]
+        if ratelimit.hit(g.user, "usage-refresh", spec):
+            refresh = True
+        else:
+            notice = "You refreshed very often just now, so this is cached data. Try again soon."
+
+    context = {"query": query, "form": _form_values(query), "selected_key": key, "notice": notice}
+    try:
+        report = _report(query, key, refresh=refresh)
+    except UnknownAlias as exc:
+        return _render(200, unknown_alias=exc, **context)
+    except LiteLLMError as exc:
+        current_app.logger.warning("usage view: %s", exc)
+        return _render(502 if is_partial() else 200, api_error=_describe(exc), **context)
+    chart = daily_chart([(d.date, d.metrics) for d in report.daily], query.metric)
+    return _render(200, report=report, chart=chart, **context)
+
+
+def _describe(exc: LiteLLMError) -> dict[str, str]:
+    if isinstance(exc, LiteLLMUnavailable):
+        title = "LiteLLM is unreachable"
+    else:
+        title = "LiteLLM could not deliver usage data"
+    return {"title": title, "detail": exc.message}
+
+
+def _json_error(message: str, status: int) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def _export(kind: str) -> Response:
+    try:
+        query = UsageQuery.parse(request.args)
+    except InvalidUsageQuery as exc:
+        return _json_error(str(exc), 400)
+    key = None
+    if query.key_id is not None:
+        key = find_user_key(g.user, query.key_id)
+        if key is None:
+            return _json_error(NO_SUCH_KEY, 404)
+    try:
+        report = _report(query, key)
+    except UnknownAlias as exc:
+        return _json_error(str(exc), 400)
+    except LiteLLMError as exc:
+        current_app.logger.warning("usage export: %s", exc)
+        return _json_error(f"LiteLLM could not deliver usage data: {exc.message}", 502)
+    if kind == "csv":
+        response = Response(report_csv(report), mimetype="text/csv")
+    else:
+        # Not jsonify: it sorts keys, and "date" first in each daily row reads better.
+        response = Response(json.dumps(report_json(report)), mimetype="application/json")
+    filename = export_filename(report, kind)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/export.csv")
+@login_required
+def export_csv():
+    """One row per UTC day of the range (same query parameters as the page)."""
+    return _export("csv")
+
+
+@bp.get("/export.json")
+@login_required
+def export_json():
+    """Totals, daily rows, models, providers (and keys for "all") as JSON."""
+    return _export("json")

@@ -1,0 +1,259 @@
+"""Usage reports for one key or for all of a user's keys, from LiteLLM's daily activity.
+
+Framework-light: functions take model objects and dates and return a frozen
+:class:`UsageReport`, so the user page, the exports and the admin view share them.
+
+Safety rule (CONTRACT §10.8): only entries whose token hash belongs to the keys being reported
+are counted (``breakdown.api_keys[<hash>]`` and ``api_key_breakdown[<hash>]``), never a day's
+``metrics`` as such. A proxy that ignores the ``user_id`` filter can then never show someone
+else's usage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import ApiKey, User
+from app.services.litellm import BreakdownEntry, DailyActivity, DayActivity, Metrics
+from app.services.tokens import resolve_missing_tokens, resolve_token
+
+__all__ = [
+    "DayRow",
+    "KeyRow",
+    "NamedRow",
+    "UsageReport",
+    "find_user_key",
+    "user_keys",
+    "usage_for_key",
+    "usage_for_user",
+]
+
+
+@dataclass(frozen=True)
+class DayRow:
+    """One UTC day of the range; days without usage are present with zero metrics."""
+
+    date: dt.date
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class NamedRow:
+    """One model or provider with its metrics over the range."""
+
+    name: str
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One of the user's keys in an "all keys" report. ``token_known`` False means LiteLLM
+    could not tell us its token id, so its usage cannot be attributed (shown as such)."""
+
+    id: int
+    label: str
+    name: str
+    revoked: bool
+    token_known: bool
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Everything the usage page and the exports show for one query."""
+
+    start: dt.date
+    end: dt.date
+    key: ApiKey | None  # None: all of the user's keys
+    totals: Metrics
+    daily: tuple[DayRow, ...]
+    models: tuple[NamedRow, ...]
+    providers: tuple[NamedRow, ...]
+    keys: tuple[KeyRow, ...]
+    as_of: dt.datetime
+    stale: bool = False
+    from_cache: bool = False
+    calls: int = 0  # LiteLLM daily-activity responses combined (per-key fallback > 1)
+
+    @property
+    def unresolved_keys(self) -> tuple[KeyRow, ...]:
+        """Keys whose usage could not be counted because LiteLLM has no token for them."""
+        return tuple(k for k in self.keys if not k.token_known)
+
+
+def user_keys(user: User) -> list[ApiKey]:
+    """All of ``user``'s keys, revoked ones included (their history still counts)."""
+    return list(
+        db.session.scalars(sa.select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id))
+    )
+
+
+def find_user_key(user: User, key_id: int) -> ApiKey | None:
+    """``user``'s key with this id, or None — also for another user's key, so callers answer
+    both cases identically and ids of other people's keys cannot be probed."""
+    return db.session.scalar(
+        sa.select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)
+    )
+
+
+def _client():
+    from app.services import litellm_client
+
+    return litellm_client()
+
+
+def usage_for_key(
+    key: ApiKey, start: dt.date, end: dt.date, *, refresh: bool = False, client=None
+) -> UsageReport:
+    """Usage of one key: ONE daily-activity call filtered by ``api_key=<token>``.
+
+    Resolves a missing token first (:func:`resolve_token`, raises ``UnknownAlias``).
+    ``refresh`` bypasses the HTTP cache. LiteLLM failures raise ``LiteLLMError``.
+    """
+    client = client or _client()
+    token = resolve_token(key, client=client)
+    activity = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
+    acc = _Accumulator(start, end)
+    acc.add(activity, {token})
+    return acc.report(key=key, keys=())
+
+
+def usage_for_user(
+    user: User, start: dt.date, end: dt.date, *, refresh: bool = False, client=None
+) -> UsageReport:
+    """Usage of all of ``user``'s keys (revoked included): ONE call filtered by ``user_id``.
+
+    Missing token ids are resolved first with one ``/key/list`` sweep for the user. Entries are
+    counted only for this user's tokens. When LiteLLM cut its per-key lists
+    (``truncated_key_lists``) the per-key figures are incomplete, so each key is then queried
+    on its own with ``api_key=<token>``.
+    """
+    client = client or _client()
+    keys = user_keys(user)
+    if any(not k.litellm_token_id for k in keys):
+        tokens_by_id = resolve_missing_tokens(user, keys, client=client)
+    else:
+        tokens_by_id = {k.id: k.litellm_token_id for k in keys}
+    key_by_token = {token: key_id for key_id, token in tokens_by_id.items()}
+    acc = _Accumulator(start, end, key_by_token)
+    if key_by_token:
+        activity = client.daily_activity(
+            start, end, user_id=user.litellm_user_id, force_refresh=refresh
+        )
+        if activity.truncated_key_lists:
+            for token in key_by_token:
+                per_key = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
+                acc.add(per_key, {token})
+        else:
+            acc.add(activity, set(key_by_token))
+    rows = tuple(
+        KeyRow(
+            id=k.id,
+            label=k.label,
+            name=k.name,
+            revoked=k.is_revoked,
+            token_known=k.id in tokens_by_id,
+            metrics=acc.per_key.get(k.id, Metrics()),
+        )
+        for k in keys
+    )
+    return acc.report(key=None, keys=rows)
+
+
+class _Accumulator:
+    """Sums the reported tokens' entries of one or more DailyActivity responses."""
+
+    def __init__(self, start: dt.date, end: dt.date, key_by_token: Mapping[str, int] | None = None):
+        self.start, self.end = start, end
+        self.key_by_token = dict(key_by_token or {})
+        self.days: dict[dt.date, Metrics] = {}
+        self.models: dict[str, Metrics] = {}
+        self.providers: dict[str, Metrics] = {}
+        self.per_key: dict[int, Metrics] = {}
+        self.as_of: dt.datetime | None = None
+        self.stale = False
+        self.from_cache = True
+        self.calls = 0
+
+    def add(self, activity: DailyActivity, tokens: set[str]) -> None:
+        """Count ``tokens``' entries of every day of ``activity`` inside the range."""
+        self.calls += 1
+        self.stale = self.stale or activity.stale
+        self.from_cache = self.from_cache and activity.from_cache
+        if self.as_of is None or activity.fetched_at < self.as_of:
+            self.as_of = activity.fetched_at
+        for day in activity.days:
+            if self.start <= day.date <= self.end:
+                self._add_day(day, tokens)
+
+    def _add_day(self, day: DayActivity, tokens: set[str]) -> None:
+        mine = {t: e for t, e in day.api_keys.items() if t in tokens}
+        day_total = Metrics.sum(e.metrics for e in mine.values())
+        self.days[day.date] = self.days.get(day.date, Metrics()) + day_total
+        for token, entry in mine.items():
+            key_id = self.key_by_token.get(token)
+            if key_id is not None:
+                self.per_key[key_id] = self.per_key.get(key_id, Metrics()) + entry.metrics
+        # Proxies before 1.77 have no api_key_breakdown: a bucket's own metrics are usable only
+        # when every key of that day is one of ours.
+        only_ours = bool(day.api_keys) and set(day.api_keys) <= tokens
+        _add_breakdown(self.models, day.models, tokens, only_ours)
+        _add_breakdown(self.providers, day.providers, tokens, only_ours)
+
+    def report(self, *, key: ApiKey | None, keys: tuple[KeyRow, ...]) -> UsageReport:
+        daily = tuple(
+            DayRow(d, self.days.get(d, Metrics())) for d in _date_range(self.start, self.end)
+        )
+        return UsageReport(
+            start=self.start,
+            end=self.end,
+            key=key,
+            totals=Metrics.sum(r.metrics for r in daily),
+            daily=daily,
+            models=_ranked(self.models),
+            providers=_ranked(self.providers),
+            keys=keys,
+            as_of=self.as_of or dt.datetime.now(dt.UTC),
+            stale=self.stale,
+            from_cache=self.from_cache and self.calls > 0,
+            calls=self.calls,
+        )
+
+
+def _add_breakdown(
+    into: dict[str, Metrics],
+    entries: Mapping[str, BreakdownEntry],
+    tokens: set[str],
+    only_ours: bool,
+) -> None:
+    for name, entry in entries.items():
+        if entry.api_key_breakdown:
+            metrics = Metrics.sum(m for t, m in entry.api_key_breakdown.items() if t in tokens)
+        elif only_ours:
+            metrics = entry.metrics
+        else:
+            continue
+        if metrics != Metrics():
+            into[name] = into.get(name, Metrics()) + metrics
+
+
+def _ranked(values: Mapping[str, Metrics]) -> tuple[NamedRow, ...]:
+    """Highest spend first, then most tokens, then name: the order people scan for cost."""
+    return tuple(
+        NamedRow(name, m)
+        for name, m in sorted(
+            values.items(), key=lambda kv: (-kv[1].spend, -kv[1].total_tokens, kv[0])
+        )
+    )
+
+
+def _date_range(start: dt.date, end: dt.date) -> Iterable[dt.date]:
+    day = start
+    while day <= end:
+        yield day
+        day += dt.timedelta(days=1)

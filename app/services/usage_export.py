@@ -1,0 +1,57 @@
+"""CSV and JSON renderings of a :class:`~app.services.usage.UsageReport`.
+
+Both carry exactly the numbers of the page (same report object); dates are UTC days.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from app.services.litellm import METRIC_NAMES, Metrics
+from app.services.usage import UsageReport
+
+
+def _metrics(m: Metrics) -> dict[str, Any]:
+    return {name: getattr(m, name) for name in METRIC_NAMES}
+
+
+def report_json(report: UsageReport) -> dict[str, Any]:
+    """The documented export shape (issue 4): key, dates, timezone, as_of, totals, daily,
+    models, providers and, for "all", keys."""
+    body: dict[str, Any] = {
+        "key": "all" if report.key is None else {"id": report.key.id, "name": report.key.label},
+        "start_date": report.start.isoformat(),
+        "end_date": report.end.isoformat(),
+        "timezone": "UTC",
+        "as_of": report.as_of.isoformat(),
+        "totals": _metrics(report.totals),
+        "daily": [{"date": d.date.isoformat(), **_metrics(d.metrics)} for d in report.daily],
+        "models": [{"model": r.name, **_metrics(r.metrics)} for r in report.models],
+        "providers": [{"provider": r.name, **_metrics(r.metrics)} for r in report.providers],
+    }
+    if report.key is None:
+        body["keys"] = [
+            {"id": k.id, "name": k.label, "revoked": k.revoked, **_metrics(k.metrics)}
+            for k in report.keys
+        ]
+    return body
+
+
+def report_csv(report: UsageReport) -> str:
+    """One row per UTC day of the range: ``date`` then every metric."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(("date", *METRIC_NAMES))
+    for day in report.daily:
+        writer.writerow((day.date.isoformat(), *(getattr(day.metrics, n) for n in METRIC_NAMES)))
+    return out.getvalue()
+
+
+def export_filename(report: UsageReport, extension: str) -> str:
+    """``usage-<label>-<start>-to-<end>.<ext>``, reduced to safe filename characters."""
+    label = "all-keys" if report.key is None else report.key.label
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-._") or "key"
+    return f"usage-{safe[:60]}-{report.start.isoformat()}-to-{report.end.isoformat()}.{extension}"

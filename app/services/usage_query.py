@@ -1,0 +1,169 @@
+"""The query parameters shared by the usage page and its exports, parsed and validated once.
+
+Dates are inclusive UTC days, because LiteLLM buckets usage by UTC calendar day (CONTRACT §6).
+Framework-free on purpose: the admin view and the CLI can reuse it with any mapping of strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+MAX_RANGE_DAYS = 366
+DEFAULT_PRESET = "7d"
+PRESETS = {
+    "today": "Today",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "this_month": "This month",
+    "last_month": "Last month",
+    "custom": "Custom",
+}
+METRICS = {"spend": "Spend", "tokens": "Tokens", "requests": "Requests"}
+DEFAULT_METRIC = "spend"
+
+
+def utc_today() -> dt.date:
+    """Today's UTC date: the only "today" that matches LiteLLM's day buckets."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def preset_range(preset: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The inclusive (start, end) UTC days of a named preset."""
+    if preset == "today":
+        return today, today
+    if preset == "7d":
+        return today - dt.timedelta(days=6), today
+    if preset == "30d":
+        return today - dt.timedelta(days=29), today
+    if preset == "this_month":
+        return today.replace(day=1), today
+    if preset == "last_month":
+        end = today.replace(day=1) - dt.timedelta(days=1)
+        return end.replace(day=1), end
+    raise ValueError(f"unknown preset {preset!r}")
+
+
+class InvalidUsageQuery(ValueError):
+    """The query string cannot be used; ``errors`` maps field name → message for the form."""
+
+    def __init__(self, errors: Mapping[str, str], raw: Mapping[str, str]):
+        self.errors = dict(errors)
+        self.raw = dict(raw)
+        super().__init__("; ".join(self.errors.values()))
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """A validated usage query. ``key_id`` None means "all my keys"."""
+
+    key_id: int | None
+    start: dt.date
+    end: dt.date
+    preset: str = "custom"
+    metric: str = DEFAULT_METRIC
+    refresh: bool = False
+    raw: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def days(self) -> int:
+        """Number of UTC days in the range (both ends inclusive)."""
+        return (self.end - self.start).days + 1
+
+    @property
+    def key_param(self) -> str:
+        """The ``key`` query value: an id or ``all``."""
+        return "all" if self.key_id is None else str(self.key_id)
+
+    def params(self, **overrides) -> dict[str, str]:
+        """Query parameters reproducing this view (for url_for); ``refresh`` is never kept."""
+        params = {"key": self.key_param, "preset": self.preset}
+        if self.preset == "custom":
+            params.update(start_date=self.start.isoformat(), end_date=self.end.isoformat())
+        if self.metric != DEFAULT_METRIC:
+            params["metric"] = self.metric
+        params.update({k: str(v) for k, v in overrides.items() if v is not None})
+        return params
+
+    def export_params(self) -> dict[str, str]:
+        """Explicit dates, so an export is exactly the range on screen even after midnight."""
+        return {
+            "key": self.key_param,
+            "start_date": self.start.isoformat(),
+            "end_date": self.end.isoformat(),
+        }
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str], *, today: dt.date | None = None) -> UsageQuery:
+        """Validate ``key``, ``preset``, ``start_date``, ``end_date``, ``metric``, ``refresh``.
+
+        A preset other than ``custom`` wins over explicit dates; explicit dates without a
+        preset mean ``custom``; nothing at all means the last 7 days including today.
+        Raises :class:`InvalidUsageQuery` with every problem found, never anything else.
+        """
+        today = today or utc_today()
+        raw = {
+            name: (args.get(name) or "").strip()
+            for name in ("key", "preset", "start_date", "end_date", "metric", "refresh")
+        }
+        errors: dict[str, str] = {}
+
+        key_id: int | None = None
+        key = raw["key"].lower()
+        if key not in ("", "all"):
+            if key.isdigit() and len(key) < 12:
+                key_id = int(key)
+            else:
+                errors["key"] = "Key must be one of your keys or “all”."
+
+        metric = raw["metric"].lower() or DEFAULT_METRIC
+        if metric not in METRICS:
+            errors["metric"] = "Chart metric must be spend, tokens or requests."
+
+        preset = raw["preset"].lower()
+        if not preset:
+            preset = "custom" if (raw["start_date"] or raw["end_date"]) else DEFAULT_PRESET
+        start = end = None
+        if preset not in PRESETS:
+            errors["preset"] = "Unknown period; pick one from the list."
+        elif preset != "custom":
+            start, end = preset_range(preset, today)
+        else:
+            start = _parse_date(raw["start_date"], "start_date", "Start date", errors)
+            end = _parse_date(raw["end_date"], "end_date", "End date", errors)
+            if start and end:
+                if end < start:
+                    errors["end_date"] = "End date is before the start date."
+                elif (end - start).days + 1 > MAX_RANGE_DAYS:
+                    errors["end_date"] = (
+                        f"The range is longer than {MAX_RANGE_DAYS} days; pick a shorter one."
+                    )
+            if start and start > today:
+                errors["start_date"] = "Start date is in the future (dates are UTC days)."
+
+        if errors or start is None or end is None:
+            raise InvalidUsageQuery(errors, raw)
+        return cls(
+            key_id=key_id,
+            start=start,
+            end=end,
+            preset=preset,
+            metric=metric,
+            refresh=raw["refresh"].lower() in ("1", "true", "yes", "on"),
+            raw=raw,
+        )
+
+
+def _parse_date(value: str, name: str, label: str, errors: dict[str, str]) -> dt.date | None:
+    if not value:
+        errors[name] = f"{label} is required for a custom range (YYYY-MM-DD)."
+        return None
+    try:
+        parsed = dt.date.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or len(value) != 10:
+        errors[name] = f"{label} must be a date written YYYY-MM-DD."
+        return None
+    return parsed
