@@ -1,14 +1,132 @@
-"""The user's keys: list, create, revoke."""
+"""The user's keys: list, create (secret shown once), revoke with a confirmation step.
 
-from flask import Blueprint, render_template
+Views only parse, call ``app.services.keys`` and render. htmx requests get fragments
+(``_key_list.html``, ``_create_form.html``, ``_revoke_confirm.html``); plain forms get whole
+pages or a 303 redirect, so everything works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask_htmx import make_response as htmx_response
 
 from app.auth import login_required
+from app.htmx import is_partial, render_page_or_partial
+from app.keys.forms import CreateKeyForm
+from app.models import ApiKey
+from app.services import keys as key_service
 
 bp = Blueprint("keys", __name__, url_prefix="/keys")
+
+PAGE = "keys/index.html"
+
+
+def _own_key_or_404(key_id: int) -> ApiKey:
+    """The signed-in user's key; another user's key looks exactly like a missing one."""
+    key = key_service.find_user_key(g.user, key_id)
+    if key is None:
+        abort(404)
+    return key
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
 
 
 @bp.get("")
 @login_required
 def index():
-    """Placeholder until the key lifecycle lands."""
-    return render_template("keys/index.html")
+    """The keys page (or, for htmx, just the list region)."""
+    listing = key_service.list_keys_for_user(g.user)
+    return render_page_or_partial(
+        PAGE, "keys/_key_list.html", listing=listing, form=CreateKeyForm()
+    )
+
+
+def _form_error(form: CreateKeyForm, status: int):
+    """Re-render the create form with its errors; LiteLLM is not asked for the list."""
+    listing = key_service.list_keys_for_user(g.user, with_litellm=False)
+    response = render_page_or_partial(
+        PAGE, "keys/_create_form.html", status=status, listing=listing, form=form
+    )
+    # The form's hx-target is the list; errors belong in the form itself.
+    return _no_store(htmx_response(response, retarget="#key-create", reswap="outerHTML"))
+
+
+@bp.post("")
+@login_required
+def create():
+    """Create a key; the response shows its secret once and is never cached."""
+    form = CreateKeyForm.from_form(request.form)
+    new_key = form.validate()
+    if new_key is None:
+        return _form_error(form, 400)
+    try:
+        created = key_service.create_key(g.user, new_key)
+    except key_service.AlreadyCreated as exc:
+        # A double submission: show the list, never the secret again.
+        listing = key_service.list_keys_for_user(g.user)
+        response = render_page_or_partial(
+            PAGE,
+            "keys/_create_result.html",
+            listing=listing,
+            form=CreateKeyForm(),
+            message=exc.message,
+        )
+        return _no_store(response)
+    except key_service.KeyServiceError as exc:
+        if exc.field:
+            form.errors[exc.field] = exc.message
+        else:
+            form.error = exc.message
+        return _form_error(form, exc.status)
+    listing = key_service.list_keys_for_user(g.user)
+    response = render_page_or_partial(
+        PAGE,
+        "keys/_create_result.html",
+        status=201,
+        listing=listing,
+        form=CreateKeyForm(),
+        created=created,
+    )
+    return _no_store(response)
+
+
+@bp.get("/<int:key_id>/revoke")
+@login_required
+def revoke_confirm(key_id: int):
+    """The confirmation step: a POST form (inline for htmx, a page otherwise)."""
+    key = _own_key_or_404(key_id)
+    return render_page_or_partial("keys/revoke.html", "keys/_revoke_confirm.html", key=key)
+
+
+@bp.post("/<int:key_id>/revoke")
+@login_required
+def revoke(key_id: int):
+    """Revoke the key in LiteLLM and mark it revoked; LiteLLM down → nothing changes."""
+    key = _own_key_or_404(key_id)
+    try:
+        result = key_service.revoke_key(key, actor=g.user)
+    except key_service.KeyServiceError as exc:
+        listing = key_service.list_keys_for_user(g.user)
+        return render_page_or_partial(
+            PAGE,
+            "keys/_key_list.html",
+            status=exc.status,
+            listing=listing,
+            form=CreateKeyForm(),
+            list_error=exc.message,
+        )
+    if result.already_revoked:
+        message = f"Key “{key.label}” was already revoked."
+    else:
+        message = f"Key “{key.label}” revoked. Programs using it can no longer call LiteLLM."
+    if not is_partial():
+        flash(message)
+        return redirect(url_for("keys.index"), 303)
+    listing = key_service.list_keys_for_user(g.user)
+    return render_page_or_partial(
+        PAGE, "keys/_key_list.html", listing=listing, form=CreateKeyForm(), message=message
+    )

@@ -1,0 +1,407 @@
+"""Key lifecycle: create a LiteLLM virtual key, record it, list it with spend, revoke it.
+
+Two systems hold a key: LiteLLM (the key itself) and the portal's ``api_keys`` row (who owns it
+and its token id). Every operation here keeps them consistent: LiteLLM is called first, and when
+the row cannot be written the new LiteLLM key is deleted again, so neither side keeps an orphan.
+
+The secret LiteLLM returns lives only in :class:`CreatedKey` (excluded from ``repr``) for the one
+response that shows it. It is never stored, logged, flashed, put in the session or in a URL.
+
+LiteLLM aliases are unique across the whole proxy, while labels are unique per user only, so the
+alias (``api_keys.name``) is ``f"{slug(owner.litellm_user_id)}--{label}"``, where ``slug``
+lower-cases and turns every character outside ``[a-z0-9._-]`` into ``-`` (see :func:`slug`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import audit, ratelimit
+from app.extensions import db
+from app.models import ApiKey, User, utcnow
+from app.services import litellm_client
+from app.services.litellm import (
+    KeyRecord,
+    LiteLLMBadResponse,
+    LiteLLMError,
+    LiteLLMRejected,
+    LiteLLMUnavailable,
+)
+
+log = logging.getLogger("app.keys")
+
+PORTAL_TAG = "litellm-key-portal"
+ALIAS_SEPARATOR = "--"
+LABEL_MAX = 64
+# api_keys.name is String(255): slug + "--" + label (≤ 64) must fit.
+SLUG_MAX = 255 - len(ALIAS_SEPARATOR) - LABEL_MAX
+UNREACHABLE = "LiteLLM is unreachable right now, so nothing was changed. Try again in a minute."
+_SLUG_RE = re.compile(r"[^a-z0-9._-]")
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class KeyServiceError(Exception):
+    """A key operation was refused or failed; ``message`` is safe to show, ``status`` is the
+    HTTP status the view answers with, ``field`` names the form field it belongs to (if any)."""
+
+    status = 400
+    field: str | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DuplicateLabel(KeyServiceError):
+    """The owner already has a key with this label (revoked keys included)."""
+
+    field = "name"
+
+
+class StaleForm(KeyServiceError):
+    """The form's one-time token belongs to someone else: reload the page."""
+
+
+class RateLimited(KeyServiceError):
+    status = 429
+
+
+class LiteLLMFailed(KeyServiceError):
+    """LiteLLM refused or could not be reached; nothing was changed in the portal."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StorageFailed(KeyServiceError):
+    """The portal could not save the row; the LiteLLM key was deleted again (or logged)."""
+
+    status = 503
+
+
+class AlreadyCreated(KeyServiceError):
+    """This form was already submitted: ``key`` is the row it created. No secret to show."""
+
+    status = 200
+
+    def __init__(self, key: ApiKey) -> None:
+        super().__init__(f"This key was already created: “{key.label}”.")
+        self.key = key
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewKeyRequest:
+    """Validated create-form input (see ``app.keys.forms``)."""
+
+    label: str
+    idempotency_token: str
+    max_budget: float | None = None
+    duration: str | None = None
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """The stored row plus the secret, for the single response that shows it."""
+
+    key: ApiKey
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RevokeResult:
+    key: ApiKey
+    already_revoked: bool  # the portal had already revoked it: nothing was done
+    gone_in_litellm: bool  # LiteLLM answered 404: someone deleted it there before
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One line of the keys page: the row plus what LiteLLM says about it (when known)."""
+
+    key: ApiKey
+    record: KeyRecord | None
+
+    @property
+    def token_known(self) -> bool:
+        return self.key.litellm_token_id is not None
+
+    @property
+    def spend(self) -> float | None:
+        return self.record.spend if self.record is not None else None
+
+    @property
+    def max_budget(self) -> float | None:
+        if self.record is not None and self.record.max_budget is not None:
+            return self.record.max_budget
+        return self.key.max_budget
+
+
+@dataclass(frozen=True)
+class KeyListing:
+    rows: tuple[KeyRow, ...]
+    litellm_loaded: bool  # spend/budget columns come from LiteLLM
+    notice: str | None = None  # why they do not (LiteLLM down), for a small notice
+    stale: bool = False  # LiteLLM was down; numbers come from an expired cache entry
+
+
+# --- naming ------------------------------------------------------------------------------------
+
+
+def slug(value: str) -> str:
+    """Lower-case ``value`` and replace every character outside ``[a-z0-9._-]`` with ``-``.
+
+    Truncated to ``SLUG_MAX`` so the alias fits ``api_keys.name``. Two ids can share a slug
+    (``a@b.c`` and ``a-b.c``); LiteLLM's alias uniqueness and the unique ``name`` column then
+    refuse the second key, and ``create_key`` cleans up, so the collision cannot leak a key.
+    """
+    return _SLUG_RE.sub("-", value.lower())[:SLUG_MAX]
+
+
+def alias_for(owner: User, label: str) -> str:
+    """The LiteLLM ``key_alias`` (and ``api_keys.name``) of ``owner``'s key ``label``."""
+    return f"{slug(owner.litellm_user_id)}{ALIAS_SEPARATOR}{label}"
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+def find_user_key(user: User, key_id: int) -> ApiKey | None:
+    """``user``'s key ``key_id``, or None (missing and someone else's look the same)."""
+    return db.session.scalar(
+        sa.select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)
+    )
+
+
+def keys_of(user: User) -> list[ApiKey]:
+    """The user's keys, newest first, revoked ones included."""
+    return list(
+        db.session.scalars(
+            sa.select(ApiKey)
+            .where(ApiKey.user_id == user.id)
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        )
+    )
+
+
+def list_keys_for_user(user: User, *, with_litellm: bool = True) -> KeyListing:
+    """The user's keys from the DB, with spend and budget from one ``/key/list`` sweep.
+
+    LiteLLM being down never hides the list: rows come from the DB and ``notice`` says why the
+    numbers are missing. ``with_litellm=False`` skips LiteLLM entirely (form error re-renders).
+    """
+    keys = keys_of(user)
+    if not with_litellm:
+        return KeyListing(tuple(KeyRow(k, None) for k in keys), litellm_loaded=False)
+    try:
+        result = litellm_client().list_keys(user.litellm_user_id)
+    except LiteLLMError as exc:
+        log.warning("key list without LiteLLM numbers for user %s: %s", user.id, exc.message)
+        notice = (
+            "LiteLLM is unreachable right now: spend and budgets are not shown."
+            if isinstance(exc, LiteLLMUnavailable)
+            else f"LiteLLM did not answer properly ({exc.message}): spend is not shown."
+        )
+        return KeyListing(tuple(KeyRow(k, None) for k in keys), False, notice)
+    by_token = {r.token: r for r in result}
+    by_alias = result.by_alias()
+    rows = []
+    for key in keys:
+        if key.litellm_token_id is not None:
+            record = by_token.get(key.litellm_token_id)
+        else:
+            record = by_alias.get(key.name)
+        rows.append(KeyRow(key, record))
+    return KeyListing(tuple(rows), True, stale=result.stale)
+
+
+# --- create ------------------------------------------------------------------------------------
+
+
+def _by_idempotency_token(token: str) -> ApiKey | None:
+    return db.session.scalar(sa.select(ApiKey).where(ApiKey.idempotency_token == token))
+
+
+def _check_replay(owner: User, token: str) -> None:
+    existing = _by_idempotency_token(token)
+    if existing is None:
+        return
+    if existing.user_id != owner.id:
+        raise StaleForm("This form has expired. Reload the page and try again.")
+    raise AlreadyCreated(existing)
+
+
+def _litellm_failure(exc: LiteLLMError) -> LiteLLMFailed:
+    if isinstance(exc, LiteLLMUnavailable):
+        return LiteLLMFailed(UNREACHABLE, 503)
+    if isinstance(exc, LiteLLMRejected):
+        return LiteLLMFailed(f"LiteLLM refused the key: {exc.message}", 409)
+    return LiteLLMFailed(f"LiteLLM could not create the key: {exc.message}", 502)
+
+
+def _delete_orphan(*, token: str | None = None, alias: str | None = None) -> bool:
+    """Delete a LiteLLM key the portal could not record; False (logged loudly) if that fails."""
+    try:
+        if token is not None:
+            litellm_client().delete_key(token)
+        else:
+            litellm_client().delete_key(key_alias=alias)
+    except LiteLLMError as exc:
+        log.error(
+            "ORPHAN LiteLLM key left behind (token id %s, alias %s): cleanup failed: %s",
+            token,
+            alias,
+            exc.message,
+        )
+        return False
+    return True
+
+
+def create_key(owner: User, request: NewKeyRequest, *, actor: User | None = None) -> CreatedKey:
+    """Create ``owner``'s key in LiteLLM, then record it; return the row and the secret.
+
+    Order: replay check (same ``idempotency_token`` → :class:`AlreadyCreated`, no LiteLLM call),
+    label check, rate limit, ``/key/generate``, one DB transaction (row + audit event). When that
+    transaction fails the LiteLLM key is deleted again; when it failed because a concurrent
+    identical submission won, the winner's row is reported as :class:`AlreadyCreated`.
+    """
+    actor = actor or owner
+    _check_replay(owner, request.idempotency_token)
+    label_taken = db.session.scalar(
+        sa.select(ApiKey.id).where(ApiKey.user_id == owner.id, ApiKey.label == request.label)
+    )
+    if label_taken is not None:
+        raise DuplicateLabel(f"You already have a key named “{request.label}” (revoked included).")
+    if not ratelimit.hit(owner, "key-create", current_app.config["RATE_LIMIT_KEY_CREATE"]):
+        raise RateLimited(
+            "You have created too many keys recently. Wait a while before creating another."
+        )
+
+    alias = alias_for(owner, request.label)
+    try:
+        generated = litellm_client().generate_key(
+            key_alias=alias,
+            user_id=owner.litellm_user_id,
+            models=request.models,
+            max_budget=request.max_budget,
+            duration=request.duration,
+            metadata={
+                "created_by": PORTAL_TAG,
+                "portal_user": owner.email,
+                "portal_label": request.label,
+            },
+        )
+    except LiteLLMError as exc:
+        if isinstance(exc, LiteLLMBadResponse) and exc.status == 200:
+            # LiteLLM made a key but its answer is unusable (e.g. token_id ≠ sha256(key)).
+            _delete_orphan(alias=alias)
+        elif isinstance(exc, LiteLLMRejected):
+            # A concurrent identical submission may have taken the alias first.
+            db.session.rollback()
+            _check_replay(owner, request.idempotency_token)
+        log.warning("key create refused for user %s: %s", owner.id, exc.message)
+        raise _litellm_failure(exc) from None
+
+    key = ApiKey(
+        user_id=owner.id,
+        name=alias,
+        label=request.label,
+        key_prefix=f"sk-...{generated.secret[-4:]}",
+        litellm_token_id=generated.token_id,
+        max_budget=request.max_budget,
+        models=",".join(request.models) or None,
+        expires_at=generated.expires,
+        idempotency_token=request.idempotency_token,
+    )
+    try:
+        db.session.add(key)
+        db.session.flush()
+        audit.record(
+            "key.create",
+            actor=actor,
+            target_user=owner,
+            target_key=key,
+            detail={"alias": alias, "token_id": generated.token_id},
+            commit=False,
+        )
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.error("key row for alias %s not saved (%s); deleting it in LiteLLM", alias, exc)
+        cleaned = _delete_orphan(token=generated.token_id)
+        winner = _by_idempotency_token(request.idempotency_token)
+        if winner is not None and winner.user_id == owner.id:
+            raise AlreadyCreated(winner) from None
+        message = "The portal could not save the new key, so it was deleted again. Try again."
+        if not cleaned:
+            message += " (Deleting it in LiteLLM failed too; an administrator has been alerted.)"
+        raise StorageFailed(message) from None
+    log.info("key %s created for user %s (alias %s)", key.id, owner.id, alias)
+    return CreatedKey(key=key, secret=generated.secret)
+
+
+# --- revoke ------------------------------------------------------------------------------------
+
+
+def revoke_key(key: ApiKey, *, actor: User) -> RevokeResult:
+    """Delete ``key`` in LiteLLM and mark it revoked; the row stays for usage history.
+
+    Deletes by token id, or by alias while the token id is unknown. LiteLLM's 404 counts as
+    already revoked. When LiteLLM cannot be reached nothing changes locally
+    (:class:`LiteLLMFailed`). Usable by admins: ``revoke_key(key, actor=admin)``.
+    """
+    if key.revoked_at is not None:
+        return RevokeResult(key, already_revoked=True, gone_in_litellm=False)
+    try:
+        if key.litellm_token_id is not None:
+            deleted = litellm_client().delete_key(key.litellm_token_id)
+        else:
+            deleted = litellm_client().delete_key(key_alias=key.name)
+    except LiteLLMError as exc:
+        log.warning("key %s revoke failed in LiteLLM: %s", key.id, exc.message)
+        if isinstance(exc, LiteLLMUnavailable):
+            raise LiteLLMFailed(UNREACHABLE, 503) from None
+        raise LiteLLMFailed(f"LiteLLM could not revoke the key: {exc.message}", 502) from None
+    # Only the first of two concurrent revokes writes revoked_at and the audit event.
+    try:
+        updated = db.session.execute(
+            sa.update(ApiKey)
+            .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if updated.rowcount == 1:
+            audit.record(
+                "key.revoke",
+                actor=actor,
+                target_user=key.user,
+                target_key=key,
+                detail={
+                    "litellm": "deleted" if deleted else "already gone",
+                    "by_owner": actor.id == key.user_id,
+                },
+                commit=False,
+            )
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        # LiteLLM already refuses the key; a retry gets 404 there and then marks it revoked.
+        log.error("key %s deleted in LiteLLM but not marked revoked: %s", key.id, exc)
+        raise StorageFailed(
+            "The key was deleted in LiteLLM but the portal could not record it. Revoke it again."
+        ) from None
+    db.session.refresh(key)
+    log.info("key %s revoked by user %s", key.id, actor.id)
+    return RevokeResult(key, already_revoked=updated.rowcount != 1, gone_in_litellm=not deleted)
