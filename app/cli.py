@@ -9,3 +9,6 @@ def init_app(app: Flask) -> None:
     from app.litellm_sim.cli import litellm_sim_command
 
     app.cli.add_command(litellm_sim_command)
+    from app.backfill_cli import backfill_tokens_command
+
+    app.cli.add_command(backfill_tokens_command)

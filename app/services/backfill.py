@@ -1,0 +1,464 @@
+"""Fill ``api_keys.litellm_token_id`` for keys created before the column existed (issue 6).
+
+The work happens in two halves that never overlap:
+
+* **Resolve** (LiteLLM only). Every pending row's alias is looked up in ``GET /key/list``
+  pages (size 100, full objects), with the fewest calls: one *global* sweep (no ``user_id``
+  filter) when its page count — read from page 1, which is then reused — is not above the
+  per-user estimate (at least one page per pending user, ``ceil(n/100)`` for a user with n
+  pending keys); otherwise one sweep per pending user. A single pending user never needs the
+  probe (their sweep cannot be longer than the global one).
+* **Write** (database only). Decisions go through :func:`store_token_if_missing`, which only
+  touches rows still NULL, and are committed every ``batch_size`` keys. In per-user mode a
+  user's decisions are final after that user's sweep, so batches commit while the sweep
+  goes on; in global mode decisions are final after the last page.
+
+Leftovers. A per-user sweep only shows the owner's keys, so an alias not found there may be
+owned by somebody else (*owner mismatch*) or be absent. Aliases already seen on other pages
+(e.g. the global probe page) are decided at once; the rest are confirmed with
+``GET /key/list?key_alias=…`` only when there are at most ``leftover_lookup_limit`` (20) of them
+and that is fewer than the global sweep's pages, otherwise with ONE global sweep. So
+leftovers cost at most ``min(20, global pages)`` calls, never one call per key at scale. After a
+global sweep, up to 20 not-found aliases are re-checked the same way: a page that shrank while
+paging can hide a key, and a rerun picks up whatever is still missing.
+
+Matching is exact (``==`` on the alias and on the owner's ``litellm_user_id``: case, spaces
+and unicode as they are). Several LiteLLM keys with the alias *owned by the row's owner* make
+the row ambiguous; keys with the alias owned only by others make it an owner mismatch. Repeated
+items across pages are de-duplicated by token.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from requests_cache import DO_NOT_CACHE
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from app.extensions import db
+from app.models import ApiKey, User
+from app.services.litellm import KeyPage, LiteLLMClient, LiteLLMError
+from app.services.tokens import store_token_if_missing
+
+DEFAULT_BATCH_SIZE = 500
+KEY_LIST_PAGE_SIZE = 100  # what LiteLLMClient.iter_key_pages asks for (LiteLLM's maximum)
+LEFTOVER_LOOKUP_LIMIT = 20
+BACKFILL_MAX_PAGES = 100_000  # 10 M keys; the client's usual LITELLM_MAX_PAGES (50) is for views
+_DB_ATTEMPTS = 3  # a batch is retried on SQLite "database is locked" / PostgreSQL deadlock
+
+Progress = Callable[[int, int], None]
+
+
+class Outcome(StrEnum):
+    RESOLVED = "resolved"
+    NOT_FOUND = "not_found"
+    AMBIGUOUS = "ambiguous"
+    CONFLICT = "conflict"
+    OWNER_MISMATCH = "owner_mismatch"
+    SKIPPED = "skipped"
+    VERIFIED = "verified"  # --verify: the stored id is LiteLLM's id for the alias
+    MISMATCH = "mismatch"  # --verify: LiteLLM has another id for the alias
+
+
+OK_OUTCOMES = frozenset({Outcome.RESOLVED, Outcome.SKIPPED, Outcome.VERIFIED})
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    """What happened to one api_keys row. ``kind`` is ``pending`` (NULL id) or ``verify``."""
+
+    key_id: int
+    alias: str
+    owner: str
+    outcome: Outcome
+    kind: str = "pending"
+    token_id: str | None = None
+    written: bool = False
+    detail: str = ""
+
+
+@dataclass
+class BackfillReport:
+    """The whole run: per-key results, counts, LiteLLM cost and, if it stopped, why."""
+
+    dry_run: bool = False
+    mode: str = "none"  # "global", "per-user" or "none" (nothing to resolve)
+    results: list[KeyResult] = field(default_factory=list)
+    written: int = 0
+    batches_committed: int = 0
+    litellm_calls: int = 0
+    pages: int = 0
+    error: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        """Results per outcome (every outcome present, zeros included)."""
+        counts = {o.value: 0 for o in Outcome}
+        for r in self.results:
+            counts[r.outcome.value] += 1
+        return counts
+
+    @property
+    def unresolved(self) -> list[KeyResult]:
+        """Results that need a person: anything but resolved, skipped or verified."""
+        return [r for r in self.results if r.outcome not in OK_OUTCOMES]
+
+    @property
+    def exit_status(self) -> int:
+        """0 all resolved (or nothing to do), 1 some keys unresolved, 2 could not run."""
+        if self.error is not None:
+            return 2
+        return 1 if self.unresolved else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``--json``."""
+        return {
+            "dry_run": self.dry_run,
+            "mode": self.mode,
+            "exit_status": self.exit_status,
+            "error": self.error,
+            "counts": self.counts(),
+            "written": self.written,
+            "batches_committed": self.batches_committed,
+            "litellm_calls": self.litellm_calls,
+            "pages": self.pages,
+            "results": [{**asdict(r), "outcome": r.outcome.value} for r in self.results],
+        }
+
+
+@dataclass(frozen=True)
+class _Row:
+    key_id: int
+    alias: str
+    owner: str
+    stored: str | None  # the token id already on the row (verify rows)
+
+    @property
+    def kind(self) -> str:
+        return "pending" if self.stored is None else "verify"
+
+
+class BackfillError(Exception):
+    """Raised for bad input before any work starts (e.g. an unknown ``--user``)."""
+
+
+def build_backfill_client(config: Any, instance_path: str) -> LiteLLMClient:
+    """A client of its own for one run: same URL, key, timeouts and retries as the app's, but
+    ``/key/list`` is never cached (no stale pages, no stale fallback that would hide an outage)
+    and sweeps may be longer than the views' page cap."""
+    overrides = {
+        "HTTP_CACHE_URL": "memory",
+        "LITELLM_KEY_LIST_TTL": DO_NOT_CACHE,
+        "LITELLM_MAX_PAGES": max(int(config.get("LITELLM_MAX_PAGES") or 0), BACKFILL_MAX_PAGES),
+    }
+    return LiteLLMClient.from_config({**dict(config), **overrides}, instance_path)
+
+
+def run_backfill(
+    client: LiteLLMClient,
+    *,
+    dry_run: bool = False,
+    user_email: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    include_revoked: bool = False,
+    verify: bool = False,
+    progress: Progress | None = None,
+    leftover_lookup_limit: int = LEFTOVER_LOOKUP_LIMIT,
+) -> BackfillReport:
+    """Resolve and store missing token ids; needs an app context. Never raises for LiteLLM or
+    database failures: the report's ``error`` says what stopped it and how much was written."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    report = BackfillReport(dry_run=dry_run)
+    calls_before = client.stats.upstream_calls
+    writer = _Writer(report, batch_size, dry_run)
+    try:
+        rows, skipped = _load(user_email, include_revoked, verify)
+        report.results.extend(skipped)
+        if rows:
+            resolver = _Resolver(client, rows, leftover_lookup_limit, progress, report)
+            for decision in resolver.run():
+                writer.add(decision)
+        writer.flush()
+    except LiteLLMError as exc:
+        _finish_after_litellm_error(report, writer, exc)
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        report.error = (
+            f"database error ({type(exc).__name__}): {writer.written_message()}; "
+            f"the current batch of {writer.in_flight} was rolled back; a rerun continues"
+        )
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        report.litellm_calls = client.stats.upstream_calls - calls_before
+    report.results.sort(key=lambda r: r.key_id)
+    return report
+
+
+def _finish_after_litellm_error(report: BackfillReport, writer: _Writer, exc: LiteLLMError) -> None:
+    """Keys decided before LiteLLM failed are still written (a complete batch)."""
+    try:
+        writer.flush()
+        saved = ""
+    except SQLAlchemyError as db_exc:
+        db.session.rollback()
+        saved = f"; the last batch was rolled back ({type(db_exc).__name__})"
+    report.error = f"LiteLLM failed: {exc}; {writer.written_message()}{saved}; a rerun continues"
+
+
+def _load(
+    user_email: str | None, include_revoked: bool, verify: bool
+) -> tuple[list[_Row], list[KeyResult]]:
+    """Rows to resolve (and to verify), plus the revoked ones reported as skipped."""
+    query = (
+        sa.select(ApiKey.id, ApiKey.name, User.litellm_user_id, ApiKey.litellm_token_id,
+                  ApiKey.revoked_at)
+        .join(User, ApiKey.user_id == User.id)
+        .order_by(ApiKey.id)
+    )  # fmt: skip
+    if not verify:
+        query = query.where(ApiKey.litellm_token_id.is_(None))
+    if user_email is not None:
+        user_id = db.session.scalar(sa.select(User.id).where(User.email == user_email))
+        if user_id is None:
+            user_id = db.session.scalar(
+                sa.select(User.id).where(sa.func.lower(User.email) == user_email.lower())
+            )
+        if user_id is None:
+            raise BackfillError(f"no portal user with e-mail {user_email!r}")
+        query = query.where(ApiKey.user_id == user_id)
+    rows: list[_Row] = []
+    skipped: list[KeyResult] = []
+    for key_id, alias, owner, stored, revoked_at in db.session.execute(query):
+        if revoked_at is not None and not include_revoked:
+            if stored is None:
+                skipped.append(KeyResult(key_id, alias, owner, Outcome.SKIPPED, detail="revoked"))
+            continue
+        rows.append(_Row(key_id, alias, owner, stored))
+    db.session.rollback()  # end the read transaction: no lock held while LiteLLM is slow
+    return rows, skipped
+
+
+class _Resolver:
+    """Turns rows into decided :class:`KeyResult`s with as few ``/key/list`` calls as it can."""
+
+    def __init__(
+        self,
+        client: LiteLLMClient,
+        rows: list[_Row],
+        leftover_limit: int,
+        progress: Progress | None,
+        report: BackfillReport,
+    ) -> None:
+        self.client = client
+        self.rows = rows
+        self.leftover_limit = leftover_limit
+        self.progress = progress
+        self.report = report
+        self.wanted = {r.alias for r in rows}
+        # alias -> {token: owner}: only aliases we look for, so memory follows the pending set.
+        self.seen: dict[str, dict[str, str | None]] = defaultdict(dict)
+        self.global_pages: int | None = None
+        self.done = 0
+
+    # -- paging -------------------------------------------------------------------------------
+    def _take(self, page: KeyPage) -> None:
+        self.report.pages += 1
+        for record in page.keys:
+            if record.key_alias in self.wanted:
+                self.seen[record.key_alias][record.token] = record.user_id
+
+    def _tick(self, total: int) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, max(total, self.done))
+
+    def _sweep(self, pages: Iterable[KeyPage], first: KeyPage | None = None) -> None:
+        if first is not None:
+            self._take(first)
+            self._tick(max(first.total_pages, 1))
+        for page in pages:
+            self._take(page)
+            self._tick(max(page.total_pages, 1))
+
+    # -- deciding -----------------------------------------------------------------------------
+    def _decide(self, row: _Row, *, final: bool) -> KeyResult | None:
+        """The result for ``row`` from what has been seen; None when it needs more looking."""
+        candidates = self.seen.get(row.alias, {})
+        owned = sorted(t for t, owner in candidates.items() if owner == row.owner)
+        if len(owned) > 1:
+            return _result(row, Outcome.AMBIGUOUS, detail=f"{len(owned)} LiteLLM keys")
+        if len(owned) == 1:
+            token = owned[0]
+            if row.stored is None:
+                return _result(row, Outcome.RESOLVED, token)
+            if row.stored == token:
+                return _result(row, Outcome.VERIFIED, token)
+            return _result(row, Outcome.MISMATCH, token, detail=f"stored {row.stored}")
+        if candidates:
+            others = sorted({str(o) for o in candidates.values()})
+            return _result(row, Outcome.OWNER_MISMATCH, detail="owned by " + ", ".join(others))
+        if final:
+            return _result(row, Outcome.NOT_FOUND)
+        return None
+
+    def run(self) -> Iterator[KeyResult]:
+        """Yield each row's result as soon as it is final."""
+        by_owner: dict[str, list[_Row]] = defaultdict(list)
+        for row in self.rows:
+            by_owner[row.owner].append(row)
+        estimate = sum(max(1, math.ceil(len(v) / KEY_LIST_PAGE_SIZE)) for v in by_owner.values())
+        leftovers: list[_Row] = []
+        if len(by_owner) > 1:
+            sweep = self.client.iter_key_pages(None)
+            first = next(sweep)
+            self.global_pages = max(first.total_pages, 1)
+            if self.global_pages <= estimate:
+                self.report.mode = "global"
+                self._sweep(sweep, first)
+                for row in self.rows:
+                    result = self._decide(row, final=False)
+                    if result is None:
+                        leftovers.append(row)
+                    else:
+                        yield result
+                yield from self._confirm(leftovers, after_global=True)
+                return
+            sweep.close()
+            self._take(first)  # its aliases may settle leftovers without another call
+        self.report.mode = "per-user"
+        for owner, owner_rows in by_owner.items():
+            for page in self.client.iter_key_pages(owner):
+                self._take(page)
+            self._tick(len(by_owner))
+            for row in owner_rows:
+                result = self._decide(row, final=False)
+                if result is None:
+                    leftovers.append(row)
+                else:
+                    yield result
+        yield from self._confirm(leftovers, after_global=False)
+
+    def _confirm(self, leftovers: list[_Row], *, after_global: bool) -> Iterator[KeyResult]:
+        """Settle aliases no sweep showed: a few alias lookups, or one global sweep, bounded."""
+        if not leftovers:
+            return
+        few = len(leftovers) <= self.leftover_limit
+        if self.global_pages is not None:
+            few = few and len(leftovers) < self.global_pages
+        if few or after_global:
+            if few:
+                for row in leftovers:
+                    for page in self.client.iter_key_pages(None, key_alias=row.alias):
+                        self._take(page)
+        else:
+            self._sweep(self.client.iter_key_pages(None))
+        for row in leftovers:
+            result = self._decide(row, final=True)
+            assert result is not None
+            yield result
+
+
+def _result(row: _Row, outcome: Outcome, token: str | None = None, detail: str = "") -> KeyResult:
+    return KeyResult(row.key_id, row.alias, row.owner, outcome, row.kind, token, False, detail)
+
+
+class _Writer:
+    """Buffers resolved pending keys and commits them ``batch_size`` at a time."""
+
+    def __init__(self, report: BackfillReport, batch_size: int, dry_run: bool) -> None:
+        self.report = report
+        self.batch_size = batch_size
+        self.dry_run = dry_run
+        self.buffer: list[KeyResult] = []
+        self.in_flight = 0
+
+    def add(self, result: KeyResult) -> None:
+        if result.outcome is Outcome.RESOLVED and result.kind == "pending":
+            self.buffer.append(result)
+            if len(self.buffer) >= self.batch_size:
+                self.flush()
+        else:
+            self.report.results.append(result)
+
+    def written_message(self) -> str:
+        r = self.report
+        return f"{r.written} written in {r.batches_committed} committed batch(es)"
+
+    def flush(self) -> None:
+        """Write the buffer as one transaction (retried on lock contention), then commit."""
+        batch, self.buffer = self.buffer, []
+        if not batch:
+            return
+        self.in_flight = len(batch)
+        for attempt in range(1, _DB_ATTEMPTS + 1):
+            try:
+                results = self._write(batch)
+                break
+            except OperationalError:
+                db.session.rollback()
+                if attempt == _DB_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
+        self.in_flight = 0
+        self.report.results.extend(results)
+        written = sum(1 for r in results if r.written)
+        if not self.dry_run:
+            self.report.written += written
+            self.report.batches_committed += 1
+
+    def _write(self, batch: list[KeyResult]) -> list[KeyResult]:
+        holders: dict[str, int] = {}
+        tokens = [r.token_id for r in batch]
+        for i in range(0, len(tokens), 1000):
+            chunk = tokens[i : i + 1000]
+            for key_id, token in db.session.execute(
+                sa.select(ApiKey.id, ApiKey.litellm_token_id).where(
+                    ApiKey.litellm_token_id.in_(chunk)
+                )
+            ):
+                holders[token] = key_id
+        out: list[KeyResult] = []
+        for r in batch:
+            assert r.token_id is not None
+            holder = holders.get(r.token_id)
+            if holder is not None and holder != r.key_id:
+                out.append(_with(r, Outcome.CONFLICT, f"token already on key #{holder}"))
+            elif holder == r.key_id:
+                out.append(_with(r, Outcome.RESOLVED, "already stored by another writer"))
+            elif self.dry_run:
+                out.append(_with(r, Outcome.RESOLVED, "dry run: not written"))
+            elif store_token_if_missing(r.key_id, r.token_id, commit=False):
+                out.append(KeyResult(**{**asdict(r), "written": True}))
+            else:
+                out.append(self._explain_lost_race(r))
+        if self.dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+        return out
+
+    @staticmethod
+    def _explain_lost_race(r: KeyResult) -> KeyResult:
+        """The guarded UPDATE wrote nothing: someone filled the row, or the token is taken."""
+        current = db.session.scalar(sa.select(ApiKey.litellm_token_id).where(ApiKey.id == r.key_id))
+        if current == r.token_id:
+            return _with(r, Outcome.RESOLVED, "already stored by another writer")
+        if current is not None:
+            return _with(r, Outcome.CONFLICT, "the row now holds another token id")
+        holder = db.session.scalar(
+            sa.select(ApiKey.id).where(ApiKey.litellm_token_id == r.token_id)
+        )
+        return _with(r, Outcome.CONFLICT, f"token already on key #{holder}")
+
+
+def _with(r: KeyResult, outcome: Outcome, detail: str) -> KeyResult:
+    return KeyResult(r.key_id, r.alias, r.owner, outcome, r.kind, r.token_id, False, detail)
