@@ -145,7 +145,7 @@ def usage_for_user(
         activity = client.daily_activity(
             start, end, user_id=user.litellm_user_id, force_refresh=refresh
         )
-        if activity.truncated_key_lists:
+        if _truncated(activity, getattr(client, "api_key_limit", None)):
             for token in key_by_token:
                 per_key = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
                 acc.add(per_key, {token})
@@ -163,6 +163,25 @@ def usage_for_user(
         for k in keys
     )
     return acc.report(key=None, keys=rows)
+
+
+def _truncated(activity: DailyActivity, limit: int | None) -> bool:
+    """Whether any per-key list may have been cut at ``api_key_limit``.
+
+    The client's flag compares the union over all days with ``total_api_keys`` and misses a cut
+    that happens on single days; a list that is exactly as long as the limit may be cut too.
+    """
+    if activity.truncated_key_lists:
+        return True
+    if not limit or activity.endpoint != "aggregated":
+        return False
+    for day in activity.days:
+        if len(day.api_keys) >= limit:
+            return True
+        for entry in (*day.models.values(), *day.providers.values()):
+            if len(entry.api_key_breakdown) >= limit:
+                return True
+    return False
 
 
 class _Accumulator:
