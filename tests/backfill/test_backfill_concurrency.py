@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from conftest import seed
+from backfill_seed import seed
 
 from app import create_app
 from app.extensions import db
