@@ -56,6 +56,8 @@ CHART_METRICS: dict[str, tuple[str, tuple[Series, ...], str]] = {
 
 @dataclass(frozen=True)
 class Segment:
+    """One stacked rectangle of a bar, in SVG user units."""
+
     x: float
     y: float
     width: float
@@ -65,6 +67,8 @@ class Segment:
 
 @dataclass(frozen=True)
 class Bar:
+    """One UTC day: its series values, total, rectangles and tooltip."""
+
     date: dt.date
     values: tuple[float, ...]
     total: float
@@ -74,12 +78,16 @@ class Bar:
 
 @dataclass(frozen=True)
 class Tick:
+    """A horizontal grid line with its value label."""
+
     y: float
     label: str
 
 
 @dataclass(frozen=True)
 class XLabel:
+    """A date label under the bars (thinned out for long ranges)."""
+
     x: float
     label: str
 

@@ -64,3 +64,15 @@
     form.querySelectorAll("[data-custom-range]").forEach(function (el) { el.hidden = !custom; });
   });
 })();
+
+// usage: after the results region is swapped, keep the custom-range inputs on the range shown,
+// so switching the period to "Custom" starts from what is on screen.
+document.addEventListener("htmx:afterSwap", function (event) {
+  var results = document.getElementById("usage-results");
+  var form = document.getElementById("usage-filters");
+  if (!results || !form || !results.dataset.startDate) return;
+  var start = form.querySelector("[name=start_date]");
+  var end = form.querySelector("[name=end_date]");
+  if (start) start.value = results.dataset.startDate;
+  if (end) end.value = results.dataset.endDate;
+});

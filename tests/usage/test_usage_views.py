@@ -42,7 +42,8 @@ def test_full_page_has_filters_results_and_numbers(client, alice):
     assert response.status_code == 200 and "<html" in html
     assert "HX-Request" in response.headers["Vary"]
     form = re.search(r"<form id=\"usage-filters\"[^>]*>", html).group(0)
-    assert 'method="get"' in form and 'hx-get="/usage"' in form
+    assert 'method="get"' in form and 'action="/usage"' in form and 'hx-get="/usage"' in form
+    assert '<button type="submit"' in html  # works as a plain form with JS off
     assert 'hx-push-url="true"' in form and 'hx-target="#usage-region"' in form
     assert 'hx-indicator="#usage-loading"' in form
     assert f'<option value="{alice.old.id}" >old-ci (revoked)</option>' in html
@@ -67,6 +68,7 @@ def test_fragment_request_returns_only_the_results_region(client, alice):
     assert html.strip().endswith("</section>") and html.count("<section") == 1
     assert "HX-Request" in response.headers["Vary"]
     assert "$1.2500" in html and 'id="usage-keys"' not in html  # per-key table only for all
+    assert f'data-start-date="{day(29).isoformat()}" data-end-date="{TODAY.isoformat()}"' in html
 
 
 def test_history_restore_gets_the_whole_page(client, alice):
