@@ -416,6 +416,8 @@ class _Writer:
             self.report.batches_committed += 1
 
     def _write(self, batch: list[KeyResult]) -> list[KeyResult]:
+        if not self.dry_run:
+            _begin_batch()
         holders: dict[str, int] = {}
         tokens = [r.token_id for r in batch]
         for i in range(0, len(tokens), 1000):
@@ -458,6 +460,23 @@ class _Writer:
             sa.select(ApiKey.id).where(ApiKey.litellm_token_id == r.token_id)
         )
         return _with(r, Outcome.CONFLICT, f"token already on key #{holder}")
+
+
+def _begin_batch() -> None:
+    """Make the batch ONE transaction on SQLite too.
+
+    pysqlite only opens a transaction before INSERT/UPDATE/DELETE, so the per-row SAVEPOINT of
+    ``store_token_if_missing(commit=False)`` would be the outermost transaction and its RELEASE
+    would commit each row: a failure mid-batch would leave half a batch written. ``BEGIN
+    IMMEDIATE`` also takes SQLite's write lock up front, so two concurrent runs queue on the
+    busy timeout instead of deadlocking (SHARED → RESERVED upgrade). PostgreSQL needs nothing.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _with(r: KeyResult, outcome: Outcome, detail: str) -> KeyResult:

@@ -86,7 +86,7 @@ def test_database_error_rolls_back_only_the_current_batch(runner, seeded, tokens
 
     def failing(key_id, token, *, commit=True):
         calls["n"] += 1
-        if calls["n"] >= 5:
+        if calls["n"] >= 6:  # the 2nd write of the 3rd batch
             raise OperationalError("UPDATE api_keys", {}, Exception("disk I/O error"))
         return real_store(key_id, token, commit=commit)
 
@@ -98,6 +98,7 @@ def test_database_error_rolls_back_only_the_current_batch(runner, seeded, tokens
     assert "current batch of 2 was rolled back" in result.stderr
     stored = {k: v for k, v in tokens().items() if v is not None}
     assert len(stored) == 4  # the third batch's first write was rolled back with it
+    assert all(expected[k] == v for k, v in stored.items())
     monkeypatch.setattr(backfill, "store_token_if_missing", real_store)
     assert invoke(runner).exit_code == 0
     assert tokens() == expected
