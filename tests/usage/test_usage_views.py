@@ -80,7 +80,7 @@ def test_metric_switch_changes_the_chart_and_keeps_the_filters(client, alice):
     html = client.get(f"/usage?key={alice.laptop.id}&metric=requests", headers=HX).get_data(
         as_text=True
     )
-    assert "Daily requests" in html
+    assert "Requests per day" in html
     assert re.search(r'<a href="[^"]*metric=requests[^"]*"[^>]*aria-current="true"', html, re.S)
     assert 'class="bar series-5"' in html  # failed requests are stacked in their own colour
     assert '<input type="hidden" name="metric" form="usage-filters" value="requests">' in html
