@@ -98,8 +98,8 @@ def baseline(app, client, batch_size: int = 500) -> dict:
     return {"written": written}
 
 
-def measure(name: str, app, state, func) -> dict:
-    """Run ``func`` twice on a fresh token state: timed, then under tracemalloc."""
+def measure(name: str, app, state, func, *, trace: bool = True) -> dict:
+    """Run ``func`` on a fresh token state, timed; then again under tracemalloc if ``trace``."""
     figures: dict = {"name": name}
     reset_tokens(app)
     state.reset_calls()
@@ -108,11 +108,13 @@ def measure(name: str, app, state, func) -> dict:
     figures["wall_seconds"] = round(time.perf_counter() - started, 3)
     figures["litellm_calls"] = state.count("/key/list", "GET")
     figures.update(outcome)
-    reset_tokens(app)
-    tracemalloc.start()
-    func()
-    figures["peak_python_mib"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
-    tracemalloc.stop()
+    print(f"{name}: {figures}", file=sys.stderr, flush=True)
+    if trace:
+        reset_tokens(app)
+        tracemalloc.start()
+        func()
+        figures["peak_python_mib"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+        tracemalloc.stop()
     figures["max_rss_mib_so_far"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
@@ -125,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--trace-baseline",
+        action="store_true",
+        help="also run the (slow) baseline under tracemalloc",
+    )
     args = parser.parse_args(argv)
 
     sim_app = create_sim_app(master_key=MASTER_KEY, seed=None)
@@ -147,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         seed(app, state, args.users, args.keys)
         seed_seconds = round(time.perf_counter() - t0, 1)
+        print(f"seeded {args.keys} keys in {seed_seconds} s", file=sys.stderr, flush=True)
 
         def run_service() -> dict:
             with app.app_context():
@@ -168,7 +176,15 @@ def main(argv: list[str] | None = None) -> int:
 
         results = [measure("backfill", app, state, run_service)]
         if not args.skip_baseline:
-            results.append(measure("baseline_one_call_per_key", app, state, run_baseline))
+            results.append(
+                measure(
+                    "baseline_one_call_per_key",
+                    app,
+                    state,
+                    run_baseline,
+                    trace=args.trace_baseline,
+                )
+            )
     finally:
         server.shutdown()
 
