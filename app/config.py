@@ -117,6 +117,8 @@ def _check_database_url(value: str) -> None:
 class TestingConfig(Config):
     """In-memory database and cache; dev sign-in."""
 
+    __test__ = False  # not a pytest test class despite the name
+
     def __init__(self) -> None:
         super().__init__()
         self.TESTING = True

@@ -51,12 +51,12 @@ def init_app(app: Flask) -> None:
         handler = logging.StreamHandler()
         handler._portal_handler = True  # type: ignore[attr-defined]
         handler.setFormatter(JsonFormatter())
-        handler.addFilter(RedactingFilter(secrets=[app.config.get("LITELLM_MASTER_KEY") or ""]))
+        handler.addFilter(RedactingFilter(master_key=app.config.get("LITELLM_MASTER_KEY")))
         logger.addHandler(handler)
     logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
     # Flask's own logger (unhandled exceptions) goes through the same redaction.
     for handler in app.logger.handlers:
-        handler.addFilter(RedactingFilter(secrets=[app.config.get("LITELLM_MASTER_KEY") or ""]))
+        handler.addFilter(RedactingFilter(master_key=app.config.get("LITELLM_MASTER_KEY")))
 
     request_log = logging.getLogger("app.request")
 

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import downgrade, upgrade
+from flask_migrate import downgrade as _downgrade
+from flask_migrate import upgrade as _upgrade
 
 from app import create_app
 from app.config import TestingConfig
@@ -32,6 +33,17 @@ def empty_database(request, tmp_path):
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def upgrade(revision: str) -> None:
+    # End the session's transaction first: on PostgreSQL its read locks would block ALTER TABLE.
+    db.session.remove()
+    _upgrade(revision=revision)
+
+
+def downgrade(revision: str) -> None:
+    db.session.remove()
+    _downgrade(revision=revision)
 
 
 def _app_for(url: str):
