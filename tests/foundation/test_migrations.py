@@ -7,6 +7,7 @@ Revision 0001 is the schema deployments had before the token id column; 0002 add
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -26,7 +27,9 @@ def empty_database(request, tmp_path):
         return
     base = sa.make_url(request.getfixturevalue("postgres_url"))
     name = f"migr_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        base.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     yield base.set(database=name).render_as_string(hide_password=False)
@@ -46,10 +49,18 @@ def downgrade(revision: str) -> None:
     _downgrade(revision=revision)
 
 
+@contextmanager
 def _app_for(url: str):
+    """An app context on ``url``; its connections are closed on the way out, even on failure."""
     config = TestingConfig()
     config.SQLALCHEMY_DATABASE_URI = url
-    return create_app(config)
+    config.SQLALCHEMY_ENGINE_OPTIONS = {"poolclass": sa.pool.NullPool}
+    app = create_app(config)
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
 
 
 def _columns(table: str) -> set[str]:
@@ -83,8 +94,7 @@ def _key_rows():
 
 
 def test_upgrade_downgrade_upgrade_keeps_rows(empty_database):
-    app = _app_for(empty_database)
-    with app.app_context():
+    with _app_for(empty_database):
         upgrade(revision="0001")
         assert "litellm_token_id" not in _columns("api_keys")
         _insert_old_rows()
@@ -123,12 +133,10 @@ def test_upgrade_downgrade_upgrade_keeps_rows(empty_database):
             sa.text("SELECT id, litellm_token_id FROM api_keys ORDER BY id")
         ).all()
         assert rows == [(1, None), (2, None)]  # kept, waiting for backfill-tokens
-        db.engine.dispose()
 
 
 def test_revision_0002_only_adds_the_token_column(empty_database):
-    app = _app_for(empty_database)
-    with app.app_context():
+    with _app_for(empty_database):
         upgrade(revision="0001")
         before = {t: _columns(t) for t in sa.inspect(db.engine).get_table_names()}
         upgrade(revision="0002")
@@ -140,7 +148,6 @@ def test_revision_0002_only_adds_the_token_column(empty_database):
         }
         downgrade(revision="base")
         assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
-        db.engine.dispose()
 
 
 def test_models_match_migrations(empty_database):
@@ -148,11 +155,9 @@ def test_models_match_migrations(empty_database):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    app = _app_for(empty_database)
-    with app.app_context():
+    with _app_for(empty_database):
         upgrade(revision="head")
         with db.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(context, db.metadata)
         assert diff == []
-        db.engine.dispose()
