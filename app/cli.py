@@ -12,3 +12,6 @@ def init_app(app: Flask) -> None:
     from app.backfill_cli import backfill_tokens_command
 
     app.cli.add_command(backfill_tokens_command)
+    from app.demo_cli import seed_demo_command
+
+    app.cli.add_command(seed_demo_command)

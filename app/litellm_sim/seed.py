@@ -27,8 +27,10 @@ _SEED = 20261120
 
 
 def slug(user_id: str) -> str:
-    """``alice@example.com`` → ``alice-example-com`` (alias prefix)."""
-    return "".join(c if c.isalnum() else "-" for c in user_id.lower()).strip("-")
+    """``alice@example.com`` → ``alice-example.com``: the alias prefix the portal itself uses."""
+    return "".join(
+        c if (c.isascii() and c.isalnum()) or c in "._-" else "-" for c in user_id.lower()
+    )
 
 
 def demo_keys() -> list[dict[str, Any]]:

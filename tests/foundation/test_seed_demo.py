@@ -1,0 +1,36 @@
+"""``flask seed-demo`` creates portal rows matching the simulator's demo keys."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.litellm_sim.seed import demo_keys
+from app.models import ApiKey, User
+
+
+def test_seed_demo_matches_the_simulator_and_is_idempotent(app, runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(args=["seed-demo"])
+    assert "0 keys created" in again.output
+    with app.app_context():
+        keys = {k.name: k for k in db.session.scalars(sa.select(ApiKey))}
+        users = {u.email for u in db.session.scalars(sa.select(User))}
+    demo = demo_keys()
+    assert set(keys) == {d["alias"] for d in demo}
+    assert users == {d["user_id"] for d in demo}
+    for d in demo:
+        key = keys[d["alias"]]
+        if key.label == "ci":  # left without a token id, like a key from before the column
+            assert key.litellm_token_id is None
+        else:
+            assert key.litellm_token_id == d["token"]
+        assert d["secret"] not in (key.key_prefix or "")
+
+
+def test_seed_demo_refused_in_production(app, runner):
+    app.config["PORTAL_ENV"] = "production"
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code != 0
+    assert "demo only" in result.output
