@@ -35,6 +35,16 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
 def _csv(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
@@ -49,10 +59,14 @@ class Config:
         self.LITELLM_BASE_URL = _env("LITELLM_BASE_URL", "http://127.0.0.1:4000")
         self.LITELLM_MASTER_KEY = _env("LITELLM_MASTER_KEY", "sk-sim-master-0123456789")
         self.LITELLM_TIMEOUT = _env_int("LITELLM_TIMEOUT", 30)
-        self.LITELLM_CONNECT_TIMEOUT = float(_env("LITELLM_CONNECT_TIMEOUT", "3.05"))
+        self.LITELLM_CONNECT_TIMEOUT = _env_float("LITELLM_CONNECT_TIMEOUT", 3.05)
         self.LITELLM_KEY_LIST_TTL = _env_int("LITELLM_KEY_LIST_TTL", 300)
         self.LITELLM_USAGE_TTL = _env_int("LITELLM_USAGE_TTL", 300)
+        self.LITELLM_USAGE_TODAY_TTL = _env_int("LITELLM_USAGE_TODAY_TTL", 60)
+        self.LITELLM_KEY_INFO_TTL = _env_int("LITELLM_KEY_INFO_TTL", 30)
         self.LITELLM_MAX_PAGES = _env_int("LITELLM_MAX_PAGES", 50)
+        self.LITELLM_RETRIES = _env_int("LITELLM_RETRIES", 2)
+        self.LITELLM_RETRY_BACKOFF = _env_float("LITELLM_RETRY_BACKOFF", 0.2)
         self.HTTP_CACHE_URL = _env("HTTP_CACHE_URL", "")  # "" = SQLite file in the instance folder
         self.AUTH_MODE = _env("AUTH_MODE", "header" if self.is_production else "dev")
         self.AUTH_HEADER = _env("AUTH_HEADER", "X-Forwarded-Email")

@@ -97,3 +97,27 @@ def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok"}
+
+
+def test_litellm_tuning_variables_reach_the_client(clean_env, tmp_path):
+    clean_env.setenv("LITELLM_USAGE_TTL", "42")
+    clean_env.setenv("LITELLM_KEY_LIST_TTL", "7")
+    clean_env.setenv("LITELLM_TIMEOUT", "11")
+    clean_env.setenv("LITELLM_RETRIES", "0")
+    clean_env.setenv("HTTP_CACHE_URL", "memory")
+    app = create_app(Config())
+    with app.app_context():
+        from app.services import litellm_client
+
+        client = litellm_client()
+    assert app.extensions["litellm"] is client  # built once, then reused
+    assert client.timeout == (3.05, 11.0)
+    assert client.usage_today_ttl == 60
+    expire = client.session.settings.urls_expire_after
+    assert 42 in expire.values() and 7 in expire.values()
+
+
+def test_malformed_number_names_the_variable(clean_env):
+    clean_env.setenv("LITELLM_CONNECT_TIMEOUT", "fast")
+    with pytest.raises(ConfigError, match="LITELLM_CONNECT_TIMEOUT"):
+        create_app()
