@@ -45,14 +45,49 @@
     }
   }, true);
 
-  // After an htmx swap: announce what changed and keep focus sensible.
+  // Remember what had focus inside the region about to be swapped, to put it back afterwards.
+  var swappedFocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    var target = event.detail.target;
+    swappedFocus = null;
+    if (active && active !== document.body && target && target.contains(active)) {
+      swappedFocus = { tag: active.tagName, text: (active.textContent || "").trim() };
+    }
+  });
+
+  function focusLost() {
+    var active = document.activeElement;
+    return !active || active === document.body || !active.isConnected;
+  }
+
+  function focusRegion(el) {
+    if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+    el.focus();
+  }
+
+  // After an htmx swap: announce what changed and keep focus sensible. For outerHTML swaps the
+  // old target is detached, so the new element is found by id or is the event's own target.
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
-    if (!target) return;
+    if (target && !target.isConnected) {
+      target = (target.id && document.getElementById(target.id)) || event.target;
+    }
+    if (!target || !target.isConnected || !target.querySelector) return;
     var label = target.getAttribute("data-announce");
     if (label) announce(label);
     var focusTarget = target.querySelector("[data-autofocus]");
-    if (focusTarget) focusTarget.focus();
+    if (focusTarget) { focusTarget.focus(); return; }
+    if (!focusLost()) return;
+    var invalid = target.querySelector("[aria-invalid='true']");
+    if (invalid) { invalid.focus(); return; }
+    if (swappedFocus) {
+      var same = Array.prototype.find.call(target.querySelectorAll(swappedFocus.tag), function (el) {
+        return (el.textContent || "").trim() === swappedFocus.text;
+      });
+      if (same) { same.focus(); return; }
+    }
+    focusRegion(target);
   });
 
   // Custom date range fields only matter for the "custom" preset.

@@ -1,0 +1,78 @@
+"""Helpers shared by the browser tests: sign-in, key creation, usage seeding, axe, screenshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE_STATIC = "vendor/axe-core-4.14.1.min.js"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def sign_in(page: Page, email: str) -> None:
+    """Dev sign-in through the real form; lands on the keys page."""
+    page.goto("/auth/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/keys")
+
+
+def create_key(page: Page, name: str) -> str:
+    """Create a key through the form (htmx) and return the secret shown once."""
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Create key").click()
+    secret = page.locator("#new-key-secret")
+    secret.wait_for()
+    return secret.inner_text().strip()
+
+
+def token_of(secret: str) -> str:
+    """LiteLLM's token id for a secret: sha256 hex (CONTRACT)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def add_daily_usage(sim, token: str, days: dict[dt.date, tuple[float, int, int]]) -> None:
+    """One simulator usage row per day: ``{date: (spend, prompt_tokens, completion_tokens)}``."""
+    for day, (spend, prompt, completion) in days.items():
+        sim.add_usage(
+            token=token,
+            date=day,
+            model="gpt-4o-mini",
+            provider="openai",
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            spend=spend,
+            successful_requests=max(1, prompt // 500),
+        )
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """Run the vendored axe-core on the page; describe every violation of these impacts.
+
+    The script is loaded from the portal's own /static (CSP allows 'self' scripts only).
+    """
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=f"/static/{AXE_STATIC}")
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:5])
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Write docs/screenshots/<name>.png (full page, fixed viewport width)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    return path
