@@ -22,6 +22,7 @@ EXTRA_FIELDS = (
     "user_id",
     "route",
     "cache_hit",
+    "stale",
     "remote_addr",
 )
 
@@ -39,7 +40,11 @@ class JsonFormatter(logging.Formatter):
         for name in EXTRA_FIELDS:
             if hasattr(record, name):
                 line[name] = getattr(record, name)
-        if record.exc_info:
+        # exc_text first: RedactingFilter leaves the redacted traceback there, while re-rendering
+        # exc_info would print the raw one (secrets in exception messages included).
+        if record.exc_text:
+            line["exc"] = record.exc_text
+        elif record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
 
