@@ -1,4 +1,4 @@
-"""Security headers on every response.
+"""Security headers on every response, and the real client address on request log lines.
 
 The pages use no inline scripts or styles, so the policy needs no 'unsafe-inline'. htmx is
 configured (meta htmx-config) not to inject its indicator styles and not to eval.
@@ -6,7 +6,9 @@ configured (meta htmx-config) not to inject its indicator styles and not to eval
 
 from __future__ import annotations
 
-from flask import Flask
+import logging
+
+from flask import Flask, has_request_context
 
 CSP = "; ".join(
     [
@@ -23,13 +25,36 @@ CSP = "; ".join(
     ]
 )
 
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+
+class ClientAddressFilter(logging.Filter):
+    """Adds ``remote_addr`` (the client behind the trusted proxy) to request log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context() and not hasattr(record, "remote_addr"):
+            from app.auth.session import client_address
+
+            record.remote_addr = client_address()
+        return True
+
 
 def init_app(app: Flask) -> None:
+    """Register the header hook (every response, errors included) and the log filter."""
+
     @app.after_request
     def _security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
         return response
+
+    request_log = logging.getLogger("app.request")
+    if not any(isinstance(f, ClientAddressFilter) for f in request_log.filters):
+        request_log.addFilter(ClientAddressFilter())

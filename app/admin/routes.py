@@ -1,14 +1,236 @@
-"""Admin views across users."""
+"""Admin views across users: usage of everyone, any user's keys (with revoke), the audit trail.
 
-from flask import Blueprint, render_template
+Every route is ``admin_required``: anyone else gets the same 404 as an unknown URL. Views parse,
+call ``app.services.admin`` / ``usage`` / ``keys`` and render; admin actions that touch another
+user's data are written to the audit trail.
+"""
 
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
+
+from app import audit, ratelimit
 from app.auth import admin_required
+from app.htmx import is_partial, render_page_or_partial
+from app.models import ApiKey, User
+from app.services import admin as admin_service
+from app.services import keys as key_service
+from app.services.litellm import LiteLLMError, LiteLLMUnavailable
+from app.services.tokens import UnknownAlias
+from app.services.usage import usage_for_key, usage_for_user
+from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+NO_SUCH_USER = "There is no user with this id."
+NO_SUCH_KEY = "This user has no key with this id."
+
+
+def _user_or_404(user_id: int) -> User:
+    user = admin_service.get_user(user_id)
+    if user is None:
+        abort(404, description=NO_SUCH_USER)
+    return user
+
+
+def _key_or_404(user: User, key_id: int) -> ApiKey:
+    key = admin_service.find_key_of(user, key_id)
+    if key is None:
+        abort(404, description=NO_SUCH_KEY)
+    return key
+
+
+def _user_param() -> int | None:
+    """The ``user`` filter: an id, or empty/``all`` for everyone; 404 for anything else."""
+    raw = (request.args.get("user") or "").strip().lower()
+    if raw in ("", "all"):
+        return None
+    if not raw.isdigit() or len(raw) > 11:
+        abort(404, description=NO_SUCH_USER)
+    return int(raw)
+
+
+def _usage_context(**context) -> dict:
+    for name in ("errors", "query", "report", "all_users", "api_error", "unknown_alias"):
+        context.setdefault(name, {} if name == "errors" else None)
+    context.setdefault("notice", None)
+    context.setdefault("target_user", None)
+    context.setdefault("selected_key", None)
+    return context
+
+
+def _render_usage(status: int = 200, **context):
+    context = _usage_context(**context)
+    target = context["target_user"]
+    return render_page_or_partial(
+        "admin/usage.html",
+        "admin/_usage_results.html",
+        status,
+        users=admin_service.all_users(),
+        user_keys=list(target.keys) if target is not None else [],
+        presets=PRESETS,
+        metrics=METRICS,
+        **context,
+    )
 
 
 @bp.get("/usage")
 @admin_required
 def usage():
-    """Placeholder until the admin view lands."""
-    return render_template("admin/usage.html")
+    """Usage of all users (with the users table), of one user, or of one key."""
+    user_id = _user_param()
+    target = _user_or_404(user_id) if user_id is not None else None
+    try:
+        query = UsageQuery.parse(request.args)
+    except InvalidUsageQuery as exc:
+        form = dict(exc.raw, user=request.args.get("user", ""))
+        form["preset"] = form.get("preset") or ("custom" if form.get("start_date") else "7d")
+        return _render_usage(400, errors=exc.errors, form=form, target_user=target)
+    key = None
+    if query.key_id is not None:
+        if target is None:  # a key alone: its owner is the user filter
+            found = admin_service.get_key(query.key_id)
+            if found is None:
+                abort(404, description=NO_SUCH_KEY)
+            target = found.user
+        key = _key_or_404(target, query.key_id)
+
+    refresh, notice = False, None
+    if query.refresh:
+        if ratelimit.hit(g.user, "usage-refresh", current_app.config["RATE_LIMIT_USAGE_REFRESH"]):
+            refresh = True
+        else:
+            notice = "You refreshed very often just now, so this is cached data. Try again soon."
+    if target is not None and target.id != g.user.id:
+        audit.record(
+            "admin.usage.view",
+            actor=g.user,
+            target_user=target,
+            target_key=key,
+            detail={"start": query.start.isoformat(), "end": query.end.isoformat()},
+        )
+    form = {
+        "user": str(target.id) if target is not None else "all",
+        "key": query.key_param,
+        "preset": query.preset,
+        "start_date": query.start.isoformat(),
+        "end_date": query.end.isoformat(),
+        "metric": query.metric,
+    }
+    context = {
+        "query": query,
+        "form": form,
+        "target_user": target,
+        "selected_key": key,
+        "notice": notice,
+    }
+    try:
+        if key is not None:
+            report, all_users = usage_for_key(key, query.start, query.end, refresh=refresh), None
+        elif target is not None:
+            report = usage_for_user(target, query.start, query.end, refresh=refresh)
+            all_users = None
+        else:
+            all_users = admin_service.usage_for_all_users(query.start, query.end, refresh=refresh)
+            report = all_users.report
+    except UnknownAlias as exc:
+        return _render_usage(200, unknown_alias=exc, **context)
+    except LiteLLMError as exc:
+        current_app.logger.warning("admin usage view: %s", exc)
+        title = (
+            "LiteLLM is unreachable"
+            if isinstance(exc, LiteLLMUnavailable)
+            else "LiteLLM could not deliver usage data"
+        )
+        api_error = {"title": title, "detail": exc.message}
+        return _render_usage(502 if is_partial() else 200, api_error=api_error, **context)
+    return _render_usage(200, report=report, all_users=all_users, **context)
+
+
+# --- any user's keys -----------------------------------------------------------------------
+
+
+def _render_keys(user: User, status: int = 200, **context):
+    listing = key_service.list_keys_for_user(user)
+    context.setdefault("message", None)
+    context.setdefault("list_error", None)
+    return render_page_or_partial(
+        "admin/user_keys.html",
+        "admin/_user_keys.html",
+        status,
+        target_user=user,
+        listing=listing,
+        **context,
+    )
+
+
+@bp.get("/users/<int:user_id>/keys")
+@admin_required
+def user_keys(user_id: int):
+    """One user's keys with LiteLLM spend, and a revoke action per active key."""
+    user = _user_or_404(user_id)
+    if user.id != g.user.id:
+        audit.record("admin.keys.view", actor=g.user, target_user=user)
+    return _render_keys(user)
+
+
+@bp.get("/users/<int:user_id>/keys/<int:key_id>/revoke")
+@admin_required
+def revoke_confirm(user_id: int, key_id: int):
+    """The confirmation step before an admin revokes someone's key."""
+    user = _user_or_404(user_id)
+    key = _key_or_404(user, key_id)
+    return render_page_or_partial(
+        "admin/revoke.html", "admin/_revoke_confirm.html", target_user=user, key=key
+    )
+
+
+@bp.post("/users/<int:user_id>/keys/<int:key_id>/revoke")
+@admin_required
+def revoke(user_id: int, key_id: int):
+    """Revoke the key in LiteLLM and the portal; recorded as ``admin.key.revoke``."""
+    user = _user_or_404(user_id)
+    key = _key_or_404(user, key_id)
+    try:
+        result = key_service.revoke_key(key, actor=g.user)
+    except key_service.KeyServiceError as exc:
+        return _render_keys(user, exc.status, list_error=exc.message)
+    if result.already_revoked:
+        message = f"Key “{key.label}” was already revoked."
+    else:
+        audit.record(
+            "admin.key.revoke",
+            actor=g.user,
+            target_user=user,
+            target_key=key,
+            detail={"alias": key.name},
+        )
+        message = f"Key “{key.label}” of {user.email} revoked."
+    if not is_partial():
+        flash(message)
+        return redirect(url_for("admin.user_keys", user_id=user.id), 303)
+    return _render_keys(user, message=message)
+
+
+# --- audit trail ---------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log():
+    """The audit trail, newest first; filter by action and by user email (actor or target)."""
+    action = (request.args.get("action") or "").strip()[:64] or None
+    email = (request.args.get("user") or "").strip()[:320]
+    page_raw = (request.args.get("page") or "1").strip()
+    page = int(page_raw) if page_raw.isdigit() and len(page_raw) < 7 else 1
+    user = admin_service.find_user_by_email(email) if email else None
+    if email and user is None:
+        page_data = admin_service.AuditPage((), 1, 1, 0, admin_service.audit_actions())
+    else:
+        page_data = admin_service.audit_events(action=action, user=user, page=max(page, 1))
+    return render_page_or_partial(
+        "admin/audit.html",
+        "admin/_audit_table.html",
+        audit=page_data,
+        filters={"action": action or "", "user": email},
+    )

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import User
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 EMAIL_RE = re.compile(
     r"^[^@\s<>\"'(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
@@ -51,22 +53,55 @@ def get_or_create_user(email: str) -> User:
     return user
 
 
+def _parse_ip(value: str | None) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address((value or "").strip())
+    except ValueError:
+        return None
+
+
+def _is_trusted(address: IPAddress, trusted: tuple[str, ...]) -> bool:
+    for entry in trusted:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:  # a malformed entry trusts nobody
+            continue
+    return False
+
+
 def peer_is_trusted_proxy() -> bool:
-    """Whether the direct peer may set the identity header."""
+    """Whether the direct peer may set the identity header (and X-Forwarded-For)."""
     trusted = current_app.config["TRUSTED_PROXY_IPS"]
     if not trusted:
         return True
-    try:
-        peer = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return False
-    for entry in trusted:
-        try:
-            if peer in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    peer = _parse_ip(request.remote_addr)
+    return peer is not None and _is_trusted(peer, trusted)
+
+
+def client_address() -> str:
+    """The address of the person behind the proxy, for logs; never spoofable by a client.
+
+    Only when the direct peer is a trusted proxy is ``X-Forwarded-For`` read, from the right:
+    trusted proxy hops are skipped and the first untrusted address is the client. With
+    ``TRUSTED_PROXY_IPS`` empty (one proxy on the same host) only the rightmost entry counts,
+    i.e. the address that proxy itself saw. Anything a client wrote further left is ignored.
+    """
+    peer = request.remote_addr or ""
+    if not peer_is_trusted_proxy():
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("X-Forwarded-For")).split(",")]
+    hops = [h for h in hops if h]
+    trusted = current_app.config["TRUSTED_PROXY_IPS"]
+    found = peer
+    for hop in reversed(hops):
+        address = _parse_ip(hop)
+        if address is None:  # garbage: stop at the last hop we could read
+            break
+        found = str(address)
+        if not trusted or not _is_trusted(address, trusted):
+            break
+    return found
 
 
 def load_user() -> None:
