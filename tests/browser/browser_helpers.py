@@ -76,3 +76,55 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
     return path
+
+
+def seed_key(
+    portal,
+    sim,
+    email: str,
+    label: str,
+    *,
+    secret: str,
+    created: dt.date,
+    max_budget: float | None = None,
+    revoked: bool = False,
+) -> tuple[int, str]:
+    """A key as the portal would have created it (user, portal row, simulator key).
+
+    Fixed secrets and dates keep screenshots the same from run to run. Returns (key id, token).
+    """
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.models import ApiKey, User
+    from app.services.keys import slug
+
+    alias = f"{slug(email)}--{label}"
+    created_at = dt.datetime.combine(created, dt.time(9, 30), tzinfo=dt.UTC)
+    if not revoked:
+        sim.add_key(
+            key_alias=alias,
+            user_id=email,
+            secret=secret,
+            max_budget=max_budget,
+            created_at=created_at,
+        )
+    with portal.app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        if user is None:
+            user = User(email=email, litellm_user_id=email, display_name=email.split("@")[0])
+            db.session.add(user)
+            db.session.flush()
+        key = ApiKey(
+            user_id=user.id,
+            name=alias,
+            label=label,
+            key_prefix=f"sk-...{secret[-4:]}",
+            litellm_token_id=token_of(secret),
+            max_budget=max_budget,
+            created_at=created_at,
+            revoked_at=created_at + dt.timedelta(days=20) if revoked else None,
+        )
+        db.session.add(key)
+        db.session.commit()
+        return key.id, key.litellm_token_id
