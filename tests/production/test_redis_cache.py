@@ -12,7 +12,6 @@ import pytest
 from prod_support import MASTER_KEY, redis_dump
 from requests_cache import RedisCache
 
-from app import create_app
 from app.services import litellm_client
 
 pytestmark = [
@@ -27,21 +26,15 @@ LAST_WEEK = TODAY - dt.timedelta(days=6)
 
 
 @pytest.fixture
-def make_instance(make_config, tmp_path):
+def make_instance(make_config, build_app):
     """``make_instance(cache_url)`` → the LiteLLMClient of a new app using that cache."""
-    clients = []
 
     def make(cache_url: str):
-        app = create_app(make_config(HTTP_CACHE_URL=cache_url))
-        app.instance_path = str(tmp_path / f"instance-{len(clients)}")
+        app = build_app(make_config(HTTP_CACHE_URL=cache_url))
         with app.app_context():
-            client = litellm_client()
-        clients.append(client)
-        return client
+            return litellm_client()
 
-    yield make
-    for client in clients:
-        client.close()
+    return make
 
 
 def _seed(sim, user_id: str = "alice@example.com") -> str:
