@@ -101,14 +101,11 @@ def seed_key(
 
     alias = f"{slug(email)}--{label}"
     created_at = dt.datetime.combine(created, dt.time(9, 30), tzinfo=dt.UTC)
-    if not revoked:
-        sim.add_key(
-            key_alias=alias,
-            user_id=email,
-            secret=secret,
-            max_budget=max_budget,
-            created_at=created_at,
-        )
+    stored = sim.add_key(
+        key_alias=alias, user_id=email, secret=secret, max_budget=max_budget, created_at=created_at
+    )
+    if revoked:
+        sim.archive_key(stored["token"])  # what the portal's revoke does in LiteLLM
     with portal.app.app_context():
         user = db.session.scalar(sa.select(User).where(User.email == email))
         if user is None:
@@ -128,3 +125,57 @@ def seed_key(
         db.session.add(key)
         db.session.commit()
         return key.id, key.litellm_token_id
+
+
+# --- the demo data set (a11y, dark mode, screenshots) ----------------------------------------
+
+DEMO_EMAIL = "alice@example.com"
+DEMO_START = dt.date(2025, 3, 3)
+DEMO_END = dt.date(2025, 3, 16)
+DEMO_RANGE = f"preset=custom&start_date={DEMO_START}&end_date={DEMO_END}"
+DEMO_MODELS = (
+    ("gpt-4o-mini", "openai", 0.00000060),
+    ("claude-3-5-sonnet", "anthropic", 0.0000090),
+    ("text-embedding-3-small", "openai", 0.00000002),
+)
+
+
+def seed_demo(portal, sim, email: str = DEMO_EMAIL) -> dict[str, int]:
+    """Three keys (one revoked) with two weeks of varied usage; returns {label: key id}."""
+    created = DEMO_START - dt.timedelta(days=10)
+    ids = {}
+    specs = (
+        ("laptop", "sk-demo-laptop-000000000000Ab3x", 50.0, False, 1.0),
+        ("ci-pipeline", "sk-demo-ci-pipeline-0000000Qm7k", 200.0, False, 2.6),
+        ("old-notebook", "sk-demo-old-notebook-00000Zz9w", None, True, 0.4),
+    )
+    for label, secret, budget, revoked, scale in specs:
+        key_id, token = seed_key(
+            portal, sim, email, label, secret=secret, created=created,
+            max_budget=budget, revoked=revoked,
+        )  # fmt: skip
+        ids[label] = key_id
+        day = DEMO_START
+        n = 0
+        while day <= DEMO_END:
+            n += 1
+            weekday_factor = 0.35 if day.weekday() >= 5 else 1.0
+            for m, (model, provider, price) in enumerate(DEMO_MODELS):
+                prompt = int((9000 + 4100 * ((n * 7 + m * 3) % 5)) * scale * weekday_factor)
+                completion = prompt // (3 + m)
+                requests = max(1, prompt // 900)
+                sim.add_usage(
+                    token=token,
+                    date=day,
+                    model=model,
+                    provider=provider,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    spend=round((prompt + 3 * completion) * price, 6),
+                    cache_read_input_tokens=prompt // 4 if m == 1 else 0,
+                    successful_requests=requests,
+                    failed_requests=2 if (n + m) % 4 == 0 else 0,
+                    user_id=email,
+                )
+            day += dt.timedelta(days=1)
+    return ids
