@@ -158,15 +158,19 @@ class Instance:
                 self.process.wait(timeout=10)
 
 
-def start_instance(name: str, env: dict[str, str], log_dir: Path) -> Instance:
-    """``scripts/serve`` on a free loopback port; output (JSON log lines) goes to a file."""
+def start_instance(
+    name: str, env: dict[str, str], log_dir: Path, *, via_port: bool = False
+) -> Instance:
+    """``scripts/serve`` on a free loopback port (GUNICORN_BIND, or PORT when ``via_port``);
+    its output (JSON log lines) goes to a file, so a full pipe never blocks it."""
     port = free_port()
+    bind = {"PORT": str(port)} if via_port else {"GUNICORN_BIND": f"127.0.0.1:{port}"}
     log_path = log_dir / f"{name}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             ["bash", str(SERVE)],
             cwd=ROOT,
-            env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
+            env={**env, **bind},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
