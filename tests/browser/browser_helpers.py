@@ -70,8 +70,14 @@ def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical"
     ]
 
 
+def assert_accessible(page: Page, state: str) -> None:
+    """No serious or critical axe violation in the page as it is now."""
+    violations = axe_violations(page)
+    assert not violations, f"{state}: " + "; ".join(violations)
+
+
 def screenshot(page: Page, name: str) -> Path:
-    """Write docs/screenshots/<name>.png (full page, fixed viewport width)."""
+    """Write docs/screenshots/<name>.png: the whole page, 1280 px wide (viewport 1280×900)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import DEMO_EMAIL, DEMO_RANGE, axe_violations, seed_demo, sign_in
+from browser_helpers import (
+    DEMO_EMAIL,
+    DEMO_RANGE,
+    assert_accessible,
+    axe_violations,
+    seed_demo,
+    sign_in,
+)
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -17,11 +24,6 @@ def demo(page, sim, portal):
     ids = seed_demo(portal, sim)
     sign_in(page, DEMO_EMAIL)
     return ids
-
-
-def assert_accessible(page, state: str) -> None:
-    violations = axe_violations(page)
-    assert not violations, f"{state}: " + "; ".join(violations)
 
 
 def test_axe_reports_a_serious_violation(page, portal):
