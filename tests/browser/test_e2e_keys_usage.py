@@ -126,6 +126,9 @@ def test_key_lifecycle_with_usage_history_and_export(page, sim, portal):
     expect(page.locator("#key-list")).to_contain_text("revoked. Programs using it")
     expect(row.locator(".badge")).to_have_text("revoked")
     expect(row.get_by_role("link", name="Revoke")).to_have_count(0)
+    expect(page.locator("#live-region")).to_have_text("Key list updated")
+    # The confirm button went away with the swap: focus lands on the list, not on <body>.
+    assert page.evaluate("() => document.activeElement.id") == "key-list"
     assert sim.find_key(token_of(secret)) is None
 
     # Its usage is still there.
