@@ -23,11 +23,12 @@ def create_app(config: Config | None = None) -> Flask:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.instance_path}/portal.sqlite"
 
-    from app import csrf, errors, logs, security
+    from app import csrf, errors, logs, security, sqlite
     from app.extensions import db, htmx, migrate
     from app.services import init_services
 
     db.init_app(app)
+    sqlite.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     htmx.init_app(app)
     logs.init_app(app)

@@ -46,6 +46,7 @@ from app.extensions import db
 from app.models import ApiKey, User
 from app.services.litellm import KeyPage, LiteLLMClient, LiteLLMError
 from app.services.tokens import store_token_if_missing
+from app.sqlite import BEGIN_IMMEDIATE
 
 DEFAULT_BATCH_SIZE = 500
 KEY_LIST_PAGE_SIZE = 100  # what LiteLLMClient.iter_key_pages asks for (LiteLLM's maximum)
@@ -463,20 +464,13 @@ class _Writer:
 
 
 def _begin_batch() -> None:
-    """Make the batch ONE transaction on SQLite too.
+    """Start the batch's one transaction; on SQLite with the write lock taken up front.
 
-    pysqlite only opens a transaction before INSERT/UPDATE/DELETE, so the per-row SAVEPOINT of
-    ``store_token_if_missing(commit=False)`` would be the outermost transaction and its RELEASE
-    would commit each row: a failure mid-batch would leave half a batch written. ``BEGIN
-    IMMEDIATE`` also takes SQLite's write lock up front, so two concurrent runs queue on the
-    busy timeout instead of deadlocking (SHARED → RESERVED upgrade). PostgreSQL needs nothing.
+    Two concurrent runs then queue on SQLite's busy timeout instead of deadlocking on the
+    SHARED → RESERVED upgrade (app/sqlite.py). PostgreSQL ignores the option.
     """
-    connection = db.session.connection()
-    if connection.dialect.name != "sqlite":
-        return
-    raw = connection.connection.dbapi_connection
-    if raw is not None and not raw.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={BEGIN_IMMEDIATE: True})
 
 
 def _with(r: KeyResult, outcome: Outcome, detail: str) -> KeyResult:
