@@ -157,8 +157,8 @@ def make_user(app):
 def make_key(app, sim):
     """``make_key(user, "laptop", store_token=True, in_litellm=True)`` → ApiKey.
 
-    Creates the key in the simulator (unless ``in_litellm=False``) with the alias the portal would
-    give it, and the portal row with or without ``litellm_token_id``.
+    Creates the key in the simulator (unless ``in_litellm=False``) with the alias the portal
+    gives it (``alias_for``), and the portal row with or without ``litellm_token_id``.
     """
 
     def make(
@@ -171,8 +171,9 @@ def make_key(app, sim):
         revoked: bool = False,
     ) -> ApiKey:
         from app.models import utcnow
+        from app.services.keys import alias_for
 
-        alias = alias or f"{user.litellm_user_id}--{label}"
+        alias = alias or alias_for(user, label)
         secret = "sk-" + secrets.token_urlsafe(16)
         token = hashlib.sha256(secret.encode()).hexdigest()
         if in_litellm:

@@ -42,7 +42,7 @@ def world(make_user, make_key, sim):
     evil = make_user(f"x{PAYLOAD}@example.com")  # bypasses email validation, like a DB edit
     make_user("admin@example.com", is_admin=True)
     key = make_key(alice, PAYLOAD, alias=f"alice--{PAYLOAD}")
-    evil_key = make_key(evil, PAYLOAD)
+    evil_key = make_key(evil, PAYLOAD, alias=f"x{PAYLOAD}@example.com--{PAYLOAD}")
     make_key(alice, "unresolved", store_token=False, alias=f"gone--{PAYLOAD}", in_litellm=False)
     for token in (key.token, evil_key.token):
         sim.add_usage(
