@@ -26,7 +26,9 @@ __all__ = [
     "DayRow",
     "KeyRow",
     "NamedRow",
+    "UsageAccumulator",
     "UsageReport",
+    "key_lists_truncated",
     "find_user_key",
     "user_keys",
     "usage_for_key",
@@ -118,7 +120,7 @@ def usage_for_key(
     client = client or _client()
     token = resolve_token(key, client=client)
     activity = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
-    acc = _Accumulator(start, end)
+    acc = UsageAccumulator(start, end)
     acc.add(activity, {token})
     return acc.report(key=key, keys=())
 
@@ -140,12 +142,12 @@ def usage_for_user(
     else:
         tokens_by_id = {k.id: k.litellm_token_id for k in keys}
     key_by_token = {token: key_id for key_id, token in tokens_by_id.items()}
-    acc = _Accumulator(start, end, key_by_token)
+    acc = UsageAccumulator(start, end, key_by_token)
     if key_by_token:
         activity = client.daily_activity(
             start, end, user_id=user.litellm_user_id, force_refresh=refresh
         )
-        if _truncated(activity, getattr(client, "api_key_limit", None)):
+        if key_lists_truncated(activity, getattr(client, "api_key_limit", None)):
             for token in key_by_token:
                 per_key = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
                 acc.add(per_key, {token})
@@ -165,11 +167,14 @@ def usage_for_user(
     return acc.report(key=None, keys=rows)
 
 
-def _truncated(activity: DailyActivity, limit: int | None) -> bool:
+def key_lists_truncated(activity: DailyActivity, limit: int | None) -> bool:
     """Whether any per-key list may have been cut at ``api_key_limit``.
 
-    The client's flag compares the union over all days with ``total_api_keys`` and misses a cut
-    that happens on single days; a list that is exactly as long as the limit may be cut too.
+    When True, per-key figures from one aggregated call are incomplete, so callers (the user
+    report here, the all-users report in ``app.services.admin``) fall back to one exact call per
+    key with ``api_key=<token>``. The client's flag compares the union over all days with
+    ``total_api_keys`` and misses a cut that happens on single days; a list that is exactly as
+    long as the limit may be cut too.
     """
     if activity.truncated_key_lists:
         return True
@@ -184,8 +189,14 @@ def _truncated(activity: DailyActivity, limit: int | None) -> bool:
     return False
 
 
-class _Accumulator:
-    """Sums the reported tokens' entries of one or more DailyActivity responses."""
+class UsageAccumulator:
+    """Sums the reported tokens' entries of one or more DailyActivity responses.
+
+    The one summing rule of every usage report (one key, one user, all users): only entries of
+    the tokens passed to :meth:`add` are counted (CONTRACT §10.8), so a proxy that ignores a
+    filter cannot leak someone else's usage. ``key_by_token`` (token id → portal key id) also
+    collects per-key totals in ``per_key`` for the "by key" and "by user" tables.
+    """
 
     def __init__(self, start: dt.date, end: dt.date, key_by_token: Mapping[str, int] | None = None):
         self.start, self.end = start, end
@@ -225,6 +236,8 @@ class _Accumulator:
         _add_breakdown(self.providers, day.providers, tokens, only_ours)
 
     def report(self, *, key: ApiKey | None, keys: tuple[KeyRow, ...]) -> UsageReport:
+        """The frozen report over the whole range: days without usage get zero rows, and
+        ``as_of`` is the oldest response's fetch time (the data is at least that fresh)."""
         daily = tuple(
             DayRow(d, self.days.get(d, Metrics())) for d in _date_range(self.start, self.end)
         )
