@@ -12,8 +12,12 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.services.litellm import Metrics
+
+if TYPE_CHECKING:
+    from app.services.usage import UsageReport
 
 WIDTH = 720
 HEIGHT = 260
@@ -122,6 +126,26 @@ def format_value(value: float, kind: str) -> str:
     return f"{int(round(value)):,}"
 
 
+def axis_label(value: float, top: float, kind: str) -> str:
+    """A y-axis label with the precision the axis scale needs, not the table's.
+
+    The 4-decimal table format would print "$2.0000" on every tick. Money axes below $1 000 get
+    2 decimals ($0.50, $1.00), more only when the tick step needs them to be exact ($0.625 on a
+    $2.50 axis, $0.0125 on a $0.05 one; at most 8); from $1 000 whole dollars, which the ticks
+    are then, and which fit the left margin.
+    """
+    if kind != "money":
+        return format_value(value, kind)
+    step = top / 4
+    if top >= 1000:
+        decimals = 0
+    else:
+        decimals = next(
+            (d for d in range(2, 9) if math.isclose(round(step, d), step, rel_tol=1e-9)), 8
+        )
+    return f"${value:,.{decimals}f}"
+
+
 def nice_max(value: float) -> float:
     """A round axis maximum ≥ value (1, 2, 2.5, 5 × 10^n)."""
     if value <= 0:
@@ -132,6 +156,11 @@ def nice_max(value: float) -> float:
         if candidate >= value:
             return float(candidate)
     return float(10 ** (exponent + 1))
+
+
+def report_chart(report: UsageReport, metric: str) -> Chart:
+    """The daily chart of a usage report: what the user page and the admin view both draw."""
+    return daily_chart([(day.date, day.metrics) for day in report.daily], metric)
 
 
 def daily_chart(days: Sequence[tuple[dt.date, Metrics]], metric: str) -> Chart:
@@ -164,7 +193,8 @@ def daily_chart(days: Sequence[tuple[dt.date, Metrics]], metric: str) -> Chart:
         bars.append(Bar(day, parts, total, tuple(segments), f"{day.isoformat()} UTC: {detail}"))
 
     ticks = tuple(
-        Tick(round(bottom - plot_h * i / 4, 2), format_value(top * i / 4, kind)) for i in range(5)
+        Tick(round(bottom - plot_h * i / 4, 2), axis_label(top * i / 4, top, kind))
+        for i in range(5)
     )
     every = max(1, math.ceil(len(days) / 10))
     x_labels = tuple(

@@ -16,7 +16,7 @@ from app import ratelimit
 from app.auth import login_required
 from app.htmx import is_partial, render_page_or_partial
 from app.models import ApiKey
-from app.services.chart import daily_chart
+from app.services.chart import report_chart
 from app.services.litellm import LiteLLMError, LiteLLMUnavailable
 from app.services.tokens import UnknownAlias
 from app.services.usage import UsageReport, find_user_key, usage_for_key, usage_for_user, user_keys
@@ -94,7 +94,7 @@ def index():
     except LiteLLMError as exc:
         current_app.logger.warning("usage view: %s", exc)
         return _render(502 if is_partial() else 200, api_error=_describe(exc), **context)
-    chart = daily_chart([(d.date, d.metrics) for d in report.daily], query.metric)
+    chart = report_chart(report, query.metric)
     return _render(200, report=report, chart=chart, **context)
 
 

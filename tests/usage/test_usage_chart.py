@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.services.chart import daily_chart, nice_max
+from app.services.chart import axis_label, daily_chart, nice_max
 from app.services.litellm import Metrics
 
 D = dt.date(2026, 3, 1)
@@ -42,8 +42,29 @@ def test_bars_scale_to_the_axis_and_stack():
 
 def test_empty_range_and_money_format():
     chart = daily_chart(_days(Metrics(), Metrics()), "spend")
-    assert chart.empty and chart.ticks[-1].label == "$1.0000"
+    assert chart.empty and chart.ticks[-1].label == "$1.00"
     assert daily_chart(_days(Metrics(spend=250.0)), "spend").ticks[-1].label == "$250.00"
+
+
+def _labels(chart):
+    return [t.label for t in chart.ticks]
+
+
+def test_money_axis_labels_suit_the_scale_while_table_and_tooltips_stay_precise():
+    two = daily_chart(_days(Metrics(spend=1.2345), Metrics(spend=0.5)), "spend")
+    assert _labels(two) == ["$0.00", "$0.50", "$1.00", "$1.50", "$2.00"]
+    assert two.fmt(two.bars[0].total) == "$1.2345"  # the data table keeps 4 decimals
+    assert "Spend $1.2345" in two.bars[0].title and "total $1.7345" in two.aria_label
+    # Tiny ranges get just the decimals that keep each tick exact; $2.50 needs a third one.
+    tiny = daily_chart(_days(Metrics(spend=0.0421)), "spend")
+    assert _labels(tiny) == ["$0.0000", "$0.0125", "$0.0250", "$0.0375", "$0.0500"]
+    assert _labels(daily_chart(_days(Metrics(spend=0.3)), "spend"))[1:3] == ["$0.125", "$0.250"]
+    assert _labels(daily_chart(_days(Metrics(spend=2.2)), "spend"))[1] == "$0.625"
+    assert _labels(daily_chart(_days(Metrics(spend=0.00008)), "spend"))[1] == "$0.000025"
+    big = daily_chart(_days(Metrics(spend=1800.0)), "spend")
+    assert _labels(big) == ["$0", "$500", "$1,000", "$1,500", "$2,000"]
+    assert big.fmt(1800.0) == "$1,800.00"
+    assert axis_label(1250.0, 5000.0, "int") == "1,250"  # counts are unchanged
 
 
 def test_long_ranges_thin_out_the_x_labels():
