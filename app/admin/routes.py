@@ -7,7 +7,7 @@ user's data are written to the audit trail.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, request, url_for
 
 from app import audit, ratelimit
 from app.auth import admin_required
@@ -15,6 +15,7 @@ from app.htmx import is_partial, render_page_or_partial
 from app.models import ApiKey, User
 from app.services import admin as admin_service
 from app.services import keys as key_service
+from app.services.chart import report_chart
 from app.services.litellm import LiteLLMError, LiteLLMUnavailable
 from app.services.tokens import UnknownAlias
 from app.services.usage import usage_for_key, usage_for_user
@@ -24,6 +25,14 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 NO_SUCH_USER = "There is no user with this id."
 NO_SUCH_KEY = "This user has no key with this id."
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    """Admin pages show other people's data: no shared cache may keep them, no browser cache
+    may replay them after sign-out (set on every response of the blueprint, errors included)."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _user_or_404(user_id: int) -> User:
@@ -62,6 +71,7 @@ def _usage_context(**context) -> dict:
 def _render_usage(status: int = 200, **context):
     context = _usage_context(**context)
     target = context["target_user"]
+    form = context.get("form") or {}
     return render_page_or_partial(
         "admin/usage.html",
         "admin/_usage_results.html",
@@ -70,6 +80,10 @@ def _render_usage(status: int = 200, **context):
         user_keys=list(target.keys) if target is not None else [],
         presets=PRESETS,
         metrics=METRICS,
+        # The shared usage fragments (cards, chart, tables) link back here, keeping the user.
+        results_endpoint="admin.usage",
+        results_args={"user": form.get("user") or "all"},
+        results_prefix="admin-",
         **context,
     )
 
@@ -144,7 +158,8 @@ def usage():
         )
         api_error = {"title": title, "detail": exc.message}
         return _render_usage(502 if is_partial() else 200, api_error=api_error, **context)
-    return _render_usage(200, report=report, all_users=all_users, **context)
+    chart = report_chart(report, query.metric)
+    return _render_usage(200, report=report, all_users=all_users, chart=chart, **context)
 
 
 # --- any user's keys -----------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_user_filter_matches_the_users_own_usage_page(client, sign_in, people, a
     admin = client.get(f"/admin/usage?preset=30d&user={people['alice'].id}")
     html = admin.get_data(as_text=True)
     assert _spend_card(html) == _spend_card(own) == "$1.7500"
-    assert 'id="admin-usage-keys"' in html and "laptop" in html and "ci" in html
+    assert 'id="usage-keys"' in html and "laptop" in html and "ci" in html
     with app.app_context():
         event = db.session.scalar(
             sa.select(AuditEvent).where(AuditEvent.action == "admin.usage.view")
@@ -117,7 +117,7 @@ def test_litellm_failure_shows_a_panel(client, sign_in, people, sim):
     sim.set_fault(AGGREGATED, 500)
     sim.set_fault("/user/daily/activity", 500)
     page = client.get("/admin/usage?preset=today")
-    assert page.status_code == 200 and 'id="admin-usage-api-error"' in page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="usage-api-error"' in page.get_data(as_text=True)
     fragment = client.get("/admin/usage?preset=7d", headers=HX)
     assert fragment.status_code == 502
 
@@ -214,3 +214,130 @@ def test_admin_nav_link_only_for_admins(client, sign_in, people):
     assert 'href="/admin/usage"' not in client.get("/keys").get_data(as_text=True)
     sign_in("admin@example.com")
     assert 'href="/admin/usage"' in client.get("/keys").get_data(as_text=True)
+
+
+# --- the admin view draws the user's report through the same fragments ----------------------
+
+
+def _table(html: str, table_id: str) -> str:
+    """The table's markup without its links' targets (those differ between /usage and /admin)."""
+    table = html[html.index(f'id="{table_id}"') :]
+    return re.sub(r' href="[^"]*"', "", table[: table.index("</table>")])
+
+
+def _cards(html: str) -> list[str]:
+    cards = html[html.index('id="usage-summary"') : html.index('id="usage-chart"')]
+    return re.findall(r'<div class="(?:value|muted small)">([^<]+)</div>', cards)
+
+
+def _metric_links(html: str) -> dict[str, dict[str, str]]:
+    """Chart metric label → the href's path and query (checked equal to its hx-get)."""
+    nav = re.search(r'<nav class="segmented" aria-label="Chart metric">(.*?)</nav>', html, re.S)
+    links = {}
+    for href, hx_get, target, label in re.findall(
+        r'<a href="([^"]+)"\s+hx-get="([^"]+)"\s+hx-target="([^"]+)".*?>([A-Za-z]+)</a>',
+        nav.group(1),
+        re.S,
+    ):
+        assert href == hx_get and target == "#admin-usage-region", (href, target)
+        path, _, query = href.replace("&amp;", "&").partition("?")
+        links[label] = {"path": path, **dict(p.split("=", 1) for p in query.split("&"))}
+    assert set(links) == {"Spend", "Tokens", "Requests"}, nav.group(1)
+    return links
+
+
+@pytest.mark.parametrize("hx", [False, True], ids=["page", "fragment"])
+def test_admin_report_equals_the_users_own_page(client, sign_in, people, hx):
+    alice, a2 = people["alice"], people["a2"]
+    sign_in("alice@example.com")
+    own_all = client.get("/usage?preset=30d&metric=tokens").get_data(as_text=True)
+    own_key = client.get(f"/usage?preset=30d&metric=tokens&key={a2.id}").get_data(as_text=True)
+    sign_in("admin@example.com")
+    headers = HX if hx else {}
+    for query, own in ((f"user={alice.id}", own_all), (f"user={alice.id}&key={a2.id}", own_key)):
+        response = client.get(f"/admin/usage?preset=30d&metric=tokens&{query}", headers=headers)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert ("<html" in html) is not hx
+        assert _cards(html) == _cards(own) and "$1.7500" in _cards(own_all)
+        for table in ("usage-daily", "usage-models", "usage-providers"):
+            assert _table(html, table) == _table(own, table), (query, table)
+        assert '<svg viewBox="0 0 720 260" role="img"' in html
+        current = re.search(r'metric=tokens[^"]*"[^>]*aria-current="true">Tokens</a>', html, re.S)
+        assert current is not None, query
+    user_page = client.get(f"/admin/usage?preset=30d&metric=tokens&user={alice.id}").get_data(
+        as_text=True
+    )
+    assert _table(user_page, "usage-keys") == _table(own_all, "usage-keys")
+    assert (
+        f'<a href="/admin/usage?key={a2.id}&amp;preset=30d&amp;metric=tokens&amp;user={alice.id}">'
+        in user_page
+    )
+    assert re.search(r'(href|hx-get|hx-push-url)="/usage\?', user_page) is None
+
+
+def test_admin_chart_metric_links_keep_the_filters(client, sign_in, people):
+    alice, a1 = people["alice"], people["a1"]
+    sign_in("admin@example.com")
+    cases = {
+        "": {"user": "all", "key": "all"},
+        f"&user={alice.id}": {"user": str(alice.id), "key": "all"},
+        f"&key={a1.id}": {"user": str(alice.id), "key": str(a1.id)},  # the key's owner
+    }
+    for extra, kept in cases.items():
+        html = client.get(f"/admin/usage?preset=custom&start_date={TODAY - dt.timedelta(days=3)}"
+                          f"&end_date={TODAY}{extra}").get_data(as_text=True)  # fmt: skip
+        assert '<svg viewBox="0 0 720 260" role="img"' in html and 'id="usage-daily"' in html
+        links = _metric_links(html)
+        for label, metric in (("Spend", "spend"), ("Tokens", "tokens"), ("Requests", "requests")):
+            assert links[label] == {
+                "path": "/admin/usage",
+                "preset": "custom",
+                "start_date": (TODAY - dt.timedelta(days=3)).isoformat(),
+                "end_date": TODAY.isoformat(),
+                "metric": metric,
+                **kept,
+            }, (extra, label)
+        # The admin-only users table only for all users; per-key table only for one user.
+        assert ('id="admin-users"' in html) is (extra == "")
+        assert ('id="usage-keys"' in html) is (extra == f"&user={alice.id}")
+    tokens = client.get(f"/admin/usage?preset=7d&metric=tokens&user={alice.id}", headers=HX)
+    body = tokens.get_data(as_text=True)
+    assert body.lstrip().startswith('<section id="admin-usage-results"')
+    assert "Tokens per day" in body
+    assert 'name="metric" form="admin-usage-filters" value="tokens"' in body
+
+
+def test_every_admin_response_is_private_and_not_stored(
+    app, client, sign_in, people, csrf_token, sim
+):
+    sign_in("admin@example.com")
+    alice, a1 = people["alice"], people["a1"]
+    paths = [
+        "/admin/usage",
+        f"/admin/usage?user={alice.id}",
+        f"/admin/usage?key={a1.id}",
+        "/admin/usage?preset=custom&start_date=bad",  # 400
+        "/admin/usage?user=99999",  # 404 raised inside the blueprint
+        f"/admin/users/{alice.id}/keys",
+        f"/admin/users/{alice.id}/keys/{a1.id}/revoke",
+        "/admin/audit?page=2",
+    ]
+    gets = [r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/admin/")]
+    assert {"admin.usage", "admin.user_keys", "admin.revoke_confirm", "admin.audit_log"} <= set(
+        gets
+    )
+    for path in paths:
+        for headers in ({}, HX):
+            response = client.get(path, headers=headers)
+            assert response.status_code in (200, 400, 404), path
+            assert response.headers["Cache-Control"] == "private, no-store", (path, headers)
+    sim.set_fault(AGGREGATED, 500)
+    failed = client.get("/admin/usage?preset=today", headers=HX)
+    assert failed.status_code == 502 and failed.headers["Cache-Control"] == "private, no-store"
+    done = client.post(
+        f"/admin/users/{alice.id}/keys/{a1.id}/revoke", data={"csrf_token": csrf_token()}
+    )
+    assert done.status_code == 303 and done.headers["Cache-Control"] == "private, no-store"
+    # The user's own pages are not the admin blueprint's business.
+    assert "no-store" not in client.get("/keys").headers.get("Cache-Control", "")
