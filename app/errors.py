@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, make_response, render_template
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -11,7 +11,12 @@ from app.htmx import is_partial
 
 def _render(status: int, title: str, message: str):
     template = "errors/_error.html" if is_partial() else "errors/error.html"
-    return render_template(template, status=status, title=title, message=message), status
+    response = make_response(
+        render_template(template, status=status, title=title, message=message), status
+    )
+    # Page and fragment share the URL: caches must key on HX-Request (as render_page_or_partial).
+    response.vary.add("HX-Request")
+    return response
 
 
 def handle_http_error(error: HTTPException):

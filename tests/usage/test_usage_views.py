@@ -228,3 +228,25 @@ def test_signed_out_users_are_sent_to_sign_in(client, app):
     response = client.get("/usage")
     assert response.status_code in (302, 303, 401)
     assert client.get("/usage/export.json").status_code in (302, 303, 401)
+
+
+def test_error_responses_vary_on_hx_request(client, alice, monkeypatch):
+    """Errors answer a page or a fragment on the same URL, so caches must key on HX-Request."""
+    for path in ("/usage?key=999999", "/no/such/page"):
+        page, fragment = client.get(path), client.get(path, headers=HX)
+        assert page.status_code == fragment.status_code == 404, path
+        assert "<html" in page.get_data(as_text=True)
+        assert "<html" not in fragment.get_data(as_text=True)
+        for response in (page, fragment):
+            assert "HX-Request" in response.headers.get("Vary", ""), path
+
+    import app.usage.routes as usage_routes
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(usage_routes, "usage_for_user", boom)
+    for headers in ({}, HX):
+        crashed = client.get("/usage", headers=headers)
+        assert crashed.status_code == 500 and "Traceback" not in crashed.get_data(as_text=True)
+        assert "HX-Request" in crashed.headers.get("Vary", "")
