@@ -169,6 +169,8 @@ def daily_chart(days: Sequence[tuple[dt.date, Metrics]], metric: str) -> Chart:
     values = [tuple(float(getattr(m, s.field)) for s in series) for _, m in days]
     totals = [sum(v) for v in values]
     top = nice_max(max(totals, default=0.0))
+    if kind == "int":
+        top = max(top, 4.0)  # whole ticks 0..4: a 1-request axis would read 0, 0, 0, 1, 1
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     bottom = PAD_TOP + plot_h

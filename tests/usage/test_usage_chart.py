@@ -67,6 +67,11 @@ def test_money_axis_labels_suit_the_scale_while_table_and_tooltips_stay_precise(
     assert axis_label(1250.0, 5000.0, "int") == "1,250"  # counts are unchanged
 
 
+def test_small_count_axes_have_distinct_whole_ticks():
+    for days in (_days(Metrics()), _days(Metrics(successful_requests=1, api_requests=1))):
+        assert _labels(daily_chart(days, "requests")) == ["0", "1", "2", "3", "4"]
+
+
 def test_long_ranges_thin_out_the_x_labels():
     chart = daily_chart(_days(*[Metrics(total_tokens=1)] * 90), "tokens")
     assert len(chart.bars) == 90 and len(chart.x_labels) <= 10
