@@ -109,9 +109,14 @@ def render(figures: dict) -> str:
                     "bench/load.py: threads with one requests.Session each, loopback, "
                     f"each phase ≤ its request count and ≤ {s['limits']['deadline_s']:g} s",
                 ),
+                (
+                    "Load average",
+                    f"{m['loadavg_start']} at the start, {m['loadavg_end']} at the end "
+                    "(1/5/15 min; other work on the machine counts here)",
+                ),
                 ("Whole run", f"{figures['total_seconds']} s"),
             ],
-        ),  # fmt: skip
+        ),
         "All processes (load generator, two gunicorn workers, simulator) share the same cores, "
         "so the client's own CPU time is part of every latency below.\n",
     ]
@@ -125,7 +130,37 @@ def render(figures: dict) -> str:
         [(t["target"], t["measured"], "yes" if t["met"] else f"**no** — {t['gap']}")
          for t in targets(figures)],
     )]  # fmt: skip
+    parts += _why_throughput(figures)
     return "\n".join(parts)
+
+
+def _why_throughput(figures: dict) -> list[str]:
+    """The CPU arithmetic behind the warm throughput at 32 clients, met or not."""
+    p = _phase(figures, "stored", "warm", 32)
+    portal = p.get("portal_cpu_ms_per_view")
+    client = p.get("client_cpu_ms_per_view")
+    if not portal or client is None:
+        return []
+    cores = figures["machine"]["nproc"] or 1
+    sim = p.get("sim_cpu_ms_per_view") or 0.0
+    alone = cores * 1000 / portal
+    shared = cores * 1000 / (portal + client + sim)
+    return [
+        "### Warm throughput and the CPU\n",
+        f"Warm views at 32 clients are CPU-bound: the two gunicorn workers spent {portal} ms "
+        f"of CPU per view, so {cores} cores could serve at most {alone:.0f} views/s with "
+        f"nothing else running. The load generator on the same cores spent {client} ms per "
+        f"view (and the simulator {sim} ms), which puts the ceiling of this setup at "
+        f"{shared:.0f} views/s before any other work on the machine (load average "
+        f"{figures['machine']['loadavg_end']} at the end); {p['rps']} views/s were measured."
+        + (
+            ""
+            if p["rps"] >= 200
+            else " Reaching 200 views/s here needs cheaper warm views or the load generator "
+            "on another machine."
+        )
+        + "\n",
+    ]
 
 
 def _section_views(figures: dict) -> list[str]:
@@ -136,7 +171,9 @@ def _section_views(figures: dict) -> list[str]:
             for p in figures[design][cache]:
                 rows.append((label, cache, p["concurrency"], p["litellm_calls_per_view"],
                              p.get("p50_ms"), p.get("p95_ms"), p.get("p99_ms"), p["rps"],
-                             f"{p['requests_ok']}/{p['requests_sent']}"))  # fmt: skip
+                             f"{p['requests_ok']}/{p['requests_sent']}",
+                             p.get("portal_cpu_ms_per_view"), p.get("client_cpu_ms_per_view"),
+                             p.get("sim_cpu_ms_per_view")))  # fmt: skip
     ratios = []
     for cache in ("cold", "warm"):
         for p in figures["stored"][cache]:
@@ -168,9 +205,15 @@ def _section_views(figures: dict) -> list[str]:
                 "p99 ms",
                 "views/s",
                 "ok/sent",
+                "portal CPU ms/view",
+                "client CPU ms/view",
+                "sim CPU ms/view",
             ],
             rows,
-        ),  # fmt: skip
+        ),
+        "CPU ms/view: CPU time the gunicorn workers, the load generator and the simulator "
+        "used during the phase (/proc, getrusage), divided by the views sent. “ok/sent” below "
+        "the phase's count means the phase stopped at its deadline.\n",
         "Ratio lookup ÷ stored (throughput: stored ÷ lookup; “–” where stored makes 0 calls):\n",
         _table(["Cache", "Clients", "calls/view", "p50", "p95", "views/s gain"], ratios),
     ]
@@ -216,8 +259,10 @@ def _section_backfill(figures: dict) -> list[str]:
         "no added latency, SQLite file. Peak Python memory is tracemalloc's (a second, traced "
         "run); peak RSS is the process's, simulator and 10,000 seeded keys included. The "
         f"baseline ran on a random sample of {sample} keys and its time is scaled to all keys "
-        "(1 call per key, checked); the full baseline at 10,000 keys runs for more than "
-        "14 minutes. The last two columns add the benchmark's "
+        "(1 call per key, checked); an unsampled baseline at 10,000 keys was stopped "
+        "unfinished after 13 minutes on this shared machine, so the scaled figure is, if "
+        "anything, low. The baseline's peak memory is not traced (tracing a sample would not "
+        "show the full run's peak). The last two columns add the benchmark's "
         f"{latency} ms per LiteLLM call to each wall time.\n",
         _table(
             [

@@ -259,6 +259,16 @@ def proc_status_kib(pid: int, field_name: str) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/<pid>/stat), 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After "pid (comm)": field 3 (state) is index 0, so utime (14) and stime (15) are 11, 12.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def migrate(database_url: str, workdir: Path) -> None:
     """``flask db upgrade`` on the benchmark database, as a deployment would run it."""
     env = {**os.environ, "FLASK_APP": "wsgi", "DATABASE_URL": database_url,

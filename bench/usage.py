@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import resource
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from bench.load import RequestFactory, run_load
-from bench.services import Fixture, Portal, Sim
+from bench.services import Fixture, Portal, Sim, cpu_seconds
 
 WINDOW_DAYS = 14
 HX_HEADERS = {"HX-Request": "true"}
@@ -107,9 +108,11 @@ class UsageBench:
     ) -> dict:
         """One bounded load phase; its latency/throughput summary plus LiteLLM calls per view."""
         self.sim.reset_calls()
+        cpu_before = self._cpu()
         result = run_load(
             factory, concurrency=concurrency, max_requests=max_requests, deadline_s=deadline_s
         )
+        cpu_after = self._cpu()
         self.views_sent += result.sent
         calls = self.sim.calls_by_path()
         summary = result.summary()
@@ -117,7 +120,21 @@ class UsageBench:
         summary["litellm_calls"] = total
         summary["litellm_calls_by_path"] = calls
         summary["litellm_calls_per_view"] = round(total / result.sent, 3) if result.sent else None
+        if result.sent:
+            for name in cpu_before:
+                used = cpu_after[name] - cpu_before[name]
+                summary[f"{name}_cpu_ms_per_view"] = round(used * 1000 / result.sent, 2)
         return summary
+
+    def _cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the gunicorn workers, the simulator and this process
+        (the load generator): where a phase's CPU went, per view."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "portal": sum(cpu_seconds(pid) for pid in self.portal.worker_pids()),
+            "sim": cpu_seconds(self.sim.proc.pid),
+            "client": usage.ru_utime + usage.ru_stime,
+        }
 
     def sweep(self, *, cold: bool, limits: PhaseLimits, hx: bool = False) -> list[dict]:
         """Phases at each concurrency level of ``limits`` (cold: fresh ranges every view)."""
