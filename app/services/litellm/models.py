@@ -344,6 +344,21 @@ def _models(value: Any) -> tuple[str, ...]:
     return ()
 
 
+def _key_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a ``/key/list`` object and ``/key/info``'s ``info`` share, parsed alike, so
+    the two results cannot drift apart (a null spend is 0, a bad budget is no budget)."""
+    metadata = raw.get("metadata")
+    return {
+        "key_alias": _opt_str(raw.get("key_alias")),
+        "key_name": _opt_str(raw.get("key_name")),
+        "user_id": _opt_str(raw.get("user_id")),
+        "spend": float(_num(raw.get("spend"), float)),
+        "max_budget": _opt_float(raw.get("max_budget")),
+        "models": _models(raw.get("models")),
+        "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
+    }
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     """One virtual key as listed by ``/key/list?return_full_object=true``. ``token`` is the
@@ -369,19 +384,12 @@ def parse_key_record(raw: Any) -> KeyRecord:
     token = raw.get("token")
     if not isinstance(token, str) or not token:
         raise ShapeError("key object without 'token'")
-    metadata = raw.get("metadata")
     return KeyRecord(
         token=token,
-        key_alias=_opt_str(raw.get("key_alias")),
-        key_name=_opt_str(raw.get("key_name")),
-        user_id=_opt_str(raw.get("user_id")),
-        spend=float(_num(raw.get("spend"), float)),
-        max_budget=_opt_float(raw.get("max_budget")),
         expires=parse_datetime(raw.get("expires")),
-        models=_models(raw.get("models")),
-        metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
         blocked=bool(raw.get("blocked")),
         created_at=parse_datetime(raw.get("created_at")),
+        **_key_fields(raw),
     )
 
 
@@ -511,16 +519,4 @@ def parse_key_info(body: Any, now: dt.datetime | None = None) -> KeyInfo:
             status = "expired"
         else:
             status = "active"
-    metadata = info.get("metadata")
-    return KeyInfo(
-        key_alias=_opt_str(info.get("key_alias")),
-        key_name=_opt_str(info.get("key_name")),
-        user_id=_opt_str(info.get("user_id")),
-        spend=float(_num(info.get("spend"), float)),
-        max_budget=_opt_float(info.get("max_budget")),
-        expires=expires,
-        blocked=blocked,
-        status=status,
-        models=_models(info.get("models")),
-        metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
-    )
+    return KeyInfo(expires=expires, blocked=blocked, status=status, **_key_fields(info))
