@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User
 from app.services.litellm import Metrics
-from app.services.usage import UsageAccumulator, UsageReport, key_lists_truncated
+from app.services.usage import UsageReport, accumulate_tokens
 
 AUDIT_PAGE_SIZE = 50
 
@@ -85,15 +85,7 @@ def usage_for_all_users(
     users = all_users()
     keys = list(db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id)))
     key_by_token = {k.litellm_token_id: k.id for k in keys if k.litellm_token_id}
-    acc = UsageAccumulator(start, end, key_by_token)
-    if key_by_token:
-        activity = client.daily_activity(start, end, force_refresh=refresh)
-        if key_lists_truncated(activity, getattr(client, "api_key_limit", None)):
-            for token in key_by_token:
-                per_key = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
-                acc.add(per_key, {token})
-        else:
-            acc.add(activity, set(key_by_token))
+    acc = accumulate_tokens(client, start, end, key_by_token, refresh=refresh)
     per_user: dict[int, Metrics] = {}
     for key in keys:
         metrics = acc.per_key.get(key.id)

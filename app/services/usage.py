@@ -28,6 +28,7 @@ __all__ = [
     "NamedRow",
     "UsageAccumulator",
     "UsageReport",
+    "accumulate_tokens",
     "key_lists_truncated",
     "find_user_key",
     "user_keys",
@@ -142,17 +143,9 @@ def usage_for_user(
     else:
         tokens_by_id = {k.id: k.litellm_token_id for k in keys}
     key_by_token = {token: key_id for key_id, token in tokens_by_id.items()}
-    acc = UsageAccumulator(start, end, key_by_token)
-    if key_by_token:
-        activity = client.daily_activity(
-            start, end, user_id=user.litellm_user_id, force_refresh=refresh
-        )
-        if key_lists_truncated(activity, getattr(client, "api_key_limit", None)):
-            for token in key_by_token:
-                per_key = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
-                acc.add(per_key, {token})
-        else:
-            acc.add(activity, set(key_by_token))
+    acc = accumulate_tokens(
+        client, start, end, key_by_token, refresh=refresh, user_id=user.litellm_user_id
+    )
     rows = tuple(
         KeyRow(
             id=k.id,
@@ -165,6 +158,35 @@ def usage_for_user(
         for k in keys
     )
     return acc.report(key=None, keys=rows)
+
+
+def accumulate_tokens(
+    client,
+    start: dt.date,
+    end: dt.date,
+    key_by_token: Mapping[str, int],
+    *,
+    refresh: bool = False,
+    **filters: str,
+) -> UsageAccumulator:
+    """Count the usage of ``key_by_token``'s tokens, the way every multi-key report does.
+
+    ONE daily-activity call narrowed by ``filters`` (``user_id=`` for one user, none for all
+    users); when LiteLLM cut its per-key lists (:func:`key_lists_truncated`) that answer is
+    dropped and each token is queried on its own with ``api_key=<token>``. No call without
+    tokens. LiteLLM failures raise ``LiteLLMError``.
+    """
+    acc = UsageAccumulator(start, end, key_by_token)
+    if not key_by_token:
+        return acc
+    activity = client.daily_activity(start, end, force_refresh=refresh, **filters)
+    if key_lists_truncated(activity, getattr(client, "api_key_limit", None)):
+        for token in key_by_token:
+            per_key = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
+            acc.add(per_key, {token})
+    else:
+        acc.add(activity, set(key_by_token))
+    return acc
 
 
 def key_lists_truncated(activity: DailyActivity, limit: int | None) -> bool:
