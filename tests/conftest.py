@@ -89,6 +89,10 @@ class _TestConfig(TestingConfig):
         super().__init__()
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.LITELLM_BASE_URL = litellm_url
+        if database_url.startswith("postgresql"):
+            # Tests build many apps; without a pool each connection closes when returned, so
+            # none is left for the garbage collector to find open (a ResourceWarning).
+            self.SQLALCHEMY_ENGINE_OPTIONS = {"poolclass": sa.pool.NullPool}
 
 
 @pytest.fixture
