@@ -124,3 +124,18 @@ def test_master_key_and_key_secrets_are_not_stored_in_redis(sim, redis_url, make
         assert response.request.headers.get("Authorization") in (None, "REDACTED")
         assert MASTER_KEY not in repr(response.request.headers)
         assert created.secret not in response.text
+
+
+def test_namespace_separates_master_keys_on_one_redis_database(sim, redis_url, make_config):
+    """The cache key leaves the master key out, so the namespace must tell deployments apart."""
+    from app import create_app
+    from app.services.litellm.transport import cache_namespace
+
+    url = make_config().LITELLM_BASE_URL
+    assert cache_namespace(url, "sk-one") != cache_namespace(url, "sk-two")
+    assert cache_namespace(url, "sk-one") != cache_namespace(url + "0", "sk-one")
+    assert "sk-one" not in cache_namespace(url, "sk-one")
+    app = create_app(make_config(HTTP_CACHE_URL=redis_url))
+    with app.app_context():
+        client = litellm_client()
+    assert client.session.cache.responses.namespace == cache_namespace(url, MASTER_KEY)

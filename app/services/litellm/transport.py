@@ -9,6 +9,7 @@ leaves as a :class:`~.errors.LiteLLMError` subclass.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import threading
@@ -39,12 +40,25 @@ from .errors import (
 _DEFAULT_LOGGER = logging.getLogger("app.litellm")
 
 
-def build_cache_backend(http_cache_url: str | None, instance_path: str) -> BaseCache:
+def cache_namespace(base_url: str, master_key: str) -> str:
+    """A shared-cache namespace per LiteLLM deployment and master key.
+
+    The cache key leaves the Authorization header out (so the master key is never stored), so
+    two portals on one Redis database must not share entries across proxies or master keys: the
+    namespace carries a digest of both (never the key itself).
+    """
+    digest = hashlib.sha256(f"{base_url.rstrip('/')}\0{master_key}".encode()).hexdigest()[:16]
+    return f"litellm_http_cache:{digest}"
+
+
+def build_cache_backend(
+    http_cache_url: str | None, instance_path: str, namespace: str = "litellm_http_cache"
+) -> BaseCache:
     """Build the requests-cache backend named by ``HTTP_CACHE_URL``.
 
     ``"memory"`` → in-process dict (tests); ``"redis://…"``/``"rediss://…"`` → Redis (shared by
-    all gunicorn workers); ``"sqlite:///path"``, a bare file path, or empty → SQLite file,
-    by default ``<instance_path>/http_cache.sqlite``.
+    all gunicorn workers), its keys under ``namespace``; ``"sqlite:///path"``, a bare file path,
+    or empty → SQLite file, by default ``<instance_path>/http_cache.sqlite``.
     """
     url = (http_cache_url or "").strip()
     if url.lower() == "memory":
@@ -52,7 +66,7 @@ def build_cache_backend(http_cache_url: str | None, instance_path: str) -> BaseC
     if url.lower().startswith(("redis://", "rediss://", "unix://")):
         import redis
 
-        return RedisCache(namespace="litellm_http_cache", connection=redis.Redis.from_url(url))
+        return RedisCache(namespace=namespace, connection=redis.Redis.from_url(url))
     if url.lower().startswith("sqlite:"):
         # sqlite:///relative/or/abs — strip the scheme like SQLAlchemy does (3 slashes = path).
         path = url[len("sqlite:") :]
@@ -211,7 +225,11 @@ class LiteLLMTransport:
         return cls(
             str(config["LITELLM_BASE_URL"]),
             str(config["LITELLM_MASTER_KEY"]),
-            cache_backend=build_cache_backend(config.get("HTTP_CACHE_URL") or "", instance_path),
+            cache_backend=build_cache_backend(
+                config.get("HTTP_CACHE_URL") or "",
+                instance_path,
+                cache_namespace(str(config["LITELLM_BASE_URL"]), str(config["LITELLM_MASTER_KEY"])),
+            ),
             key_list_ttl=get("LITELLM_KEY_LIST_TTL", 300, int),
             usage_ttl=get("LITELLM_USAGE_TTL", 300, int),
             usage_today_ttl=get("LITELLM_USAGE_TODAY_TTL", 60, int),
