@@ -20,7 +20,8 @@ from app.services.litellm import (
     Metrics,
 )
 
-EXAMPLES = Path("/work/shared/litellm/examples")
+# Copies of ../shared/litellm/examples kept in the repository (see tests/sim/conftest.py).
+EXAMPLES = Path(__file__).resolve().parent.parent / "sim" / "contract"
 BASE = "http://litellm.test"
 MASTER = "sk-master-Parsing0123456789"
 H1 = hashlib.sha256(b"sk-one").hexdigest()
