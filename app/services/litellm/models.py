@@ -5,7 +5,9 @@ unknown fields are ignored, 1.65-style breakdown values (bare metrics, no ``metr
 wrapper) and 1.70-style breakdowns (no ``api_key_breakdown``) are accepted. Shapes that cannot be
 read at all raise :class:`ShapeError`, which the client turns into ``LiteLLMBadResponse``.
 
-Mapping fields are plain dicts; treat them as read-only.
+The usage results are deeply immutable: their Mapping fields are read-only
+(``types.MappingProxyType``), because the client hands the same parsed object to every view that
+reads the same cached response (:class:`~.memo.ParsedMemo`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 METRIC_NAMES = (
@@ -30,6 +33,11 @@ METRIC_NAMES = (
 )
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _frozen_map(items: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """A read-only view of a fresh dict (nobody else holds the dict, so it never changes)."""
+    return MappingProxyType(dict(items) if items else {})
 
 
 class ShapeError(ValueError):
@@ -110,7 +118,7 @@ class BreakdownEntry:
     (empty on LiteLLM < 1.77)."""
 
     metrics: Metrics
-    api_key_breakdown: Mapping[str, Metrics] = field(default_factory=dict)
+    api_key_breakdown: Mapping[str, Metrics] = field(default_factory=_frozen_map)
 
     def __add__(self, other: BreakdownEntry) -> BreakdownEntry:
         return BreakdownEntry(
@@ -125,9 +133,9 @@ class DayActivity:
 
     date: dt.date
     metrics: Metrics
-    models: Mapping[str, BreakdownEntry] = field(default_factory=dict)
-    providers: Mapping[str, BreakdownEntry] = field(default_factory=dict)
-    api_keys: Mapping[str, KeyUsageEntry] = field(default_factory=dict)
+    models: Mapping[str, BreakdownEntry] = field(default_factory=_frozen_map)
+    providers: Mapping[str, BreakdownEntry] = field(default_factory=_frozen_map)
+    api_keys: Mapping[str, KeyUsageEntry] = field(default_factory=_frozen_map)
 
     def __add__(self, other: DayActivity) -> DayActivity:
         """Merge two partial entries of the same date (paginated endpoint splits days)."""
@@ -169,11 +177,11 @@ class DailyActivity:
         return frozenset(h for day in self.days for h in day.api_keys)
 
 
-def _merge_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+def _merge_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> Mapping[str, Any]:
     merged = dict(a)
     for k, v in b.items():
         merged[k] = merged[k] + v if k in merged else v
-    return merged
+    return MappingProxyType(merged)
 
 
 def _num(value: Any, kind: type) -> float | int:
@@ -216,9 +224,9 @@ def _unwrap(raw: Any) -> tuple[Mapping, Mapping, Mapping]:
     return raw, {}, {}
 
 
-def _parse_breakdown(raw: Any) -> dict[str, BreakdownEntry]:
+def _parse_breakdown(raw: Any) -> Mapping[str, BreakdownEntry]:
     if not raw:
-        return {}
+        return _frozen_map()
     if not isinstance(raw, Mapping):
         raise ShapeError("breakdown must be an object")
     out = {}
@@ -226,18 +234,20 @@ def _parse_breakdown(raw: Any) -> dict[str, BreakdownEntry]:
         metrics, _meta, akb = _unwrap(value)
         out[str(name)] = BreakdownEntry(
             metrics=parse_metrics(metrics),
-            api_key_breakdown={str(h): parse_metrics(_unwrap(v)[0]) for h, v in akb.items()},
+            api_key_breakdown=MappingProxyType(
+                {str(h): parse_metrics(_unwrap(v)[0]) for h, v in akb.items()}
+            ),
         )
-    return out
+    return MappingProxyType(out)
 
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _parse_key_usage(raw: Any) -> dict[str, KeyUsageEntry]:
+def _parse_key_usage(raw: Any) -> Mapping[str, KeyUsageEntry]:
     if not raw:
-        return {}
+        return _frozen_map()
     if not isinstance(raw, Mapping):
         raise ShapeError("breakdown.api_keys must be an object")
     out = {}
@@ -250,7 +260,7 @@ def _parse_key_usage(raw: Any) -> dict[str, KeyUsageEntry]:
             user_id=_opt_str(meta.get("user_id")),
             key_exists=key_exists if isinstance(key_exists, bool) else None,
         )
-    return out
+    return MappingProxyType(out)
 
 
 def parse_day(raw: Any) -> DayActivity:

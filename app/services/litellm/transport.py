@@ -8,13 +8,14 @@ leaves as a :class:`~.errors.LiteLLMError` subclass.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -36,6 +37,8 @@ from .errors import (
     LiteLLMUnavailable,
     extract_message,
 )
+from .memo import MISSING, ParsedMemo
+from .models import ShapeError
 
 _DEFAULT_LOGGER = logging.getLogger("app.litellm")
 
@@ -141,6 +144,7 @@ class LiteLLMTransport:
         retries: int = 2,
         backoff_factor: float = 0.2,
         api_key_limit: int = 1000,
+        parsed_memo_size: int = 256,
         logger: logging.Logger | None = None,
     ) -> None:
         if not base_url:
@@ -158,6 +162,8 @@ class LiteLLMTransport:
         self.stats = ClientStats()
         self._aggregated_unavailable = False
         self._lock = threading.Lock()
+        # Parsed results of cached responses, so a warm view does not decode them again.
+        self.parsed_memo = ParsedMemo(parsed_memo_size)
 
         self.session = CachedSession(
             backend=cache_backend,
@@ -254,14 +260,54 @@ class LiteLLMTransport:
     def _scrub(self, text: str) -> str:
         return redact(text, (self._master_key,))
 
+    def _cache_key(self, method: str, url: str, params: Any) -> str:
+        """The requests-cache key of this request (every query parameter is part of it)."""
+        prepared = self.session.prepare_request(requests.Request(method, url, params=params))
+        return self.session.cache.create_key(prepared)
+
     def _cached_response(self, method: str, url: str, params: Any):
-        """The stored (possibly expired) response for this exact request, if any."""
+        """The stored (possibly expired) response for this exact request and its cache key."""
         try:
-            prepared = self.session.prepare_request(requests.Request(method, url, params=params))
-            return self.session.cache.get_response(self.session.cache.create_key(prepared))
+            key = self._cache_key(method, url, params)
+            return key, self.session.cache.get_response(key)
         except Exception:  # a broken cache must never hide the real error
             self.logger.warning("litellm cache lookup failed", exc_info=False)
-            return None
+            return None, None
+
+    def _memo_lookup(
+        self, parse: Callable[[Any], Any], request: str | tuple | None, response: Any
+    ) -> tuple[tuple | None, Any]:
+        """``(memo key, memoised parse result or MISSING)`` for a response read from the cache.
+
+        The key identifies the exact cached bytes: the parser, the requests-cache key of the
+        request (``request`` is that key, or ``(method, url, params)`` to compute it), the
+        entry's ``created_at`` and a digest of the body. A response that cannot be identified
+        gets no key (it is parsed, and not memoised).
+        """
+        created_at = getattr(response, "created_at", None)
+        if not self.parsed_memo.maxsize or created_at is None or request is None:
+            return None, MISSING
+        if isinstance(request, tuple):
+            try:
+                request = self._cache_key(*request)
+            except Exception:  # a broken cache must never break a call
+                return None, MISSING
+        digest = hashlib.blake2b(response.content or b"", digest_size=16).digest()
+        memo_key = (parse, request, created_at, digest)
+        return memo_key, self.parsed_memo.get(memo_key)
+
+    def _parse_body(
+        self, parse: Callable[[Any], Any], body: Any, memo_key: tuple | None, path: str
+    ) -> Any:
+        """Run ``parse`` on a decoded body (shape errors become LiteLLMBadResponse) and memoise
+        the result under ``memo_key``."""
+        try:
+            parsed = parse(body)
+        except (ShapeError, TypeError, ValueError) as exc:
+            raise LiteLLMBadResponse(str(exc), status=200, route=path) from None
+        if memo_key is not None:
+            self.parsed_memo.put(memo_key, parsed)
+        return parsed
 
     def _request(
         self,
@@ -274,11 +320,18 @@ class LiteLLMTransport:
         expire_after: int | None = None,
         timeout: tuple[float, float] | None = None,
         expect_json: bool = True,
+        parse: Callable[[Any], Any] | None = None,
     ) -> _Result:
         """Make one LiteLLM call and log it; raise the matching LiteLLMError on failure.
 
         GET failures that mean "LiteLLM is down" (no answer, 5xx, 429) fall back to an expired
         cached response of the same request when one exists (``stale=True``).
+
+        With ``parse`` the result's ``body`` is ``parse(decoded JSON)`` (a ``ShapeError``,
+        ``TypeError`` or ``ValueError`` becomes ``LiteLLMBadResponse``). The parsed result of a
+        response read from the cache is memoised (:class:`~.memo.ParsedMemo`), so re-reading
+        the same cache entry neither decodes nor parses it again; ``parse`` must therefore
+        return an immutable value.
         """
         url = self.base_url + path
         kwargs: dict[str, Any] = {"timeout": timeout or self.timeout}
@@ -296,6 +349,8 @@ class LiteLLMTransport:
         from_cache = stale = False
         error: LiteLLMError | None = None
         result: _Result | None = None
+        memo_key: tuple | None = None
+        parsed: Any = MISSING
         try:
             try:
                 response = self.session.request(method, url, **kwargs)
@@ -312,7 +367,11 @@ class LiteLLMTransport:
             status = response.status_code
             from_cache = bool(getattr(response, "from_cache", False))
             if 200 <= status < 300:
-                body = _decode(response, path) if expect_json else response.text
+                if parse is not None and from_cache:
+                    memo_key, parsed = self._memo_lookup(parse, (method, url, params), response)
+                body: Any = None  # a memo hit needs no decoding
+                if parsed is MISSING:
+                    body = _decode(response, path) if expect_json else response.text
                 result = _Result(
                     status, body, from_cache, False, _aware(getattr(response, "created_at", None))
                 )
@@ -321,13 +380,17 @@ class LiteLLMTransport:
         except LiteLLMError as exc:
             error = exc
             if method == "GET" and _is_outage(exc):
-                cached = self._cached_response(method, url, params)
+                cache_key, cached = self._cached_response(method, url, params)
                 if cached is not None and cached.status_code == 200:
-                    try:
-                        body = _decode(cached, path) if expect_json else cached.text
-                    except LiteLLMBadResponse:
-                        body = None
-                    if body is not None:
+                    if parse is not None:
+                        memo_key, parsed = self._memo_lookup(parse, cache_key, cached)
+                    body = None
+                    if parsed is MISSING:
+                        try:
+                            body = _decode(cached, path) if expect_json else cached.text
+                        except LiteLLMBadResponse:
+                            body = None
+                    if parsed is not MISSING or body is not None:
                         stale = True
                         result = _Result(200, body, True, True, _aware(cached.created_at))
         finally:
@@ -364,6 +427,10 @@ class LiteLLMTransport:
         if result is None:
             assert error is not None
             raise error
+        if parse is not None:
+            if parsed is MISSING:
+                parsed = self._parse_body(parse, result.body, memo_key, path)
+            result = dataclasses.replace(result, body=parsed)
         return result
 
     def _error_for(self, response: requests.Response, path: str) -> LiteLLMError:

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import LiteLLMBadResponse, LiteLLMNotFound
-from .models import DailyActivity, Metrics, ShapeError, merge_days, parse_activity_page
+from .models import DailyActivity, DayActivity, Metrics, merge_days, parse_activity_page
 
 ACTIVITY_PAGE_SIZE = 1000  # LiteLLM's maximum since 1.70, CONTRACT §5
 AGGREGATED_PATH = "/user/daily/activity/aggregated"
 PAGINATED_PATH = "/user/daily/activity"
+
+
+@dataclass(frozen=True)
+class AggregatedAnswer:
+    """One parsed ``/aggregated`` response, everything in it that does not depend on when or
+    how it was read, so a cached answer is parsed, merged and summed once per process."""
+
+    days: tuple[DayActivity, ...]
+    totals: Metrics
+    truncated_key_lists: bool
+
+
+def parse_aggregated(body: Any) -> AggregatedAnswer:
+    """Parse an ``/aggregated`` body: days merged and sorted, totals, and whether LiteLLM cut
+    its per-key lists (``total_api_keys`` above the hashes it returned, CONTRACT §10.8)."""
+    page = parse_activity_page(body)
+    days = merge_days(page.days)
+    returned = {h for day in days for h in day.api_keys}
+    return AggregatedAnswer(
+        days=days,
+        totals=Metrics.sum(d.metrics for d in days),
+        truncated_key_lists=page.total_api_keys is not None and page.total_api_keys > len(returned),
+    )
 
 
 class UsageMixin:
@@ -57,24 +81,22 @@ class UsageMixin:
                     params={**params, "api_key_limit": self.api_key_limit},
                     force_refresh=force_refresh,
                     expire_after=expire_after,
+                    parse=parse_aggregated,
                 )
             except LiteLLMNotFound:
                 self._aggregated_unavailable = True
                 self.logger.info("litellm %s unavailable (404); using paginated", AGGREGATED_PATH)
             else:
-                page = self._parse_activity(result.body, AGGREGATED_PATH)
-                days = merge_days(page.days)
-                returned = {h for day in days for h in day.api_keys}
+                answer: AggregatedAnswer = result.body
                 return DailyActivity(
-                    days=days,
-                    totals=Metrics.sum(d.metrics for d in days),
+                    days=answer.days,
+                    totals=answer.totals,
                     endpoint="aggregated",
                     pages=1,
                     fetched_at=result.fetched_at,
                     from_cache=result.from_cache,
                     stale=result.stale,
-                    truncated_key_lists=page.total_api_keys is not None
-                    and page.total_api_keys > len(returned),
+                    truncated_key_lists=answer.truncated_key_lists,
                 )
 
         all_days = []
@@ -95,8 +117,9 @@ class UsageMixin:
                 params={**params, "page": page_no, "page_size": ACTIVITY_PAGE_SIZE},
                 force_refresh=force_refresh,
                 expire_after=expire_after,
+                parse=parse_activity_page,
             )
-            page = self._parse_activity(result.body, PAGINATED_PATH)
+            page = result.body
             pages += 1
             all_days.extend(page.days)
             from_cache = from_cache and result.from_cache
@@ -117,10 +140,3 @@ class UsageMixin:
             stale=stale,
             truncated_key_lists=False,
         )
-
-    @staticmethod
-    def _parse_activity(body: Any, route: str):
-        try:
-            return parse_activity_page(body)
-        except (ShapeError, TypeError, ValueError) as exc:
-            raise LiteLLMBadResponse(str(exc), status=200, route=route) from None

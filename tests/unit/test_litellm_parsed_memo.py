@@ -1,0 +1,308 @@
+"""The parsed-response memo: a cached LiteLLM answer is decoded and parsed once per process.
+
+LiteLLM is faked with ``responses``; the client uses the in-memory cache unless a test needs the
+SQLite one (where every read deserialises a fresh response object, as in production).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+
+import pytest
+import responses
+
+from app.services.litellm import LiteLLMClient, build_cache_backend, usage
+from app.services.litellm.memo import MISSING, ParsedMemo
+
+BASE = "http://litellm.test"
+MASTER = "sk-master-TopSecret0123456789"
+AGG = f"{BASE}/user/daily/activity/aggregated"
+PAGINATED = f"{BASE}/user/daily/activity"
+H1 = hashlib.sha256(b"sk-one").hexdigest()
+H2 = hashlib.sha256(b"sk-two").hexdigest()
+DAY = dt.date(2026, 11, 25)
+
+
+def body(token: str, spend: float, date: str = "2026-11-25") -> dict:
+    """An /aggregated body with one day, one model and one key."""
+    metrics = {"spend": spend, "total_tokens": 10}
+    entry = {"metrics": metrics, "metadata": {}, "api_key_breakdown": {token: {"metrics": metrics}}}
+    return {
+        "results": [
+            {
+                "date": date,
+                "metrics": metrics,
+                "breakdown": {
+                    "models": {"gpt-4o": entry},
+                    "providers": {"openai": entry},
+                    "api_keys": {token: {"metrics": metrics, "metadata": {"key_alias": "a"}}},
+                },
+            }
+        ],
+        "metadata": {"has_more": False},
+    }
+
+
+def make_client(**kwargs) -> LiteLLMClient:
+    kwargs.setdefault("cache_backend", "memory")
+    kwargs.setdefault("backoff_factor", 0)
+    return LiteLLMClient(BASE, MASTER, **kwargs)
+
+
+@pytest.fixture
+def client():
+    c = make_client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def parses(monkeypatch):
+    """Count the runs of the /aggregated parser (the spy is the parser the client is given)."""
+    calls: list[object] = []
+    real = usage.parse_aggregated
+
+    def spy(raw):
+        calls.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(usage, "parse_aggregated", spy)
+    return calls
+
+
+def expire_everything(client: LiteLLMClient) -> None:
+    cache = client.session.cache
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    for key, response in list(cache.responses.items()):
+        response.expires = past
+        cache.responses[key] = response
+
+
+def spend_of(activity, token: str) -> float:
+    return sum(d.api_keys[token].metrics.spend for d in activity.days if token in d.api_keys)
+
+
+# --------------------------------------------------------------------------- the client
+
+
+def test_cached_reads_parse_once(client, rsps, parses):
+    rsps.get(AGG, json=body(H1, 2.0))
+    fresh = client.daily_activity(DAY, DAY, api_key=H1)
+    first = client.daily_activity(DAY, DAY, api_key=H1)
+    assert len(parses) == 2  # the network answer, then the first read of the cache entry
+    again = [client.daily_activity(DAY, DAY, api_key=H1) for _ in range(5)]
+
+    assert len(parses) == 2
+    assert client.parsed_memo.hits == 5
+    assert not fresh.from_cache and all(a.from_cache and not a.stale for a in again)
+    assert all(a.days is first.days and a.totals == first.totals for a in again)
+    assert spend_of(again[-1], H1) == 2.0
+
+
+def test_sqlite_cache_reads_parse_once(tmp_path, rsps, parses):
+    backend = build_cache_backend(f"sqlite:///{tmp_path}/cache.sqlite", str(tmp_path))
+    client = make_client(cache_backend=backend)
+    try:
+        rsps.get(AGG, json=body(H1, 2.0))
+        for _ in range(4):
+            client.daily_activity(DAY, DAY, api_key=H1)
+        assert len(parses) == 2 and client.parsed_memo.hits == 2
+    finally:
+        client.close()
+
+
+def test_two_keys_with_the_same_dates_never_share_an_entry(client, rsps, parses):
+    rsps.get(AGG, json=body(H1, 1.0), match=[responses.matchers.query_param_matcher(
+        {"start_date": "2026-11-25", "end_date": "2026-11-25", "api_key": H1,
+         "api_key_limit": "1000"})])  # fmt: skip
+    rsps.get(AGG, json=body(H2, 7.0), match=[responses.matchers.query_param_matcher(
+        {"start_date": "2026-11-25", "end_date": "2026-11-25", "api_key": H2,
+         "api_key_limit": "1000"})])  # fmt: skip
+    for _ in range(3):
+        a = client.daily_activity(DAY, DAY, api_key=H1)
+        b = client.daily_activity(DAY, DAY, api_key=H2)
+        assert spend_of(a, H1) == 1.0 and H2 not in a.key_hashes()
+        assert spend_of(b, H2) == 7.0 and H1 not in b.key_hashes()
+
+    assert len(client.parsed_memo) == 2
+    cache_keys = {key[1] for key in client.parsed_memo._data}
+    assert len(cache_keys) == 2  # one requests-cache key per api_key
+
+
+def test_identical_answers_for_two_users_are_still_two_entries(client, rsps):
+    rsps.get(AGG, json=body(H1, 1.0))  # the same bytes for both filters
+    for user in ("alice", "bob", "alice", "bob"):
+        client.daily_activity(DAY, DAY, user_id=user)
+    assert len(client.parsed_memo) == 2
+
+
+def test_force_refresh_yields_the_new_data(client, rsps, parses):
+    rsps.get(AGG, json=body(H1, 1.0))
+    rsps.get(AGG, json=body(H1, 5.0))
+    client.daily_activity(DAY, DAY, api_key=H1)
+    assert spend_of(client.daily_activity(DAY, DAY, api_key=H1), H1) == 1.0  # memoised
+
+    refreshed = client.daily_activity(DAY, DAY, api_key=H1, force_refresh=True)
+    after = client.daily_activity(DAY, DAY, api_key=H1)
+
+    assert spend_of(refreshed, H1) == 5.0 and not refreshed.from_cache
+    assert spend_of(after, H1) == 5.0 and after.from_cache  # not the old memo entry
+    assert len(rsps.calls) == 2
+
+
+def test_an_expired_entry_is_fetched_and_parsed_afresh(client, rsps, parses):
+    rsps.get(AGG, json=body(H1, 1.0))
+    rsps.get(AGG, json=body(H1, 3.0))
+    client.daily_activity(DAY, DAY, api_key=H1)
+    client.daily_activity(DAY, DAY, api_key=H1)
+    expire_everything(client)
+
+    fresh = client.daily_activity(DAY, DAY, api_key=H1)
+    cached = client.daily_activity(DAY, DAY, api_key=H1)
+
+    assert spend_of(fresh, H1) == 3.0 and spend_of(cached, H1) == 3.0
+    assert len(parses) == 4  # 2 per response: its network answer and its first cache read
+
+
+def test_stale_fallback_reuses_the_parse_but_is_marked_stale(client, rsps, parses):
+    rsps.get(AGG, json=body(H1, 2.0))
+    client.daily_activity(DAY, DAY, api_key=H1)
+    warm = client.daily_activity(DAY, DAY, api_key=H1)
+    expire_everything(client)
+    rsps.get(AGG, status=503, body="")
+
+    stale = client.daily_activity(DAY, DAY, api_key=H1)
+
+    assert stale.stale is True and stale.from_cache is True
+    assert stale.days is warm.days and len(parses) == 2
+    assert warm.stale is False  # the shared parse carries no staleness
+    assert client.stats.stale_served == 1
+
+
+def test_paginated_pages_are_memoised_per_page(client, rsps):
+    rsps.get(AGG, status=404, json={"detail": "Not Found"})
+    rsps.get(PAGINATED, json={**body(H1, 1.0), "metadata": {"has_more": True}})
+    rsps.get(PAGINATED, json=body(H1, 2.0, date="2026-11-24"))
+    start = DAY - dt.timedelta(days=1)
+    client.daily_activity(start, DAY, api_key=H1)
+    client.daily_activity(start, DAY, api_key=H1)
+    third = client.daily_activity(start, DAY, api_key=H1)
+
+    assert spend_of(third, H1) == 3.0 and third.pages == 2 and third.from_cache
+    assert client.parsed_memo.hits == 2 and len(client.parsed_memo) == 2
+
+
+def test_a_bad_shape_is_a_bad_response_and_not_memoised(client, rsps):
+    from app.services.litellm import LiteLLMBadResponse
+
+    rsps.get(AGG, json={"results": "nope"})
+    for _ in range(2):
+        with pytest.raises(LiteLLMBadResponse):
+            client.daily_activity(DAY, DAY, api_key=H1)
+    assert len(client.parsed_memo) == 0
+
+
+def test_shared_results_are_read_only(client, rsps):
+    rsps.get(AGG, json=body(H1, 2.0))
+    client.daily_activity(DAY, DAY, api_key=H1)
+    (day,) = client.daily_activity(DAY, DAY, api_key=H1).days
+    with pytest.raises(TypeError):
+        day.api_keys[H2] = day.api_keys[H1]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        day.models["gpt-4o"].api_key_breakdown[H2] = day.models["gpt-4o"].metrics  # type: ignore
+    with pytest.raises(TypeError):
+        del day.providers["openai"]  # type: ignore[attr-defined]
+
+
+def test_client_memo_is_bounded(rsps):
+    client = make_client(parsed_memo_size=2)
+    try:
+        rsps.get(AGG, json=body(H1, 1.0))
+        for user in ("a", "b", "c", "a", "b", "c"):
+            client.daily_activity(DAY, DAY, user_id=user)
+        assert len(client.parsed_memo) == 2
+    finally:
+        client.close()
+
+
+def test_memo_size_zero_disables_it(rsps, parses):
+    client = make_client(parsed_memo_size=0)
+    try:
+        rsps.get(AGG, json=body(H1, 1.0))
+        for _ in range(3):
+            assert spend_of(client.daily_activity(DAY, DAY, api_key=H1), H1) == 1.0
+        assert len(parses) == 3 and len(client.parsed_memo) == 0
+    finally:
+        client.close()
+
+
+def test_concurrent_cached_reads_share_one_parse(client, rsps, parses):
+    rsps.get(AGG, json=body(H1, 2.0))
+    client.daily_activity(DAY, DAY, api_key=H1)
+    client.daily_activity(DAY, DAY, api_key=H1)
+    results, errors = [], []
+
+    def view():
+        try:
+            for _ in range(20):
+                results.append(spend_of(client.daily_activity(DAY, DAY, api_key=H1), H1))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=view) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == [] and results == [2.0] * 120
+    assert len(parses) == 2
+
+
+# --------------------------------------------------------------------------- ParsedMemo
+
+
+def test_memo_evicts_the_least_recently_used():
+    memo = ParsedMemo(maxsize=2)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.get("a") == 1  # "b" is now the least recently used
+    memo.put("c", 3)
+    assert "b" not in memo and memo.get("a") == 1 and memo.get("c") == 3
+    assert memo.get("b") is MISSING
+    assert (memo.hits, memo.misses) == (3, 1) and len(memo) == 2
+
+
+def test_memo_rejects_a_negative_size():
+    with pytest.raises(ValueError):
+        ParsedMemo(-1)
+
+
+def test_memo_stays_bounded_under_threads():
+    memo = ParsedMemo(maxsize=16)
+    errors = []
+
+    def work(n: int):
+        try:
+            for i in range(500):
+                memo.put((n, i % 40), i)
+                value = memo.get((n, (i * 7) % 40))
+                assert value is MISSING or isinstance(value, int)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(memo) == 16
+    assert memo.hits + memo.misses == 8 * 500
