@@ -22,6 +22,8 @@ from app.models import ApiKey, User
 from app.services.litellm import BreakdownEntry, DailyActivity, DayActivity, Metrics
 from app.services.tokens import resolve_missing_tokens, resolve_token
 
+_ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" default
+
 __all__ = [
     "DayRow",
     "KeyRow",
@@ -246,11 +248,11 @@ class UsageAccumulator:
     def _add_day(self, day: DayActivity, tokens: set[str]) -> None:
         mine = {t: e for t, e in day.api_keys.items() if t in tokens}
         day_total = Metrics.sum(e.metrics for e in mine.values())
-        self.days[day.date] = self.days.get(day.date, Metrics()) + day_total
+        self.days[day.date] = self.days.get(day.date, _ZERO) + day_total
         for token, entry in mine.items():
             key_id = self.key_by_token.get(token)
             if key_id is not None:
-                self.per_key[key_id] = self.per_key.get(key_id, Metrics()) + entry.metrics
+                self.per_key[key_id] = self.per_key.get(key_id, _ZERO) + entry.metrics
         # Proxies before 1.77 have no api_key_breakdown: a bucket's own metrics are usable only
         # when every key of that day is one of ours.
         only_ours = bool(day.api_keys) and set(day.api_keys) <= tokens
@@ -260,9 +262,7 @@ class UsageAccumulator:
     def report(self, *, key: ApiKey | None, keys: tuple[KeyRow, ...]) -> UsageReport:
         """The frozen report over the whole range: days without usage get zero rows, and
         ``as_of`` is the oldest response's fetch time (the data is at least that fresh)."""
-        daily = tuple(
-            DayRow(d, self.days.get(d, Metrics())) for d in _date_range(self.start, self.end)
-        )
+        daily = tuple(DayRow(d, self.days.get(d, _ZERO)) for d in _date_range(self.start, self.end))
         return UsageReport(
             start=self.start,
             end=self.end,
@@ -292,8 +292,8 @@ def _add_breakdown(
             metrics = entry.metrics
         else:
             continue
-        if metrics != Metrics():
-            into[name] = into.get(name, Metrics()) + metrics
+        if metrics != _ZERO:
+            into[name] = into.get(name, _ZERO) + metrics
 
 
 def _ranked(values: Mapping[str, Metrics]) -> tuple[NamedRow, ...]:

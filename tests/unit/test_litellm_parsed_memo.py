@@ -134,7 +134,8 @@ def test_two_keys_with_the_same_dates_never_share_an_entry(client, rsps, parses)
 
     assert len(client.parsed_memo) == 2
     cache_keys = {key[1] for key in client.parsed_memo._data}
-    assert len(cache_keys) == 2  # one requests-cache key per api_key
+    assert len(cache_keys) == 2  # one requests-cache key per api_key: the cache's own keys
+    assert cache_keys == set(client.session.cache.responses.keys())
 
 
 def test_identical_answers_for_two_users_are_still_two_entries(client, rsps):
@@ -306,3 +307,14 @@ def test_memo_stays_bounded_under_threads():
         t.join()
     assert errors == [] and len(memo) == 16
     assert memo.hits + memo.misses == 8 * 500
+
+
+def test_metrics_addition_keeps_every_counter_apart():
+    # Metrics.__add__ is spelled out field by field (hot path): each counter must land in its own.
+    from app.services.litellm import METRIC_NAMES, Metrics
+
+    a = Metrics(**{n: i + 1 for i, n in enumerate(METRIC_NAMES)})
+    b = Metrics(**{n: 10 * (i + 1) for i, n in enumerate(METRIC_NAMES)})
+    assert (a + b).to_dict() == {n: 11 * (i + 1) for i, n in enumerate(METRIC_NAMES)}
+    assert Metrics.sum([a, b, a]).to_dict() == {n: 12 * (i + 1) for i, n in enumerate(METRIC_NAMES)}
+    assert Metrics.sum([]) == Metrics()

@@ -77,9 +77,20 @@ class Metrics:
         return cls()
 
     def __add__(self, other: Metrics) -> Metrics:
+        # Spelled out (no getattr loop): reports add a few hundred Metrics per view.
         if not isinstance(other, Metrics):
             return NotImplemented
-        return Metrics(**{n: getattr(self, n) + getattr(other, n) for n in METRIC_NAMES})
+        return Metrics(
+            self.spend + other.spend,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            self.api_requests + other.api_requests,
+            self.successful_requests + other.successful_requests,
+            self.failed_requests + other.failed_requests,
+        )
 
     def to_dict(self) -> dict[str, float | int]:
         """Plain dict in ``METRIC_NAMES`` order (for JSON / templates)."""
@@ -87,11 +98,14 @@ class Metrics:
 
     @classmethod
     def sum(cls, items) -> Metrics:
-        """Sum an iterable of Metrics (empty → zero)."""
-        total = cls()
+        """Sum an iterable of Metrics (empty → zero), left to right like repeated ``+``."""
+        total = _ZERO_METRICS
         for item in items:
             total = total + item
         return total
+
+
+_ZERO_METRICS = Metrics()
 
 
 @dataclass(frozen=True)

@@ -280,12 +280,15 @@ class LiteLLMTransport:
         """``(memo key, memoised parse result or MISSING)`` for a response read from the cache.
 
         The key identifies the exact cached bytes: the parser, the requests-cache key of the
-        request (``request`` is that key, or ``(method, url, params)`` to compute it), the
-        entry's ``created_at`` and a digest of the body. A response that cannot be identified
-        gets no key (it is parsed, and not memoised).
+        entry (the one the cache storage read it under, else ``request``: that key, or
+        ``(method, url, params)`` to compute it), the entry's ``created_at`` and a digest of
+        the body. A response that cannot be identified gets no key (parsed, not memoised).
         """
         created_at = getattr(response, "created_at", None)
-        if not self.parsed_memo.maxsize or created_at is None or request is None:
+        if not self.parsed_memo.maxsize or created_at is None:
+            return None, MISSING
+        request = getattr(response, "cache_key", None) or request
+        if not request:
             return None, MISSING
         if isinstance(request, tuple):
             try:
