@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -22,6 +23,7 @@ from app.models import ApiKey, User
 from app.services.litellm import BreakdownEntry, DailyActivity, DayActivity, Metrics
 from app.services.tokens import resolve_missing_tokens, resolve_token
 
+_T = TypeVar("_T")
 _ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" default
 
 __all__ = [
@@ -246,7 +248,7 @@ class UsageAccumulator:
                 self._add_day(day, tokens)
 
     def _add_day(self, day: DayActivity, tokens: set[str]) -> None:
-        mine = {t: e for t, e in day.api_keys.items() if t in tokens}
+        mine = _mine(day.api_keys, tokens)
         day_total = Metrics.sum(e.metrics for e in mine.values())
         self.days[day.date] = self.days.get(day.date, _ZERO) + day_total
         for token, entry in mine.items():
@@ -287,13 +289,23 @@ def _add_breakdown(
 ) -> None:
     for name, entry in entries.items():
         if entry.api_key_breakdown:
-            metrics = Metrics.sum(m for t, m in entry.api_key_breakdown.items() if t in tokens)
+            metrics = Metrics.sum(_mine(entry.api_key_breakdown, tokens).values())
         elif only_ours:
             metrics = entry.metrics
         else:
             continue
         if metrics != _ZERO:
             into[name] = into.get(name, _ZERO) + metrics
+
+
+def _mine(per_token: Mapping[str, _T], tokens: set[str]) -> Mapping[str, _T]:
+    """The entries of ``tokens`` in ``per_token``'s order. One token (a key's report, the
+    common case) is one lookup instead of a scan of every key of the day."""
+    if len(tokens) == 1:
+        (token,) = tokens
+        value = per_token.get(token)
+        return {} if value is None else {token: value}
+    return {t: v for t, v in per_token.items() if t in tokens}
 
 
 def _ranked(values: Mapping[str, Metrics]) -> tuple[NamedRow, ...]:
