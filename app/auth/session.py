@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import re
 
 import sqlalchemy as sa
@@ -24,6 +25,8 @@ EMAIL_RE = re.compile(
     r"^[^@\s<>\"'(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
 SESSION_USER = "user_id"
+
+log = logging.getLogger("app.auth")
 
 
 def normalize_email(value: str) -> str | None:
@@ -110,10 +113,21 @@ def load_user() -> None:
     if current_app.config["AUTH_MODE"] == "header":
         header = current_app.config["AUTH_HEADER"]
         raw = request.headers.get(header)
-        if raw and peer_is_trusted_proxy():
-            email = normalize_email(raw)
-            if email:
-                g.user = get_or_create_user(email)
+        if not raw:
+            return
+        if not peer_is_trusted_proxy():
+            # Still a 401, but visible: usually a proxy missing from TRUSTED_PROXY_IPS. The
+            # header's value stays out of the log (a client wrote it: no log injection).
+            peer = request.remote_addr or "unknown"
+            log.warning(
+                "identity header from untrusted peer %s ignored",
+                peer,
+                extra={"remote_addr": peer, "path": request.path},
+            )
+            return
+        email = normalize_email(raw)
+        if email:
+            g.user = get_or_create_user(email)
         return
     user_id = session.get(SESSION_USER)
     if user_id is not None:

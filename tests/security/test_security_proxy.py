@@ -106,3 +106,26 @@ def test_request_log_carries_the_client_address(header_app, caplog):
 
     line = json.loads(JsonFormatter().format(caplog.records[-1]))
     assert line["remote_addr"] == "198.51.100.1"
+
+
+def test_identity_header_from_untrusted_peer_is_logged_without_its_value(header_app, caplog):
+    caplog.set_level(logging.INFO, logger="app.auth")
+    app = header_app(("10.0.0.5",))
+    forged = {"X-Forwarded-Email": "mallory@example.com FAKE admin signed in"}
+    assert _get(app, "198.51.100.1", forged).status_code == 401
+    warnings = [r for r in caplog.records if r.name == "app.auth"]
+    assert len(warnings) == 1
+    record = warnings[0]
+    assert record.levelno == logging.WARNING
+    assert "identity header from untrusted peer" in record.getMessage()
+    assert "198.51.100.1" in record.getMessage()
+    from app.logs import JsonFormatter
+
+    line = JsonFormatter().format(record)
+    assert "mallory" not in line and "FAKE" not in line
+    assert json.loads(line)["remote_addr"] == "198.51.100.1"
+    # A trusted proxy, or a request without the header, logs nothing.
+    caplog.clear()
+    assert _get(app, "10.0.0.5", EMAIL).status_code == 200
+    assert _get(app, "198.51.100.1", {}).status_code == 401
+    assert [r for r in caplog.records if r.name == "app.auth"] == []
