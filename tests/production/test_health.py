@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
+
+from app.services import litellm_client
+from app.services.litellm import LiteLLMUnavailable
 
 DB_PASSWORD = "pg-secret-pw-4711"
 BAD_DATABASES = {
@@ -96,3 +100,27 @@ def test_readyz_names_both_when_both_are_down(make_config, build_app):
     assert response.status_code == 503
     checks = _body(response)["checks"]
     assert checks["database"].startswith("failed: ") and checks["litellm"].startswith("failed")
+
+
+def test_readyz_answers_within_its_budget_when_litellm_hangs(client, sim):
+    sim.set_latency(3000)  # longer than the probe's 2 s read timeout
+    started = time.monotonic()
+    response = client.get("/readyz")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert _body(response)["checks"] == {"database": "ok", "litellm": "failed: not alive"}
+    # One try of at most ~2 s; the old 5 s read timeout (plus a retry) answered "ok" or took 10 s.
+    assert elapsed < 4, f"/readyz took {elapsed:.1f} s"
+    assert sim.count("/health/liveliness") == 1
+
+
+def test_health_probe_is_never_retried_while_normal_gets_still_are(app, sim):
+    sim.set_fault("/health/liveliness", 503)
+    sim.set_fault("/key/list", 503)
+    with app.app_context():
+        client = litellm_client()
+        assert client.health() is False
+        assert sim.count("/health/liveliness") == 1
+        with pytest.raises(LiteLLMUnavailable):
+            client.list_keys("alice@example.com", force_refresh=True)
+    assert sim.count("/key/list") == 1 + app.config["LITELLM_RETRIES"]

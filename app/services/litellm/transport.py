@@ -1,90 +1,39 @@
-"""HTTP plumbing of the LiteLLM client: session, cache, retries, errors, logging.
+"""HTTP plumbing of the LiteLLM client: session, retries, timeouts, counters, logging.
 
 The client owns one ``requests_cache.CachedSession``: auth header set once, GET-only retries,
 explicit ``(connect, read)`` timeouts, per-URL cache lifetimes, a stale-on-error fallback and one
-structured log line per call. Everything LiteLLM sends is parsed in :mod:`.models`; every failure
-leaves as a :class:`~.errors.LiteLLMError` subclass.
+structured log line per call. This module is the request loop; the cache side (backends,
+stale lookups, parsed memo, invalidation) is :mod:`.caching`, the reading of answers (JSON
+decoding, status → exception) :mod:`.responses`. Everything LiteLLM sends is parsed in
+:mod:`.models`; every failure leaves as a :class:`~.errors.LiteLLMError` subclass.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests_cache import DO_NOT_CACHE, BaseCache, CachedSession, RedisCache, SQLiteCache
+from requests_cache import DO_NOT_CACHE, BaseCache, CachedSession
 from urllib3.util.retry import Retry
 
 from app.services.redact import redact
 
-from .errors import (
-    LiteLLMAuthError,
-    LiteLLMBadResponse,
-    LiteLLMError,
-    LiteLLMNotFound,
-    LiteLLMRejected,
-    LiteLLMServerError,
-    LiteLLMUnavailable,
-    extract_message,
-)
+from .caching import CacheMixin, build_cache_backend, cache_namespace
+from .errors import LiteLLMBadResponse, LiteLLMError, LiteLLMUnavailable
 from .memo import MISSING, ParsedMemo
-from .models import ShapeError
+from .responses import aware_utc, connection_reason, decode_json, error_for, is_outage
+
+__all__ = ["ClientStats", "LiteLLMTransport", "build_cache_backend", "cache_namespace"]
 
 _DEFAULT_LOGGER = logging.getLogger("app.litellm")
-
-
-def cache_namespace(base_url: str, master_key: str) -> str:
-    """A shared-cache namespace per LiteLLM deployment and master key.
-
-    The cache key leaves the Authorization header out (so the master key is never stored), so
-    two portals on one Redis database must not share entries across proxies or master keys: the
-    namespace carries a digest of both (never the key itself).
-    """
-    digest = hashlib.sha256(f"{base_url.rstrip('/')}\0{master_key}".encode()).hexdigest()[:16]
-    return f"litellm_http_cache:{digest}"
-
-
-def build_cache_backend(
-    http_cache_url: str | None, instance_path: str, namespace: str = "litellm_http_cache"
-) -> BaseCache:
-    """Build the requests-cache backend named by ``HTTP_CACHE_URL``.
-
-    ``"memory"`` → in-process dict (tests); ``"redis://…"``/``"rediss://…"`` → Redis (shared by
-    all gunicorn workers), its keys under ``namespace``; ``"sqlite:///path"``, a bare file path,
-    or empty → SQLite file, by default ``<instance_path>/http_cache.sqlite``.
-    """
-    url = (http_cache_url or "").strip()
-    if url.lower() == "memory":
-        return BaseCache()
-    if url.lower().startswith(("redis://", "rediss://", "unix://")):
-        import redis
-
-        return RedisCache(namespace=namespace, connection=redis.Redis.from_url(url))
-    if url.lower().startswith("sqlite:"):
-        # sqlite:///relative/or/abs — strip the scheme like SQLAlchemy does (3 slashes = path).
-        path = url[len("sqlite:") :]
-        path = path[3:] if path.startswith("///") else path.lstrip("/")
-        if url.lower().startswith("sqlite:////"):
-            path = "/" + path.lstrip("/")
-    else:
-        path = url
-    if not path:
-        path = os.path.join(instance_path, "http_cache.sqlite")
-    elif not os.path.isabs(path):
-        path = os.path.join(instance_path, path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    # WAL + busy timeout: several gunicorn workers share the file.
-    return SQLiteCache(path, wal=True, busy_timeout=5000)
 
 
 @dataclass
@@ -111,13 +60,7 @@ class _Result:
     fetched_at: dt.datetime
 
 
-def _aware(value: Any) -> dt.datetime:
-    if not isinstance(value, dt.datetime):
-        return dt.datetime.now(dt.UTC)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-class LiteLLMTransport:
+class LiteLLMTransport(CacheMixin):
     """Base of :class:`LiteLLMClient`: the cached, retrying, logging HTTP layer.
 
     Cache lifetimes: ``/key/list`` ``key_list_ttl``; ``/user/daily/activity*`` ``usage_ttl``
@@ -125,6 +68,11 @@ class LiteLLMTransport:
     ``/key/info`` ``key_info_ttl``; everything else is never cached. Only GET responses with
     status 200 are stored. The master key is kept out of cache keys, stored responses, logs,
     exception messages and ``repr``.
+
+    :meth:`health` (for ``/readyz``) goes through a separate plain session with no retries, no
+    cache and a short ``(health_connect_timeout, health_timeout)`` budget: a load balancer's
+    probe must answer within its own timeout, while a hanging LiteLLM would otherwise hold it
+    for a read timeout per retry.
     """
 
     def __init__(
@@ -139,7 +87,8 @@ class LiteLLMTransport:
         key_info_ttl: int = 30,
         connect_timeout: float = 3.05,
         read_timeout: float = 30,
-        health_timeout: float = 5,
+        health_connect_timeout: float = 1,
+        health_timeout: float = 2,
         max_pages: int = 50,
         retries: int = 2,
         backoff_factor: float = 0.2,
@@ -154,7 +103,7 @@ class LiteLLMTransport:
         self.base_url = base_url.rstrip("/")
         self._master_key = master_key
         self.timeout = (float(connect_timeout), float(read_timeout))
-        self.health_timeout = (float(connect_timeout), float(health_timeout))
+        self.health_timeout = (float(health_connect_timeout), float(health_timeout))
         self.max_pages = int(max_pages)
         self.usage_today_ttl = int(usage_today_ttl)
         self.api_key_limit = int(api_key_limit)
@@ -199,6 +148,14 @@ class LiteLLMTransport:
         adapter = HTTPAdapter(max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # The readiness probe's session: same headers, never cached, never retried (one try
+        # within health_timeout is the probe's whole budget; a retry would double it).
+        self._probe_session = requests.Session()
+        self._probe_session.headers.update(self.session.headers)
+        # Retry(0, read=False) is requests' own default: failures surface as requests errors.
+        no_retry = HTTPAdapter(max_retries=Retry(total=0, read=False))
+        self._probe_session.mount("http://", no_retry)
+        self._probe_session.mount("https://", no_retry)
 
     @classmethod
     def from_config(
@@ -252,65 +209,14 @@ class LiteLLMTransport:
         return f"<LiteLLMClient {self.base_url} master_key=***>"
 
     def close(self) -> None:
-        """Close the HTTP session and the cache connection."""
+        """Close the HTTP sessions and the cache connection."""
+        self._probe_session.close()
         self.session.close()
 
     # ------------------------------------------------------------------ plumbing
 
     def _scrub(self, text: str) -> str:
         return redact(text, (self._master_key,))
-
-    def _cache_key(self, method: str, url: str, params: Any) -> str:
-        """The requests-cache key of this request (every query parameter is part of it)."""
-        prepared = self.session.prepare_request(requests.Request(method, url, params=params))
-        return self.session.cache.create_key(prepared)
-
-    def _cached_response(self, method: str, url: str, params: Any):
-        """The stored (possibly expired) response for this exact request and its cache key."""
-        try:
-            key = self._cache_key(method, url, params)
-            return key, self.session.cache.get_response(key)
-        except Exception:  # a broken cache must never hide the real error
-            self.logger.warning("litellm cache lookup failed", exc_info=False)
-            return None, None
-
-    def _memo_lookup(
-        self, parse: Callable[[Any], Any], request: str | tuple | None, response: Any
-    ) -> tuple[tuple | None, Any]:
-        """``(memo key, memoised parse result or MISSING)`` for a response read from the cache.
-
-        The key identifies the exact cached bytes: the parser, the requests-cache key of the
-        entry (the one the cache storage read it under, else ``request``: that key, or
-        ``(method, url, params)`` to compute it), the entry's ``created_at`` and a digest of
-        the body. A response that cannot be identified gets no key (parsed, not memoised).
-        """
-        created_at = getattr(response, "created_at", None)
-        if not self.parsed_memo.maxsize or created_at is None:
-            return None, MISSING
-        request = getattr(response, "cache_key", None) or request
-        if not request:
-            return None, MISSING
-        if isinstance(request, tuple):
-            try:
-                request = self._cache_key(*request)
-            except Exception:  # a broken cache must never break a call
-                return None, MISSING
-        digest = hashlib.blake2b(response.content or b"", digest_size=16).digest()
-        memo_key = (parse, request, created_at, digest)
-        return memo_key, self.parsed_memo.get(memo_key)
-
-    def _parse_body(
-        self, parse: Callable[[Any], Any], body: Any, memo_key: tuple | None, path: str
-    ) -> Any:
-        """Run ``parse`` on a decoded body (shape errors become LiteLLMBadResponse) and memoise
-        the result under ``memo_key``."""
-        try:
-            parsed = parse(body)
-        except (ShapeError, TypeError, ValueError) as exc:
-            raise LiteLLMBadResponse(str(exc), status=200, route=path) from None
-        if memo_key is not None:
-            self.parsed_memo.put(memo_key, parsed)
-        return parsed
 
     def _request(
         self,
@@ -324,6 +230,7 @@ class LiteLLMTransport:
         timeout: tuple[float, float] | None = None,
         expect_json: bool = True,
         parse: Callable[[Any], Any] | None = None,
+        probe: bool = False,
     ) -> _Result:
         """Make one LiteLLM call and log it; raise the matching LiteLLMError on failure.
 
@@ -335,6 +242,9 @@ class LiteLLMTransport:
         response read from the cache is memoised (:class:`~.memo.ParsedMemo`), so re-reading
         the same cache entry neither decodes nor parses it again; ``parse`` must therefore
         return an immutable value.
+
+        ``probe=True`` sends the request once through the probe session: no retries, no cache,
+        no stale fallback (for :meth:`health`).
         """
         url = self.base_url + path
         kwargs: dict[str, Any] = {"timeout": timeout or self.timeout}
@@ -342,7 +252,8 @@ class LiteLLMTransport:
             kwargs["params"] = params
         if json is not None:
             kwargs["json"] = json
-        if method == "GET":
+        session: requests.Session = self._probe_session if probe else self.session
+        if method == "GET" and not probe:
             kwargs["force_refresh"] = force_refresh
             if expire_after is not None:
                 kwargs["expire_after"] = expire_after
@@ -356,12 +267,12 @@ class LiteLLMTransport:
         parsed: Any = MISSING
         try:
             try:
-                response = self.session.request(method, url, **kwargs)
+                response = session.request(method, url, **kwargs)
             except requests.Timeout as exc:
                 raise LiteLLMUnavailable("LiteLLM did not answer in time", route=path) from exc
             except requests.ConnectionError as exc:
                 raise LiteLLMUnavailable(
-                    f"cannot connect to LiteLLM ({_reason(exc)})", route=path
+                    f"cannot connect to LiteLLM ({connection_reason(exc)})", route=path
                 ) from exc
             except requests.RequestException as exc:
                 raise LiteLLMUnavailable(
@@ -374,15 +285,14 @@ class LiteLLMTransport:
                     memo_key, parsed = self._memo_lookup(parse, (method, url, params), response)
                 body: Any = None  # a memo hit needs no decoding
                 if parsed is MISSING:
-                    body = _decode(response, path) if expect_json else response.text
-                result = _Result(
-                    status, body, from_cache, False, _aware(getattr(response, "created_at", None))
-                )
+                    body = decode_json(response, path) if expect_json else response.text
+                created_at = aware_utc(getattr(response, "created_at", None))
+                result = _Result(status, body, from_cache, False, created_at)
             else:
-                raise self._error_for(response, path)
+                raise error_for(response, path, self._scrub)
         except LiteLLMError as exc:
             error = exc
-            if method == "GET" and _is_outage(exc):
+            if method == "GET" and not probe and is_outage(exc):
                 cache_key, cached = self._cached_response(method, url, params)
                 if cached is not None and cached.status_code == 200:
                     if parse is not None:
@@ -390,12 +300,12 @@ class LiteLLMTransport:
                     body = None
                     if parsed is MISSING:
                         try:
-                            body = _decode(cached, path) if expect_json else cached.text
+                            body = decode_json(cached, path) if expect_json else cached.text
                         except LiteLLMBadResponse:
                             body = None
                     if parsed is not MISSING or body is not None:
                         stale = True
-                        result = _Result(200, body, True, True, _aware(cached.created_at))
+                        result = _Result(200, body, True, True, aware_utc(cached.created_at))
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             with self._lock:
@@ -436,99 +346,20 @@ class LiteLLMTransport:
             result = dataclasses.replace(result, body=parsed)
         return result
 
-    def _error_for(self, response: requests.Response, path: str) -> LiteLLMError:
-        """Map a non-2xx answer to an exception. Branches on status only (CONTRACT §7)."""
-        status = response.status_code
-        fallback = f"HTTP {status} {response.reason or ''}".strip()
-        if _is_html(response):
-            message = f"{fallback} (HTML page, not LiteLLM JSON)"
-        else:
-            try:
-                body: Any = response.json()
-            except ValueError:
-                body = response.text
-            message = extract_message(body, fallback)
-        message = self._scrub(message)
-        if status in (401, 403):
-            cls: type[LiteLLMError] = LiteLLMAuthError
-        elif status == 404:
-            cls = LiteLLMNotFound
-        elif status in (400, 409, 422):
-            cls = LiteLLMRejected
-        elif status in (429, 502, 503, 504):
-            cls = LiteLLMUnavailable
-        elif status >= 500:
-            cls = LiteLLMServerError
-        else:
-            cls = LiteLLMError
-        return cls(message, status=status, route=path)
-
-    def _invalidate(self, *paths: str) -> None:
-        """Drop cached responses for these paths (after a key was created or deleted)."""
-        try:
-            cache = self.session.cache
-            doomed = [
-                key
-                for key, resp in list(cache.responses.items())
-                if urlsplit(getattr(resp, "url", "") or "").path.endswith(paths)
-            ]
-            if doomed:
-                cache.delete(*doomed)
-        except Exception:
-            self.logger.warning("litellm cache invalidation failed for %s", ", ".join(paths))
-
     # ------------------------------------------------------------------ health
 
     def health(self) -> bool:
-        """True when ``GET /health/liveliness`` answers 2xx (short timeout, not cached).
-        For ``/readyz``; never raises."""
+        """True when ``GET /health/liveliness`` answers 2xx within ``health_timeout``, tried
+        once (no retry, not cached). For ``/readyz``, whose caller has a short budget; never
+        raises."""
         try:
             self._request(
-                "GET", "/health/liveliness", timeout=self.health_timeout, expect_json=False
+                "GET",
+                "/health/liveliness",
+                timeout=self.health_timeout,
+                expect_json=False,
+                probe=True,
             )
         except LiteLLMError:
             return False
         return True
-
-
-def _is_html(response: requests.Response) -> bool:
-    ctype = response.headers.get("Content-Type", "").lower()
-    if "html" in ctype:
-        return True
-    head = (response.text or "")[:100].lstrip().lower()
-    return head.startswith(("<!doctype html", "<html"))
-
-
-def _decode(response: requests.Response, path: str) -> Any:
-    """Parse a 2xx JSON body or raise LiteLLMBadResponse."""
-    status = response.status_code
-    if _is_html(response):
-        raise LiteLLMBadResponse(
-            "LiteLLM answered with an HTML page instead of JSON (is LITELLM_BASE_URL the proxy?)",
-            status=status,
-            route=path,
-        )
-    try:
-        return response.json()
-    except ValueError:
-        size = len(response.content or b"")
-        raise LiteLLMBadResponse(
-            f"LiteLLM answered with invalid or truncated JSON ({size} bytes)",
-            status=status,
-            route=path,
-        ) from None
-
-
-def _is_outage(exc: LiteLLMError) -> bool:
-    return isinstance(exc, LiteLLMUnavailable | LiteLLMServerError)
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "name or service not known" in text or "nodename nor servname" in text or "resolve" in text:
-        return "name resolution failed"
-    if "reset" in text:
-        return "connection reset"
-    return type(exc).__name__
