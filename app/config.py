@@ -82,6 +82,9 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.is_production
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # Seconds to wait for a PostgreSQL connection; without it an unreachable host holds a
+        # request (and /readyz) for the OS connect timeout, minutes on some networks.
+        self.DATABASE_CONNECT_TIMEOUT = _env_int("DATABASE_CONNECT_TIMEOUT", 5)
 
     @property
     def is_production(self) -> bool:
@@ -108,11 +111,44 @@ class Config:
             )
         if self.SQLALCHEMY_DATABASE_URI is not None:
             _check_database_url(self.SQLALCHEMY_DATABASE_URI)
+        if self.DATABASE_CONNECT_TIMEOUT < 1:
+            raise ConfigError(
+                f"DATABASE_CONNECT_TIMEOUT must be at least 1 second, "
+                f"got {self.DATABASE_CONNECT_TIMEOUT}"
+            )
 
     def as_mapping(self) -> dict:
         """Upper-case settings as a dict for ``app.config.update``."""
         values = {name: getattr(self, name) for name in dir(self) if name.isupper()}
+        values["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+            self.SQLALCHEMY_DATABASE_URI,
+            self.SQLALCHEMY_ENGINE_OPTIONS,
+            self.DATABASE_CONNECT_TIMEOUT,
+        )
         return values
+
+
+def engine_options(url: str | None, options: dict, connect_timeout: int) -> dict:
+    """``options`` plus ``connect_args={"connect_timeout": …}`` for a PostgreSQL URL.
+
+    Decided here, from the final URL, because tests and subclasses set the URL after
+    ``__init__``; SQLite's driver has no such argument. A ``connect_timeout`` already in the
+    URL's query or in ``options`` wins (SQLAlchemy would let connect_args override the URL).
+    """
+    if not url:
+        return options
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return options
+    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+        return options
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", connect_timeout)
+    return {**options, "connect_args": connect_args}
 
 
 def _check_database_url(value: str) -> None:

@@ -121,3 +121,38 @@ def test_malformed_number_names_the_variable(clean_env):
     clean_env.setenv("LITELLM_CONNECT_TIMEOUT", "fast")
     with pytest.raises(ConfigError, match="LITELLM_CONNECT_TIMEOUT"):
         create_app()
+
+
+PG_URL = "postgresql+psycopg://portal@db.internal/portal"
+
+
+def test_postgres_gets_a_connect_timeout(clean_env):
+    clean_env.delenv("DATABASE_CONNECT_TIMEOUT", raising=False)
+    clean_env.setenv("DATABASE_URL", PG_URL)
+    options = create_app(Config()).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"] == {"connect_timeout": 5}
+    assert options["pool_pre_ping"] is True  # the other options are kept
+    clean_env.setenv("DATABASE_CONNECT_TIMEOUT", "2")
+    options = create_app(Config()).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"] == {"connect_timeout": 2}
+
+
+def test_connect_timeout_only_for_postgres_and_never_over_the_urls_own(clean_env):
+    clean_env.delenv("DATABASE_CONNECT_TIMEOUT", raising=False)
+    clean_env.setenv("DATABASE_URL", "sqlite:////tmp/portal-config-test.sqlite")
+    assert "connect_args" not in create_app(Config()).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    clean_env.setenv("DATABASE_URL", PG_URL + "?connect_timeout=9")
+    assert "connect_args" not in create_app(Config()).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    # A subclass or test that sets the URL after __init__ still gets it.
+    config = Config()
+    config.SQLALCHEMY_DATABASE_URI = PG_URL
+    config.SQLALCHEMY_ENGINE_OPTIONS = {"connect_args": {"sslmode": "require"}}
+    options = create_app(config).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"] == {"sslmode": "require", "connect_timeout": 5}
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_bad_database_connect_timeout_names_the_variable(clean_env, value):
+    clean_env.setenv("DATABASE_CONNECT_TIMEOUT", value)
+    with pytest.raises(ConfigError, match="DATABASE_CONNECT_TIMEOUT"):
+        create_app()

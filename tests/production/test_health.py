@@ -124,3 +124,14 @@ def test_health_probe_is_never_retried_while_normal_gets_still_are(app, sim):
         with pytest.raises(LiteLLMUnavailable):
             client.list_keys("alice@example.com", force_refresh=True)
     assert sim.count("/key/list") == 1 + app.config["LITELLM_RETRIES"]
+
+
+def test_postgres_connections_carry_the_connect_timeout(make_config, build_app, postgres_url):
+    from app.extensions import db
+
+    app = build_app(make_config(SQLALCHEMY_DATABASE_URI=postgres_url))
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["connect_timeout"] == 5
+    with app.app_context():
+        with db.engine.connect() as conn:
+            parameters = conn.connection.driver_connection.info.get_parameters()
+    assert parameters.get("connect_timeout") == "5"  # what libpq was really given
