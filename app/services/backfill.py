@@ -11,7 +11,9 @@ The work happens in two halves that never overlap:
 * **Write** (database only). Decisions go through :func:`store_token_if_missing`, which only
   touches rows still NULL, and are committed every ``batch_size`` keys. In per-user mode a
   user's decisions are final after that user's sweep, so batches commit while the sweep
-  goes on; in global mode decisions are final after the last page.
+  goes on; in global mode decisions are final after the last page. This half lives in
+  :mod:`app.services.backfill_writer`; the result types in :mod:`app.services.backfill_results`
+  (both re-exported here where public).
 
 Leftovers. A per-user sweep only shows the owner's keys, so an alias not found there may be
 owned by somebody else (*owner mismatch*) or be absent. Aliases already seen on other pages
@@ -31,106 +33,40 @@ items across pages are de-duplicated by token.
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from requests_cache import DO_NOT_CACHE
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.models import ApiKey, User
+from app.services.backfill_results import OK_OUTCOMES, BackfillReport, KeyResult, Outcome
+from app.services.backfill_writer import BatchWriter
 from app.services.litellm import KeyPage, LiteLLMClient, LiteLLMError
-from app.services.tokens import store_token_if_missing
-from app.sqlite import BEGIN_IMMEDIATE
+
+__all__ = [
+    "BACKFILL_MAX_PAGES",
+    "DEFAULT_BATCH_SIZE",
+    "LEFTOVER_LOOKUP_LIMIT",
+    "OK_OUTCOMES",
+    "BackfillError",
+    "BackfillReport",
+    "KeyResult",
+    "Outcome",
+    "build_backfill_client",
+    "run_backfill",
+]
 
 DEFAULT_BATCH_SIZE = 500
 KEY_LIST_PAGE_SIZE = 100  # what LiteLLMClient.iter_key_pages asks for (LiteLLM's maximum)
 LEFTOVER_LOOKUP_LIMIT = 20
 BACKFILL_MAX_PAGES = 100_000  # 10 M keys; the client's usual LITELLM_MAX_PAGES (50) is for views
-_DB_ATTEMPTS = 3  # a batch is retried on SQLite "database is locked" / PostgreSQL deadlock
 
 Progress = Callable[[int, int], None]
-
-
-class Outcome(StrEnum):
-    RESOLVED = "resolved"
-    NOT_FOUND = "not_found"
-    AMBIGUOUS = "ambiguous"
-    CONFLICT = "conflict"
-    OWNER_MISMATCH = "owner_mismatch"
-    SKIPPED = "skipped"
-    VERIFIED = "verified"  # --verify: the stored id is LiteLLM's id for the alias
-    MISMATCH = "mismatch"  # --verify: LiteLLM has another id for the alias
-
-
-OK_OUTCOMES = frozenset({Outcome.RESOLVED, Outcome.SKIPPED, Outcome.VERIFIED})
-
-
-@dataclass(frozen=True)
-class KeyResult:
-    """What happened to one api_keys row. ``kind`` is ``pending`` (NULL id) or ``verify``."""
-
-    key_id: int
-    alias: str
-    owner: str
-    outcome: Outcome
-    kind: str = "pending"
-    token_id: str | None = None
-    written: bool = False
-    detail: str = ""
-
-
-@dataclass
-class BackfillReport:
-    """The whole run: per-key results, counts, LiteLLM cost and, if it stopped, why."""
-
-    dry_run: bool = False
-    mode: str = "none"  # "global", "per-user" or "none" (nothing to resolve)
-    results: list[KeyResult] = field(default_factory=list)
-    written: int = 0
-    batches_committed: int = 0
-    litellm_calls: int = 0
-    pages: int = 0
-    error: str | None = None
-
-    def counts(self) -> dict[str, int]:
-        """Results per outcome (every outcome present, zeros included)."""
-        counts = {o.value: 0 for o in Outcome}
-        for r in self.results:
-            counts[r.outcome.value] += 1
-        return counts
-
-    @property
-    def unresolved(self) -> list[KeyResult]:
-        """Results that need a person: anything but resolved, skipped or verified."""
-        return [r for r in self.results if r.outcome not in OK_OUTCOMES]
-
-    @property
-    def exit_status(self) -> int:
-        """0 all resolved (or nothing to do), 1 some keys unresolved, 2 could not run."""
-        if self.error is not None:
-            return 2
-        return 1 if self.unresolved else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for ``--json``."""
-        return {
-            "dry_run": self.dry_run,
-            "mode": self.mode,
-            "exit_status": self.exit_status,
-            "error": self.error,
-            "counts": self.counts(),
-            "written": self.written,
-            "batches_committed": self.batches_committed,
-            "litellm_calls": self.litellm_calls,
-            "pages": self.pages,
-            "results": [{**asdict(r), "outcome": r.outcome.value} for r in self.results],
-        }
 
 
 @dataclass(frozen=True)
@@ -178,7 +114,7 @@ def run_backfill(
         raise ValueError("batch_size must be at least 1")
     report = BackfillReport(dry_run=dry_run)
     calls_before = client.stats.upstream_calls
-    writer = _Writer(report, batch_size, dry_run)
+    writer = BatchWriter(report, batch_size, dry_run)
     try:
         rows, skipped = _load(user_email, include_revoked, verify)
         report.results.extend(skipped)
@@ -204,7 +140,9 @@ def run_backfill(
     return report
 
 
-def _finish_after_litellm_error(report: BackfillReport, writer: _Writer, exc: LiteLLMError) -> None:
+def _finish_after_litellm_error(
+    report: BackfillReport, writer: BatchWriter, exc: LiteLLMError
+) -> None:
     """Keys decided before LiteLLM failed are still written (a complete batch)."""
     try:
         writer.flush()
@@ -370,108 +308,3 @@ class _Resolver:
 
 def _result(row: _Row, outcome: Outcome, token: str | None = None, detail: str = "") -> KeyResult:
     return KeyResult(row.key_id, row.alias, row.owner, outcome, row.kind, token, False, detail)
-
-
-class _Writer:
-    """Buffers resolved pending keys and commits them ``batch_size`` at a time."""
-
-    def __init__(self, report: BackfillReport, batch_size: int, dry_run: bool) -> None:
-        self.report = report
-        self.batch_size = batch_size
-        self.dry_run = dry_run
-        self.buffer: list[KeyResult] = []
-        self.in_flight = 0
-
-    def add(self, result: KeyResult) -> None:
-        if result.outcome is Outcome.RESOLVED and result.kind == "pending":
-            self.buffer.append(result)
-            if len(self.buffer) >= self.batch_size:
-                self.flush()
-        else:
-            self.report.results.append(result)
-
-    def written_message(self) -> str:
-        r = self.report
-        return f"{r.written} written in {r.batches_committed} committed batch(es)"
-
-    def flush(self) -> None:
-        """Write the buffer as one transaction (retried on lock contention), then commit."""
-        batch, self.buffer = self.buffer, []
-        if not batch:
-            return
-        self.in_flight = len(batch)
-        for attempt in range(1, _DB_ATTEMPTS + 1):
-            try:
-                results = self._write(batch)
-                break
-            except OperationalError:
-                db.session.rollback()
-                if attempt == _DB_ATTEMPTS:
-                    raise
-                time.sleep(0.05 * attempt)
-        self.in_flight = 0
-        self.report.results.extend(results)
-        written = sum(1 for r in results if r.written)
-        if not self.dry_run:
-            self.report.written += written
-            self.report.batches_committed += 1
-
-    def _write(self, batch: list[KeyResult]) -> list[KeyResult]:
-        if not self.dry_run:
-            _begin_batch()
-        holders: dict[str, int] = {}
-        tokens = [r.token_id for r in batch]
-        for i in range(0, len(tokens), 1000):
-            chunk = tokens[i : i + 1000]
-            for key_id, token in db.session.execute(
-                sa.select(ApiKey.id, ApiKey.litellm_token_id).where(
-                    ApiKey.litellm_token_id.in_(chunk)
-                )
-            ):
-                holders[token] = key_id
-        out: list[KeyResult] = []
-        for r in batch:
-            assert r.token_id is not None
-            holder = holders.get(r.token_id)
-            if holder is not None and holder != r.key_id:
-                out.append(_with(r, Outcome.CONFLICT, f"token already on key #{holder}"))
-            elif holder == r.key_id:
-                out.append(_with(r, Outcome.RESOLVED, "already stored by another writer"))
-            elif self.dry_run:
-                out.append(_with(r, Outcome.RESOLVED, "dry run: not written"))
-            elif store_token_if_missing(r.key_id, r.token_id, commit=False):
-                out.append(KeyResult(**{**asdict(r), "written": True}))
-            else:
-                out.append(self._explain_lost_race(r))
-        if self.dry_run:
-            db.session.rollback()
-        else:
-            db.session.commit()
-        return out
-
-    @staticmethod
-    def _explain_lost_race(r: KeyResult) -> KeyResult:
-        """The guarded UPDATE wrote nothing: someone filled the row, or the token is taken."""
-        current = db.session.scalar(sa.select(ApiKey.litellm_token_id).where(ApiKey.id == r.key_id))
-        if current == r.token_id:
-            return _with(r, Outcome.RESOLVED, "already stored by another writer")
-        if current is not None:
-            return _with(r, Outcome.CONFLICT, "the row now holds another token id")
-        holder = db.session.scalar(
-            sa.select(ApiKey.id).where(ApiKey.litellm_token_id == r.token_id)
-        )
-        return _with(r, Outcome.CONFLICT, f"token already on key #{holder}")
-
-
-def _begin_batch() -> None:
-    """Start the batch's one transaction; on SQLite with the write lock taken up front.
-
-    Two concurrent runs then queue on SQLite's busy timeout instead of deadlocking on the
-    SHARED → RESERVED upgrade (app/sqlite.py). PostgreSQL ignores the option.
-    """
-    if not db.session().in_transaction():
-        db.session.connection(execution_options={BEGIN_IMMEDIATE: True})
-
-
-def _with(r: KeyResult, outcome: Outcome, detail: str) -> KeyResult:
-    return KeyResult(r.key_id, r.alias, r.owner, outcome, r.kind, r.token_id, False, detail)

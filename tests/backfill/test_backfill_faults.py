@@ -10,7 +10,7 @@ import responses
 from responses import matchers
 from sqlalchemy.exc import OperationalError
 
-from app.services import backfill
+from app.services import backfill_writer
 from app.services.backfill import run_backfill
 from app.services.litellm import LiteLLMClient
 
@@ -81,7 +81,7 @@ def test_litellm_down_mid_run_keeps_committed_batches_and_rerun_finishes(
 
 def test_database_error_rolls_back_only_the_current_batch(runner, seeded, tokens, monkeypatch):
     expected = seeded(users=2, keys_per_user=3)
-    real_store = backfill.store_token_if_missing
+    real_store = backfill_writer.store_token_if_missing
     calls = {"n": 0}
 
     def failing(key_id, token, *, commit=True):
@@ -90,7 +90,7 @@ def test_database_error_rolls_back_only_the_current_batch(runner, seeded, tokens
             raise OperationalError("UPDATE api_keys", {}, Exception("disk I/O error"))
         return real_store(key_id, token, commit=commit)
 
-    monkeypatch.setattr(backfill, "store_token_if_missing", failing)
+    monkeypatch.setattr(backfill_writer, "store_token_if_missing", failing)
     result = invoke(runner, "--batch-size", "2")
     assert result.exit_code == 2
     assert "database error" in result.stderr
@@ -99,7 +99,7 @@ def test_database_error_rolls_back_only_the_current_batch(runner, seeded, tokens
     stored = {k: v for k, v in tokens().items() if v is not None}
     assert len(stored) == 4  # the third batch's first write was rolled back with it
     assert all(expected[k] == v for k, v in stored.items())
-    monkeypatch.setattr(backfill, "store_token_if_missing", real_store)
+    monkeypatch.setattr(backfill_writer, "store_token_if_missing", real_store)
     assert invoke(runner).exit_code == 0
     assert tokens() == expected
 
