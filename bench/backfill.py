@@ -64,7 +64,7 @@ def run(users: int, keys: int, sample: int) -> dict:
     from app.extensions import db
     from app.litellm_sim import create_sim_app, run_in_thread
     from app.models import ApiKey
-    from app.services.backfill import build_backfill_client, run_backfill
+    from app.services.backfill import build_backfill_client
 
     sim_app = create_sim_app(master_key=bb.MASTER_KEY, seed=None)
     state = sim_app.extensions["litellm_sim"]
@@ -86,14 +86,7 @@ def run(users: int, keys: int, sample: int) -> dict:
         seed_s = round(time.perf_counter() - t0, 1)
 
         def run_service() -> dict:
-            with app.app_context():
-                client = build_backfill_client(app.config, app.instance_path)
-                try:
-                    report = run_backfill(client)
-                finally:
-                    client.close()
-            assert report.exit_status == 0, report.error or report.counts()
-            return {"written": report.written, "mode": report.mode, "pages": report.pages}
+            return bb.run_service_backfill(app)
 
         service = bb.measure("backfill", app, state, run_service)
         rss_after_service = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -98,6 +98,18 @@ def baseline(app, client, batch_size: int = 500) -> dict:
     return {"written": written}
 
 
+def run_service_backfill(app) -> dict:
+    """One run of the service behind ``flask backfill-tokens``; every key must resolve."""
+    with app.app_context():
+        client = build_backfill_client(app.config, app.instance_path)
+        try:
+            report = run_backfill(client)
+        finally:
+            client.close()
+    assert report.exit_status == 0, report.error or report.counts()
+    return {"written": report.written, "mode": report.mode, "pages": report.pages}
+
+
 def measure(name: str, app, state, func, *, trace: bool = True) -> dict:
     """Run ``func`` on a fresh token state, timed; then again under tracemalloc if ``trace``."""
     figures: dict = {"name": name}
@@ -157,14 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {args.keys} keys in {seed_seconds} s", file=sys.stderr, flush=True)
 
         def run_service() -> dict:
-            with app.app_context():
-                client = build_backfill_client(app.config, app.instance_path)
-                try:
-                    report = run_backfill(client)
-                finally:
-                    client.close()
-            assert report.exit_status == 0, report.error or report.counts()
-            return {"written": report.written, "mode": report.mode, "pages": report.pages}
+            return run_service_backfill(app)
 
         def run_baseline() -> dict:
             with app.app_context():
