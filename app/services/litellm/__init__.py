@@ -1,4 +1,9 @@
-"""LiteLLM client service: :class:`LiteLLMClient`, its errors and its typed results."""
+"""LiteLLM client service: :class:`LiteLLMClient`, its errors and its typed results.
+
+The results live in :mod:`.usage_models` and :mod:`.key_models` (their shared tolerant readers in
+:mod:`.parsing`); code outside this package imports them from here, so that layout can change
+without touching callers.
+"""
 
 from .client import ClientStats, LiteLLMClient, build_cache_backend
 from .errors import (
@@ -10,19 +15,21 @@ from .errors import (
     LiteLLMServerError,
     LiteLLMUnavailable,
 )
-from .models import (
-    METRIC_NAMES,
-    BreakdownEntry,
-    DailyActivity,
-    DayActivity,
+from .key_models import (
     GeneratedKey,
     KeyInfo,
     KeyListResult,
     KeyPage,
     KeyRecord,
+    hash_secret,
+)
+from .usage_models import (
+    METRIC_NAMES,
+    BreakdownEntry,
+    DailyActivity,
+    DayActivity,
     KeyUsageEntry,
     Metrics,
-    hash_secret,
 )
 
 __all__ = [

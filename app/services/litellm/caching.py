@@ -23,7 +23,7 @@ from requests_cache import BaseCache, CachedSession, RedisCache, SQLiteCache
 
 from .errors import LiteLLMBadResponse
 from .memo import MISSING, ParsedMemo
-from .models import ShapeError
+from .parsing import ShapeError
 
 __all__ = ["CacheMixin", "build_cache_backend", "cache_namespace"]
 

@@ -4,8 +4,8 @@ One :class:`LiteLLMClient` per app (``app.extensions["litellm"]``) owns one
 ``requests_cache.CachedSession``: auth header set once, GET-only retries, explicit
 ``(connect, read)`` timeouts, per-URL cache lifetimes, a stale-on-error fallback and one
 structured log line per call (:mod:`.transport`). Domain verbs live in :mod:`.keys` and
-:mod:`.usage`; everything LiteLLM sends is parsed in :mod:`.models`; every failure leaves as a
-:class:`~.errors.LiteLLMError` subclass.
+:mod:`.usage`; everything LiteLLM sends is parsed in :mod:`.usage_models` or :mod:`.key_models`;
+every failure leaves as a :class:`~.errors.LiteLLMError` subclass.
 """
 
 from __future__ import annotations

@@ -7,18 +7,18 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import LiteLLMBadResponse, LiteLLMNotFound
-from .models import (
+from .key_models import (
     GeneratedKey,
     KeyInfo,
     KeyListResult,
     KeyPage,
     KeyRecord,
-    ShapeError,
     hash_secret,
     parse_generated_key,
     parse_key_info,
     parse_key_record,
 )
+from .parsing import ShapeError
 
 KEY_LIST_PAGE_SIZE = 100  # LiteLLM's maximum (422 above), CONTRACT §2
 

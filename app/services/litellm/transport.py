@@ -5,7 +5,8 @@ explicit ``(connect, read)`` timeouts, per-URL cache lifetimes, a stale-on-error
 structured log line per call. This module is the request loop; the cache side (backends,
 stale lookups, parsed memo, invalidation) is :mod:`.caching`, the reading of answers (JSON
 decoding, status → exception) :mod:`.responses`. Everything LiteLLM sends is parsed in
-:mod:`.models`; every failure leaves as a :class:`~.errors.LiteLLMError` subclass.
+:mod:`.usage_models` or :mod:`.key_models`; every failure leaves as a
+:class:`~.errors.LiteLLMError` subclass.
 """
 
 from __future__ import annotations

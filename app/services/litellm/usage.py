@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import LiteLLMBadResponse, LiteLLMNotFound
-from .models import DailyActivity, DayActivity, Metrics, merge_days, parse_activity_page
+from .usage_models import DailyActivity, DayActivity, Metrics, merge_days, parse_activity_page
 
 ACTIVITY_PAGE_SIZE = 1000  # LiteLLM's maximum since 1.70, CONTRACT §5
 AGGREGATED_PATH = "/user/daily/activity/aggregated"

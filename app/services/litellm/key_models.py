@@ -1,0 +1,214 @@
+"""Key results of the LiteLLM client (``/key/list``, ``/key/generate``, ``/key/info``) and their
+parsers, plus the token-hash helpers that tie a raw ``sk-`` secret to LiteLLM's key id.
+
+The ONE place where key JSON is read. Tolerant like the usage parsers (CONTRACT §2-§4): unknown
+fields are ignored, a null spend is 0, a bad budget is no budget; unreadable shapes and a token id
+that does not match the secret raise :class:`~.parsing.ShapeError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .parsing import ShapeError, as_number, opt_float, opt_str, parse_datetime
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_token_hash(value: Any) -> bool:
+    """True for a lowercase 64-hex sha256 digest, the form LiteLLM uses as key id."""
+    return isinstance(value, str) and bool(_HEX64.match(value))
+
+
+def hash_secret(secret: str) -> str:
+    """LiteLLM's ``hash_token``: sha256 hex of the raw ``sk-`` key, no salt (CONTRACT §1)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _models(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple):
+        return tuple(str(m) for m in value)
+    return ()
+
+
+def _key_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a ``/key/list`` object and ``/key/info``'s ``info`` share, parsed alike, so
+    the two results cannot drift apart (a null spend is 0, a bad budget is no budget)."""
+    metadata = raw.get("metadata")
+    return {
+        "key_alias": opt_str(raw.get("key_alias")),
+        "key_name": opt_str(raw.get("key_name")),
+        "user_id": opt_str(raw.get("user_id")),
+        "spend": float(as_number(raw.get("spend"), float)),
+        "max_budget": opt_float(raw.get("max_budget")),
+        "models": _models(raw.get("models")),
+        "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
+    }
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One virtual key as listed by ``/key/list?return_full_object=true``. ``token`` is the
+    sha256 hash (the key id); the raw secret is never available here."""
+
+    token: str
+    key_alias: str | None
+    key_name: str | None
+    user_id: str | None
+    spend: float
+    max_budget: float | None
+    expires: dt.datetime | None
+    models: tuple[str, ...]
+    metadata: Mapping[str, Any]
+    blocked: bool
+    created_at: dt.datetime | None
+
+
+def parse_key_record(raw: Any) -> KeyRecord:
+    """One full key object (``UserAPIKeyAuth``)."""
+    if not isinstance(raw, Mapping):
+        raise ShapeError("key list items are not objects (return_full_object=true was ignored?)")
+    token = raw.get("token")
+    if not isinstance(token, str) or not token:
+        raise ShapeError("key object without 'token'")
+    return KeyRecord(
+        token=token,
+        expires=parse_datetime(raw.get("expires")),
+        blocked=bool(raw.get("blocked")),
+        created_at=parse_datetime(raw.get("created_at")),
+        **_key_fields(raw),
+    )
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    """One page of ``/key/list`` after the client-side equality post-filter.
+
+    ``raw_count`` is how many items LiteLLM returned before filtering; ``fetched_at`` is when
+    this page left LiteLLM (UTC).
+    """
+
+    keys: tuple[KeyRecord, ...]
+    page: int
+    total_pages: int
+    total_count: int
+    raw_count: int
+    from_cache: bool = False
+    stale: bool = False
+    fetched_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class KeyListResult:
+    """All keys matching a :meth:`LiteLLMClient.list_keys` call.
+
+    ``keys`` are de-duplicated by token in LiteLLM's order (``created_at desc``); ``pages`` is the
+    number of pages fetched; ``total_count`` is LiteLLM's count for the upstream filter (it may
+    exceed ``len(keys)`` on versions that matched substrings); ``fetched_at`` is the oldest page's
+    fetch time. Iterating yields the keys.
+    """
+
+    keys: tuple[KeyRecord, ...]
+    pages: int
+    total_count: int
+    fetched_at: dt.datetime | None = None
+    from_cache: bool = False
+    stale: bool = False
+
+    def __iter__(self) -> Iterator[KeyRecord]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def by_alias(self) -> dict[str, KeyRecord]:
+        """Keys indexed by ``key_alias`` (keys without alias are skipped)."""
+        return {k.key_alias: k for k in self.keys if k.key_alias is not None}
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    """Result of ``/key/generate``. ``secret`` is the raw ``sk-`` key: show it once, never
+    store or log it (it is excluded from ``repr``). ``token_id`` is its sha256 hash."""
+
+    secret: str = field(repr=False)
+    token_id: str
+    key_name: str | None
+    key_alias: str | None
+    user_id: str | None
+    expires: dt.datetime | None
+    max_budget: float | None
+
+
+def parse_generated_key(body: Any) -> GeneratedKey:
+    """Parse ``GenerateKeyResponse`` and establish the token id (CONTRACT §3, #10191).
+
+    ``token_id`` wins; on 1.65 ``token`` held the raw key, so ``token`` is accepted only when it
+    is a 64-hex hash; otherwise the id is computed as sha256(secret). A ``token_id`` that is not
+    sha256(secret) is an error, because the portal would store a wrong id.
+    """
+    if not isinstance(body, Mapping):
+        raise ShapeError("expected an object")
+    secret = body.get("key")
+    if not isinstance(secret, str) or not secret:
+        raise ShapeError("response has no 'key' (the raw secret)")
+    expected = hash_secret(secret)
+    token_id = body.get("token_id")
+    if token_id is not None:
+        if token_id != expected:
+            raise ShapeError("token_id does not match sha256 of the returned key")
+    else:
+        token = body.get("token")
+        if is_token_hash(token) and token != expected:
+            raise ShapeError("token does not match sha256 of the returned key")
+        token_id = expected
+    return GeneratedKey(
+        secret=secret,
+        token_id=token_id,
+        key_name=opt_str(body.get("key_name")),
+        key_alias=opt_str(body.get("key_alias")),
+        user_id=opt_str(body.get("user_id")),
+        expires=parse_datetime(body.get("expires")),
+        max_budget=opt_float(body.get("max_budget")),
+    )
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """Result of ``/key/info`` (``info`` has no ``token``; CONTRACT §4). ``status`` is
+    ``active|expired|revoked|deleted`` on 1.106+, else derived from ``blocked``/``expires``."""
+
+    key_alias: str | None
+    key_name: str | None
+    user_id: str | None
+    spend: float
+    max_budget: float | None
+    expires: dt.datetime | None
+    blocked: bool
+    status: str
+    models: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_key_info(body: Any, now: dt.datetime | None = None) -> KeyInfo:
+    """Parse ``{"key": …, "info": {…}}``."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("info"), Mapping):
+        raise ShapeError("expected an object with an 'info' object")
+    info = body["info"]
+    expires = parse_datetime(info.get("expires"))
+    blocked = bool(info.get("blocked"))
+    status = info.get("status")
+    if not isinstance(status, str) or not status:
+        now = now or dt.datetime.now(dt.UTC)
+        if blocked:
+            status = "revoked"
+        elif expires is not None and expires <= now:
+            status = "expired"
+        else:
+            status = "active"
+    return KeyInfo(expires=expires, blocked=blocked, status=status, **_key_fields(info))

@@ -1,0 +1,75 @@
+"""Tolerant readers shared by the usage parsers (:mod:`.usage_models`) and the key parsers
+(:mod:`.key_models`).
+
+Parsing is tolerant on purpose (CONTRACT §5 "Field history", §10.7): a null or malformed number is
+0 or "not set" rather than an error, because LiteLLM versions disagree on which fields they fill.
+Only shapes that cannot be read at all raise :class:`ShapeError`, which the client turns into
+``LiteLLMBadResponse``. These helpers live apart from both result families so the two cannot drift
+into reading the same field two different ways.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["ShapeError", "as_number", "frozen_map", "opt_float", "opt_str", "parse_datetime"]
+
+
+class ShapeError(ValueError):
+    """A LiteLLM payload does not have the documented shape."""
+
+
+def frozen_map(items: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """A read-only view of a fresh dict (nobody else holds the dict, so it never changes)."""
+    return MappingProxyType(dict(items) if items else {})
+
+
+def as_number(value: Any, kind: type) -> float | int:
+    """``value`` as ``kind`` (int or float); null, bool and unreadable values are 0, because a
+    counter LiteLLM did not fill means "nothing counted", not a broken answer."""
+    if value is None or isinstance(value, bool):
+        return kind(0)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        try:
+            return kind(float(value))
+        except (TypeError, ValueError):
+            return kind(0)
+
+
+def opt_str(value: Any) -> str | None:
+    """``str(value)``, keeping null as None so "not set" stays distinguishable from ``"None"``."""
+    return None if value is None else str(value)
+
+
+def opt_float(value: Any) -> float | None:
+    """A float, or None for null, bool or unreadable values (a bad budget is no budget)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_datetime(value: Any) -> dt.datetime | None:
+    """ISO-8601 (``Z`` or offset) → aware UTC datetime; naive values are taken as UTC."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ShapeError(f"invalid datetime {value!r}") from exc
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)

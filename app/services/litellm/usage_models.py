@@ -1,0 +1,291 @@
+"""Usage results of the LiteLLM client (``/user/daily/activity[/aggregated]``) and their parsers.
+
+The ONE place where daily-activity JSON is read. Tolerant of every documented version (CONTRACT §5
+"Field history", §10.7): missing metrics are 0, unknown fields are ignored, 1.65-style breakdown
+values (bare metrics, no ``metrics``/``metadata`` wrapper) and 1.70-style breakdowns (no
+``api_key_breakdown``) are accepted; unreadable shapes raise :class:`~.parsing.ShapeError`.
+
+The results are deeply immutable: their Mapping fields are read-only (``types.MappingProxyType``),
+because the client hands the same parsed object to every view that reads the same cached response
+(:class:`~.memo.ParsedMemo`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+from .parsing import ShapeError, as_number, frozen_map, opt_str
+
+METRIC_NAMES = (
+    "spend",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "api_requests",
+    "successful_requests",
+    "failed_requests",
+)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The usage counters the portal shows. Other LiteLLM metrics are ignored."""
+
+    spend: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    api_requests: int = 0
+    successful_requests: int = 0
+    failed_requests: int = 0
+
+    @classmethod
+    def zero(cls) -> Metrics:
+        """All counters 0."""
+        return cls()
+
+    def __add__(self, other: Metrics) -> Metrics:
+        # Spelled out (no getattr loop): reports add a few hundred Metrics per view.
+        if not isinstance(other, Metrics):
+            return NotImplemented
+        return Metrics(
+            self.spend + other.spend,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            self.api_requests + other.api_requests,
+            self.successful_requests + other.successful_requests,
+            self.failed_requests + other.failed_requests,
+        )
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Plain dict in ``METRIC_NAMES`` order (for JSON / templates)."""
+        return {n: getattr(self, n) for n in METRIC_NAMES}
+
+    @classmethod
+    def sum(cls, items) -> Metrics:
+        """Sum an iterable of Metrics (empty → zero), left to right like repeated ``+``."""
+        total = _ZERO_METRICS
+        for item in items:
+            total = total + item
+        return total
+
+
+_ZERO_METRICS = Metrics()
+
+
+@dataclass(frozen=True)
+class KeyUsageEntry:
+    """Usage of one key (by token hash) plus LiteLLM's read-time metadata about it."""
+
+    metrics: Metrics
+    key_alias: str | None = None
+    user_id: str | None = None
+    key_exists: bool | None = None
+
+    def __add__(self, other: KeyUsageEntry) -> KeyUsageEntry:
+        return KeyUsageEntry(
+            metrics=self.metrics + other.metrics,
+            key_alias=self.key_alias if self.key_alias is not None else other.key_alias,
+            user_id=self.user_id if self.user_id is not None else other.user_id,
+            key_exists=self.key_exists if self.key_exists is not None else other.key_exists,
+        )
+
+
+@dataclass(frozen=True)
+class BreakdownEntry:
+    """One model/provider bucket of a day; ``api_key_breakdown`` maps token hash → Metrics
+    (empty on LiteLLM < 1.77)."""
+
+    metrics: Metrics
+    api_key_breakdown: Mapping[str, Metrics] = field(default_factory=frozen_map)
+
+    def __add__(self, other: BreakdownEntry) -> BreakdownEntry:
+        return BreakdownEntry(
+            metrics=self.metrics + other.metrics,
+            api_key_breakdown=_merge_maps(self.api_key_breakdown, other.api_key_breakdown),
+        )
+
+
+@dataclass(frozen=True)
+class DayActivity:
+    """Usage of one UTC day (CONTRACT §6)."""
+
+    date: dt.date
+    metrics: Metrics
+    models: Mapping[str, BreakdownEntry] = field(default_factory=frozen_map)
+    providers: Mapping[str, BreakdownEntry] = field(default_factory=frozen_map)
+    api_keys: Mapping[str, KeyUsageEntry] = field(default_factory=frozen_map)
+
+    def __add__(self, other: DayActivity) -> DayActivity:
+        """Merge two partial entries of the same date (paginated endpoint splits days)."""
+        if self.date != other.date:
+            raise ValueError("cannot merge different days")
+        return DayActivity(
+            date=self.date,
+            metrics=self.metrics + other.metrics,
+            models=_merge_maps(self.models, other.models),
+            providers=_merge_maps(self.providers, other.providers),
+            api_keys=_merge_maps(self.api_keys, other.api_keys),
+        )
+
+
+@dataclass(frozen=True)
+class DailyActivity:
+    """Usage over a date range as returned by :meth:`LiteLLMClient.daily_activity`.
+
+    ``days`` are merged, ascending by date, and only the days LiteLLM returned (no zero-fill).
+    ``totals`` is computed from ``days``, never from LiteLLM's ``metadata`` (which is per page on
+    the paginated endpoint). ``endpoint`` is ``"aggregated"`` or ``"paginated"``. ``fetched_at``
+    is the UTC time the data left LiteLLM (the cache entry's creation time when ``from_cache``).
+    ``stale`` means an expired cache entry was served because LiteLLM failed.
+    ``truncated_key_lists`` means LiteLLM's per-key lists were cut at ``api_key_limit``
+    (CONTRACT §10.8): query per key with ``api_key=<hash>`` for exact per-key figures.
+    """
+
+    days: tuple[DayActivity, ...]
+    totals: Metrics
+    endpoint: str
+    pages: int
+    fetched_at: dt.datetime
+    from_cache: bool
+    stale: bool
+    truncated_key_lists: bool = False
+
+    def key_hashes(self) -> frozenset[str]:
+        """All token hashes that appear in any day's ``api_keys``."""
+        return frozenset(h for day in self.days for h in day.api_keys)
+
+
+def _merge_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> Mapping[str, Any]:
+    merged = dict(a)
+    for k, v in b.items():
+        merged[k] = merged[k] + v if k in merged else v
+    return MappingProxyType(merged)
+
+
+_METRIC_TYPES = {f.name: (float if f.type in ("float", float) else int) for f in fields(Metrics)}
+
+
+def parse_metrics(raw: Any) -> Metrics:
+    """Metrics from a ``SpendMetrics`` dict; missing or null values are 0, extras ignored."""
+    if raw is None:
+        return Metrics()
+    if not isinstance(raw, Mapping):
+        raise ShapeError(f"metrics must be an object, got {type(raw).__name__}")
+    return Metrics(**{n: as_number(raw.get(n), _METRIC_TYPES[n]) for n in METRIC_NAMES})
+
+
+def _unwrap(raw: Any) -> tuple[Mapping, Mapping, Mapping]:
+    """Return (metrics, metadata, api_key_breakdown) of a breakdown value in any version's
+    shape: ``{"metrics": …, "metadata": …, "api_key_breakdown": …}`` or 1.65's bare metrics."""
+    if not isinstance(raw, Mapping):
+        raise ShapeError(f"breakdown value must be an object, got {type(raw).__name__}")
+    if isinstance(raw.get("metrics"), Mapping):
+        meta = raw.get("metadata")
+        akb = raw.get("api_key_breakdown")
+        return (
+            raw["metrics"],
+            meta if isinstance(meta, Mapping) else {},
+            akb if isinstance(akb, Mapping) else {},
+        )
+    return raw, {}, {}
+
+
+def _parse_breakdown(raw: Any) -> Mapping[str, BreakdownEntry]:
+    if not raw:
+        return frozen_map()
+    if not isinstance(raw, Mapping):
+        raise ShapeError("breakdown must be an object")
+    out = {}
+    for name, value in raw.items():
+        metrics, _meta, akb = _unwrap(value)
+        out[str(name)] = BreakdownEntry(
+            metrics=parse_metrics(metrics),
+            api_key_breakdown=MappingProxyType(
+                {str(h): parse_metrics(_unwrap(v)[0]) for h, v in akb.items()}
+            ),
+        )
+    return MappingProxyType(out)
+
+
+def _parse_key_usage(raw: Any) -> Mapping[str, KeyUsageEntry]:
+    if not raw:
+        return frozen_map()
+    if not isinstance(raw, Mapping):
+        raise ShapeError("breakdown.api_keys must be an object")
+    out = {}
+    for token, value in raw.items():
+        metrics, meta, _akb = _unwrap(value)
+        key_exists = meta.get("key_exists")
+        out[str(token)] = KeyUsageEntry(
+            metrics=parse_metrics(metrics),
+            key_alias=opt_str(meta.get("key_alias")),
+            user_id=opt_str(meta.get("user_id")),
+            key_exists=key_exists if isinstance(key_exists, bool) else None,
+        )
+    return MappingProxyType(out)
+
+
+def parse_day(raw: Any) -> DayActivity:
+    """One ``DailySpendData`` entry."""
+    if not isinstance(raw, Mapping):
+        raise ShapeError("results[] entries must be objects")
+    try:
+        day = dt.date.fromisoformat(str(raw["date"])[:10])
+    except (KeyError, ValueError) as exc:
+        raise ShapeError(f"results[] entry without a valid date: {raw.get('date')!r}") from exc
+    breakdown = raw.get("breakdown") or {}
+    if not isinstance(breakdown, Mapping):
+        raise ShapeError("results[].breakdown must be an object")
+    return DayActivity(
+        date=day,
+        metrics=parse_metrics(raw.get("metrics")),
+        models=_parse_breakdown(breakdown.get("models")),
+        providers=_parse_breakdown(breakdown.get("providers")),
+        api_keys=_parse_key_usage(breakdown.get("api_keys")),
+    )
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    """One parsed ``SpendAnalyticsPaginatedResponse`` (internal to the client)."""
+
+    days: tuple[DayActivity, ...]
+    has_more: bool
+    total_pages: int
+    total_api_keys: int | None
+
+
+def parse_activity_page(body: Any) -> ActivityPage:
+    """Parse one daily-activity response body."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("results"), list):
+        raise ShapeError("expected an object with a 'results' list")
+    meta = body.get("metadata") or {}
+    if not isinstance(meta, Mapping):
+        raise ShapeError("'metadata' must be an object")
+    total_api_keys = meta.get("total_api_keys")
+    return ActivityPage(
+        days=tuple(parse_day(r) for r in body["results"]),
+        has_more=bool(meta.get("has_more", False)),
+        total_pages=int(as_number(meta.get("total_pages"), int)),
+        total_api_keys=total_api_keys if isinstance(total_api_keys, int) else None,
+    )
+
+
+def merge_days(days) -> tuple[DayActivity, ...]:
+    """Merge entries of the same date and sort ascending."""
+    by_date: dict[dt.date, DayActivity] = {}
+    for day in days:
+        by_date[day.date] = by_date[day.date] + day if day.date in by_date else day
+    return tuple(by_date[d] for d in sorted(by_date))
