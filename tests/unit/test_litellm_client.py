@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from client_support import BASE, MASTER, make_client
 from requests_cache import BaseCache, RedisCache, SQLiteCache
 
 from app.services.litellm import (
@@ -30,33 +31,12 @@ from app.services.litellm import (
     build_cache_backend,
 )
 
-BASE = "http://litellm.test"
-MASTER = "sk-master-TopSecret0123456789"
 H1 = hashlib.sha256(b"sk-one").hexdigest()
 H2 = hashlib.sha256(b"sk-two").hexdigest()
 DAY = dt.date(2026, 11, 25)
 KEYS_BODY = {"keys": [], "total_count": 0, "current_page": 1, "total_pages": 0}
 ACTIVITY_BODY = {"results": [], "metadata": {"page": 1, "total_pages": 0, "has_more": False}}
 AGG = f"{BASE}/user/daily/activity/aggregated"
-
-
-def make_client(**kwargs) -> LiteLLMClient:
-    kwargs.setdefault("cache_backend", "memory")
-    kwargs.setdefault("backoff_factor", 0)
-    return LiteLLMClient(kwargs.pop("base_url", BASE), MASTER, **kwargs)
-
-
-@pytest.fixture
-def client():
-    c = make_client()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def query(call) -> dict[str, list[str]]:

@@ -35,12 +35,6 @@ def client():
     c.close()
 
 
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
 @pytest.fixture(scope="module")
 def keys_example():
     return json.loads((EXAMPLES / "keys.json").read_text())

@@ -12,12 +12,11 @@ import threading
 
 import pytest
 import responses
+from client_support import BASE, make_client
 
 from app.services.litellm import LiteLLMClient, build_cache_backend, usage
 from app.services.litellm.memo import MISSING, ParsedMemo
 
-BASE = "http://litellm.test"
-MASTER = "sk-master-TopSecret0123456789"
 AGG = f"{BASE}/user/daily/activity/aggregated"
 PAGINATED = f"{BASE}/user/daily/activity"
 H1 = hashlib.sha256(b"sk-one").hexdigest()
@@ -43,25 +42,6 @@ def body(token: str, spend: float, date: str = "2026-11-25") -> dict:
         ],
         "metadata": {"has_more": False},
     }
-
-
-def make_client(**kwargs) -> LiteLLMClient:
-    kwargs.setdefault("cache_backend", "memory")
-    kwargs.setdefault("backoff_factor", 0)
-    return LiteLLMClient(BASE, MASTER, **kwargs)
-
-
-@pytest.fixture
-def client():
-    c = make_client()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 @pytest.fixture
