@@ -124,6 +124,37 @@ def app(make_config, sim, tmp_path):
 
 
 @pytest.fixture
+def build_app(make_config, tmp_path):
+    """``build_app(config)`` or ``build_app(schema=True, AUTH_MODE="header", …)`` → one more app.
+
+    For tests that need a second configuration. ``schema=True`` creates the tables (and drops them
+    afterwards: on PostgreSQL they live in this worker's shared database). Every app's connections
+    and LiteLLM client are closed after the test, even when the test fails.
+    """
+    built: list[tuple] = []
+
+    def build(config=None, /, *, schema: bool = False, **overrides):
+        application = create_app(config if config is not None else make_config(**overrides))
+        application.instance_path = str(tmp_path / f"instance-{len(built)}")
+        built.append((application, schema))
+        if schema:
+            with application.app_context():
+                db.create_all()
+        return application
+
+    yield build
+    for application, schema in reversed(built):
+        with application.app_context():
+            db.session.remove()
+            if schema:
+                db.drop_all()
+            db.engine.dispose()
+        litellm = application.extensions.get("litellm")
+        if litellm is not None:
+            litellm.close()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -9,29 +9,20 @@ import pytest
 import sqlalchemy as sa
 from backfill_seed import seed
 
-from app import create_app
 from app.extensions import db
 from app.models import ApiKey
 from app.services.backfill import build_backfill_client, run_backfill
 
 
 @pytest.fixture
-def shared_app(make_config, database_url, sim, tmp_path):
+def shared_app(build_app, database_url, sim, tmp_path):
     """A portal whose database several connections really share (not in-memory SQLite)."""
     url = (
         database_url
         if database_url.startswith("postgresql")
         else (f"sqlite:///{tmp_path / 'portal.sqlite'}")
     )
-    application = create_app(make_config(SQLALCHEMY_DATABASE_URI=url))
-    application.instance_path = str(tmp_path / "instance")
-    with application.app_context():
-        db.create_all()
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    return build_app(schema=True, SQLALCHEMY_DATABASE_URI=url)
 
 
 def _backfill(app, results, index, barrier):

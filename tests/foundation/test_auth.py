@@ -94,31 +94,22 @@ def test_every_form_and_page_carries_the_token(client, sign_in):
 # --- header mode -----------------------------------------------------------------------------
 
 
-def _header_app(make_config, **overrides):
-    from app import create_app
-
-    app = create_app(make_config(AUTH_MODE="header", **overrides))
-    with app.app_context():
-        db.create_all()
-    return app
-
-
-def test_header_mode_without_header_is_401(make_config):
-    app = _header_app(make_config)
+def test_header_mode_without_header_is_401(build_app):
+    app = build_app(schema=True, AUTH_MODE="header")
     response = app.test_client().get("/keys")
     assert response.status_code == 401
 
 
-def test_header_mode_signs_in_from_the_header(make_config):
-    app = _header_app(make_config)
+def test_header_mode_signs_in_from_the_header(build_app):
+    app = build_app(schema=True, AUTH_MODE="header")
     response = app.test_client().get("/keys", headers={"X-Forwarded-Email": "bob@example.com"})
     assert response.status_code == 200
     assert "bob@example.com" in response.get_data(as_text=True)
     assert [u.email for u in _users(app)] == ["bob@example.com"]
 
 
-def test_header_mode_custom_header_name(make_config):
-    app = _header_app(make_config, AUTH_HEADER="X-Auth-Request-Email")
+def test_header_mode_custom_header_name(build_app):
+    app = build_app(schema=True, AUTH_MODE="header", AUTH_HEADER="X-Auth-Request-Email")
     client = app.test_client()
     assert client.get("/keys", headers={"X-Forwarded-Email": "bob@example.com"}).status_code == 401
     assert (
@@ -126,8 +117,8 @@ def test_header_mode_custom_header_name(make_config):
     )
 
 
-def test_header_mode_ignores_header_from_untrusted_peer(make_config):
-    app = _header_app(make_config, TRUSTED_PROXY_IPS=("10.0.0.5",))
+def test_header_mode_ignores_header_from_untrusted_peer(build_app):
+    app = build_app(schema=True, AUTH_MODE="header", TRUSTED_PROXY_IPS=("10.0.0.5",))
     client = app.test_client()
     headers = {"X-Forwarded-Email": "mallory@example.com"}
     untrusted = client.get("/keys", headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
@@ -136,6 +127,6 @@ def test_header_mode_ignores_header_from_untrusted_peer(make_config):
     assert trusted.status_code == 200
 
 
-def test_header_mode_has_no_dev_sign_in(make_config):
-    app = _header_app(make_config)
+def test_header_mode_has_no_dev_sign_in(build_app):
+    app = build_app(schema=True, AUTH_MODE="header")
     assert app.test_client().get("/auth/sign-in").status_code == 404

@@ -66,28 +66,3 @@ def fresh_pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-@pytest.fixture
-def build_app(tmp_path):
-    """``build_app(config)`` → a portal app whose engine and LiteLLM client are closed after the
-    test (no connection left open for the ResourceWarning-as-error setting)."""
-    from app import create_app
-    from app.extensions import db
-
-    apps = []
-
-    def build(config):
-        app = create_app(config)
-        app.instance_path = str(tmp_path / f"instance-{len(apps)}")
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        client = app.extensions.get("litellm")
-        if client is not None:
-            client.close()

@@ -9,9 +9,7 @@ import re
 import pytest
 from security_routes import rules, url
 
-from app import create_app
 from app.config import ProductionConfig
-from app.extensions import db
 
 TEMPLATES = pathlib.Path(__file__).resolve().parents[2] / "templates"
 APP_DIR = pathlib.Path(__file__).resolve().parents[2] / "app"
@@ -79,20 +77,13 @@ def test_headers_on_static_files_and_error_pages(app, client, admin_with_key, mo
     assert_security_headers(crashed, "500")
 
 
-def test_headers_when_signed_out_and_in_header_mode(make_config, client):
+def test_headers_when_signed_out_and_in_header_mode(build_app, client):
     assert_security_headers(client.get("/keys"), "redirect to sign-in")
     assert_security_headers(client.get("/auth/sign-in"), "sign-in")
-    app = create_app(make_config(AUTH_MODE="header"))
-    with app.app_context():
-        db.create_all()
-    try:
-        response = app.test_client().get("/keys")
-        assert response.status_code == 401
-        assert_security_headers(response, "401")
-    finally:
-        with app.app_context():
-            db.drop_all()
-            db.engine.dispose()
+    app = build_app(schema=True, AUTH_MODE="header")
+    response = app.test_client().get("/keys")
+    assert response.status_code == 401
+    assert_security_headers(response, "401")
 
 
 def test_session_cookie_is_httponly_and_lax(client, sign_in, make_user):
@@ -102,7 +93,7 @@ def test_session_cookie_is_httponly_and_lax(client, sign_in, make_user):
     assert "session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_session_cookie_is_secure_in_production(monkeypatch, tmp_path, sim_server):
+def test_session_cookie_is_secure_in_production(monkeypatch, tmp_path, sim_server, build_app):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-for-tests")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/prod.sqlite")
@@ -110,21 +101,14 @@ def test_session_cookie_is_secure_in_production(monkeypatch, tmp_path, sim_serve
     monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-sim-master-0123456789")
     monkeypatch.setenv("TRUSTED_PROXY_IPS", "127.0.0.1")
     monkeypatch.setenv("HTTP_CACHE_URL", "memory")
-    app = create_app(ProductionConfig())
+    app = build_app(ProductionConfig(), schema=True)
     assert app.config["AUTH_MODE"] == "header"
-    with app.app_context():
-        db.create_all()
-    try:
-        client = app.test_client()
-        response = client.get("/keys", headers={"X-Forwarded-Email": "alice@example.com"})
-        assert response.status_code == 200
-        cookie = response.headers.get("Set-Cookie", "")
-        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
-        assert_security_headers(response, "production")
-    finally:
-        with app.app_context():
-            db.drop_all()
-            db.engine.dispose()
+    client = app.test_client()
+    response = client.get("/keys", headers={"X-Forwarded-Email": "alice@example.com"})
+    assert response.status_code == 200
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert_security_headers(response, "production")
 
 
 @pytest.mark.parametrize("hx", [False, True], ids=["page", "htmx"])

@@ -7,30 +7,19 @@ import logging
 
 import pytest
 
-from app import create_app
 from app.auth.session import client_address
-from app.extensions import db
 
 EMAIL = {"X-Forwarded-Email": "alice@example.com"}
 
 
 @pytest.fixture
-def header_app(make_config):
+def header_app(build_app):
     """Build a header-mode app with the given TRUSTED_PROXY_IPS."""
-    built = []
 
     def build(trusted: tuple[str, ...]):
-        app = create_app(make_config(AUTH_MODE="header", TRUSTED_PROXY_IPS=trusted))
-        with app.app_context():
-            db.create_all()
-        built.append(app)
-        return app
+        return build_app(schema=True, AUTH_MODE="header", TRUSTED_PROXY_IPS=trusted)
 
-    yield build
-    for app in built:
-        with app.app_context():
-            db.drop_all()
-            db.engine.dispose()
+    return build
 
 
 def _get(app, peer: str, headers: dict[str, str], path: str = "/keys"):
