@@ -83,6 +83,9 @@ class SimState:
         self.faults: list[Fault] = []
         self.garbage: dict[str, str] = {}
         self.never_ending: set[str] = set()
+        self.hangs: dict[str, float] = {}
+        # Set when the hangs are cleared, so requests held by one answer at once.
+        self._hang_released = threading.Event()
         self.aggregated_available = True
         self.ignore_user_filter = False
         self.substring_matching = False
@@ -95,6 +98,7 @@ class SimState:
             self.deleted.clear()
             self.rows.clear()
             self.calls.clear()
+            self._release_hangs()
             self._clear_switches()
             self.latency_ms = self._initial_latency_ms
 
@@ -299,11 +303,13 @@ class SimState:
             self.faults.append(Fault(path_prefix, int(status), body, times))
 
     def clear_faults(self) -> None:
-        """Remove injected faults, garbage and never-ending pages (data and latency stay)."""
+        """Remove injected faults, garbage, hangs (releasing held requests) and never-ending
+        pages; data and latency stay."""
         with self.lock:
             self.faults.clear()
             self.garbage.clear()
             self.never_ending.clear()
+            self._release_hangs()
 
     def take_fault(self, path: str) -> Fault | None:
         """The first fault matching ``path``, consuming one of its ``times``."""
@@ -329,6 +335,32 @@ class SimState:
         with self.lock:
             hits = [p for p in self.garbage if path.startswith(p)]
             return self.garbage[max(hits, key=len)] if hits else None
+
+    def set_hang(self, path_prefix: str, seconds: float) -> None:
+        """Hold matching requests up to ``seconds`` (or until faults are cleared), then answer
+        them normally: an upstream that stops answering for a while."""
+        with self.lock:
+            self.hangs[path_prefix] = max(0.0, float(seconds))
+
+    def hang_for(self, path: str) -> float:
+        """Seconds to hold a request on ``path`` (longest matching prefix), 0 when none."""
+        with self.lock:
+            hits = [p for p in self.hangs if path.startswith(p)]
+            return self.hangs[max(hits, key=len)] if hits else 0.0
+
+    def wait_hang(self, path: str) -> None:
+        """Hold the calling request as configured for ``path``; returns early on a clear."""
+        seconds = self.hang_for(path)
+        if seconds:
+            with self.lock:
+                released = self._hang_released
+            released.wait(seconds)
+
+    def _release_hangs(self) -> None:
+        with self.lock:
+            self.hangs.clear()
+            self._hang_released.set()
+            self._hang_released = threading.Event()
 
     def set_never_ending_pages(self, path_prefix: str, enabled: bool = True) -> None:
         """Paginated responses on matching paths always claim more pages."""
