@@ -49,8 +49,8 @@ def calls_reset() -> Any:
 @bp.post("/faults")
 def faults() -> Any:
     """Apply fault switches from JSON, in this order: ``clear``, ``latency_ms``,
-    ``fault {path,status,body?,times?}``, ``garbage {path,kind}``,
-    ``hang {path,seconds}``, ``never_ending {path,enabled}``, ``aggregated_available``, ``ignore_user_filter``,
+    ``fault {path,status,body?,times?}``, ``garbage {path,kind}``, ``hang {path,seconds}``,
+    ``never_ending {path,enabled}``, ``aggregated_available``, ``ignore_user_filter``,
     ``substring_matching``.
     """
     body = _body()
