@@ -76,13 +76,14 @@ class StormResult:
     failed_checks: list[tuple[str, str, str, str]] = field(default_factory=list)
     # Problems of the harness itself (a user thread that crashed or overran its deadline).
     harness_failures: list[str] = field(default_factory=list)
-    windows: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # Each phase's time intervals (a soak repeats phases).
+    windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     probes: list[Probe] = field(default_factory=list)
     wall_s: float = 0.0
 
     def probes_during(self, phase: str) -> list[Probe]:
-        start, end = self.windows[phase]
-        return [p for p in self.probes if start <= p.at <= end]
+        spans = self.windows.get(phase, [])
+        return [p for p in self.probes if any(start <= p.at <= end for start, end in spans)]
 
 
 def marker(email: str) -> str:
@@ -107,8 +108,7 @@ class Storm:
         start = time.monotonic()
         failures = together(items or self.users, action, deadline_s=PHASE_DEADLINE_S)
         self.result.harness_failures += [f"{name}: {f}" for f in failures]
-        previous = self.result.windows.get(name, (start, start))
-        self.result.windows[name] = (min(previous[0], start), time.monotonic())
+        self.result.windows.setdefault(name, []).append((start, time.monotonic()))
 
     def _check(self, phase: str, user: PortalUser, what: str, seen: str, want: str) -> None:
         if seen != want:
@@ -116,9 +116,9 @@ class Storm:
                 self.result.failed_checks.append((phase, user.email, what, seen))
 
     # -- the round --------------------------------------------------------------------------
-    def run(self, rounds: int = 1, *, deadline_s: float = 600) -> StormResult:
-        """``rounds`` rounds (the soak runs several; later rounds skip sign-in and the burst
-        past the limits), bounded by ``deadline_s``."""
+    def run(self, rounds: int = 1, *, deadline_s: float = 600, burst: bool = True) -> StormResult:
+        """``rounds`` rounds, bounded by ``deadline_s`` (the soak runs several: later rounds
+        create no keys); ``burst`` ends the first round with the burst past the limits."""
         started = time.monotonic()
         probe = HealthProbe(f"{self.base_url}/healthz", self.workdir / "healthz.tsv")
         try:
@@ -126,9 +126,9 @@ class Storm:
             for n in range(rounds):
                 for fault in FAULTS:
                     if time.monotonic() - started > deadline_s:
-                        break
+                        return self.result
                     self._fault(fault, create=fault.create and n == 0)
-                if n == 0:
+                if n == 0 and burst:
                     self._burst()
         finally:
             self.sim.clear_faults()
@@ -195,8 +195,8 @@ class Storm:
         finally:
             if timer:
                 timer.join()  # the fault lasts its whole time, however fast the users were
-                start, _ = self.result.windows[fault.name]
-                self.result.windows[fault.name] = (start, time.monotonic())
+                start, _ = self.result.windows[fault.name][-1]
+                self.result.windows[fault.name][-1] = (start, time.monotonic())
         self._end_fault()
         phase = f"after {fault.name}"
 
