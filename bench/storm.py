@@ -30,8 +30,8 @@ from bench.traffic import (
 # Settings the portal runs with, so the burst meets the limits within one run.
 KEY_CREATE_LIMIT = 6  # per hour
 REFRESH_LIMIT = 8  # per hour
-BURST_CREATES = 5
-BURST_REFRESHES = 6
+BURST_CREATES = 4
+BURST_REFRESHES = 5
 PHASE_DEADLINE_S = 90.0
 _USAGE_ROUTES = ("/user/daily/activity", "/key/list", "/key/info")
 

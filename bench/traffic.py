@@ -37,7 +37,9 @@ class Hit:
     at: float  # time.monotonic() when it finished
     email: str
     error: str = ""
-    refused: bool = False  # a refresh answered with cached data: over the refresh limit
+    # Usage pages: "refused" (cached data: over the refresh limit), "error" (LiteLLM error
+    # panel), "stale" (older data with the banner), "" otherwise.
+    note: str = ""
 
 
 class Recorder:
@@ -112,9 +114,8 @@ class PortalUser:
         except requests.RequestException as exc:
             answer, error = Answer(0, ""), type(exc).__name__
         now = time.monotonic()
-        refused = route == REFRESH_ROUTE and REFRESH_REFUSED in answer.text
         self.recorder.add(Hit(self.recorder.phase, route, answer.status, now - started, now,
-                              self.email, error, refused))  # fmt: skip
+                              self.email, error, _note(answer)))  # fmt: skip
         return answer
 
     def _csrf(self, html: str) -> str:
@@ -155,6 +156,14 @@ class PortalUser:
     def export_json(self, days: int) -> Answer:
         return self.request("GET", "GET /usage/export.json", "/usage/export.json",
                             params=custom_range(days))  # fmt: skip
+
+
+def _note(answer: Answer) -> str:
+    if REFRESH_REFUSED in answer.text:
+        return "refused"
+    if 'id="usage-api-error"' in answer.text:
+        return "error"
+    return "stale" if 'id="usage-stale"' in answer.text else ""
 
 
 def _session() -> requests.Session:
