@@ -30,9 +30,19 @@ class ServedPortal:
         return user
 
     def scalar(self, statement):
+        """Run one statement on the served database and return its first value."""
         with self.app.app_context():
             try:
                 return db.session.scalar(statement)
+            finally:
+                db.session.remove()
+
+    def execute(self, statement) -> None:
+        """Run one writing statement on the served database and commit it."""
+        with self.app.app_context():
+            try:
+                db.session.execute(statement)
+                db.session.commit()
             finally:
                 db.session.remove()
 
@@ -41,6 +51,14 @@ class ServedPortal:
         if email is not None:
             query = query.where(ApiKey.name.like(email.replace("@", "-") + "--%"))
         return self.scalar(query)
+
+    def key_id(self, email: str, label: str) -> int:
+        """The id of ``email``'s key ``label``."""
+        from app.models import User
+
+        return self.scalar(
+            sa.select(ApiKey.id).join(User).where(User.email == email, ApiKey.label == label)
+        )
 
     def rate_limit_hits(self) -> int:
         return self.scalar(sa.select(sa.func.count()).select_from(RateLimitHit))
