@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from app.db_errors import is_unavailable
 from app.extensions import db
 from app.models import ApiKey
 from app.transactions import write_transaction
@@ -92,7 +93,9 @@ def resolve_missing_tokens(user, keys, *, client=None) -> dict[int, str]:
             continue
         try:
             store_token_if_missing(key_id, record.token)
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
+            if not is_unavailable(exc):
+                raise
             # A database that cannot be written now (read-only) must not hide usage: use the
             # token found, as with write-back off; a later view writes it.
             log.warning("token id of key %s not stored: %s", key_id, type(exc).__name__)
