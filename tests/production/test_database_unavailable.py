@@ -242,3 +242,47 @@ def test_healthz_answers_while_database_and_litellm_are_down(
     assert response.status_code == 200
     assert json.loads(response.get_data(as_text=True)) == {"status": "ok"}
     assert time.monotonic() - started < 0.5
+
+
+def test_postgres_going_away_while_serving_answers_503_then_recovers(
+    build_app, make_user, sim, postgres_url
+):
+    """The server drops every connection and refuses new ones (as while it restarts): pages and
+    exports answer 503, /readyz names the database, and the first request after it is back
+    succeeds."""
+    server = sa.make_url(postgres_url)
+    name = f"goes_away_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(
+        server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = server.set(database=name).render_as_string(hide_password=False)
+        app = build_app(SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            db.create_all()  # dropped with the database below
+        client, signed_in = _signed_in(app)
+        assert signed_in.status_code == 303 and client.get("/keys").status_code == 200
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                ),
+                {"n": name},
+            )
+        _assert_unavailable_page(client.get("/keys"), fragment=False)
+        _assert_unavailable_page(client.get("/keys", headers=HX), fragment=True)
+        _assert_unavailable_json(client.get("/usage/export.json?preset=7d"))
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert json.loads(ready.get_data(as_text=True))["checks"]["database"].startswith("failed")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        assert client.get("/keys").status_code == 200
+        assert client.get("/readyz").status_code == 200
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
