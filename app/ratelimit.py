@@ -1,6 +1,8 @@
 """Per-user rate limits kept in the database, so every instance counts the same hits.
 
-Limits are written ``"<count>/<second|minute|hour|day>"``, e.g. ``"10/hour"``.
+Limits are written ``"<count>/<second|minute|hour|day>"``, e.g. ``"10/hour"``. A slot is taken
+before the action (:func:`reserve`, atomic under parallel requests on SQLite and PostgreSQL) and
+given back (:func:`release`) when the action then fails through no fault of the user's.
 """
 
 from __future__ import annotations
