@@ -1,4 +1,5 @@
-"""Security headers on every response, and the real client address on request log lines.
+"""Security headers on every response, request-body limits, and the real client address on
+request log lines.
 
 The pages use no inline scripts or styles, so the policy needs no 'unsafe-inline'. htmx is
 configured (meta htmx-config) not to inject its indicator styles and not to eval.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, has_request_context
+from flask import Flask, current_app, g, has_request_context, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 CSP = "; ".join(
     [
@@ -34,6 +36,12 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 
+# Production only: a development server on plain http must stay reachable. No includeSubDomains:
+# the portal cannot know what else runs under its parent domain.
+HSTS = "max-age=31536000"
+
+log = logging.getLogger("app.security")
+
 
 class ClientAddressFilter(logging.Filter):
     """Adds ``remote_addr`` (the client behind the trusted proxy) to request log records."""
@@ -46,14 +54,55 @@ class ClientAddressFilter(logging.Filter):
         return True
 
 
+def refuse_large_bodies() -> None:
+    """413 before reading a body whose Content-Length is over ``MAX_CONTENT_LENGTH``.
+
+    Werkzeug enforces the limit only when a view reads the form; this covers every route. A
+    chunked body (no Content-Length) is cut off by Werkzeug's stream limit once it passes it.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    length = request.content_length
+    if limit is not None and length is not None and length > limit:
+        raise RequestEntityTooLarge()
+
+
+def _personal_data_not_shared(response) -> None:
+    """Everything a signed-in user sees (at least their email in the header) is theirs alone:
+    ``private`` keeps shared caches from storing it. A view's ``no-store`` (secrets, admin,
+    exports) already keeps every cache from storing it and is left as the view set it."""
+    if g.get("user") is None or request.endpoint == "static":
+        return
+    if response.cache_control.no_store:
+        return
+    response.cache_control.public = False
+    response.cache_control.private = True
+
+
+def _warn_if_every_peer_is_trusted(app: Flask) -> None:
+    if "*" in app.config["TRUSTED_PROXY_IPS"]:
+        log.warning(
+            "TRUSTED_PROXY_IPS=* trusts every peer: any client that reaches the portal can set "
+            "%s (sign in as anyone) and X-Forwarded-For",
+            app.config["AUTH_HEADER"],
+        )
+
+
 def init_app(app: Flask) -> None:
-    """Register the header hook (every response, errors included) and the log filter."""
+    """Register the body limit, the header hook (every response, errors included), the log
+    filter, and warn at start-up when every peer may act as the sign-in proxy."""
+    app.before_request(refuse_large_bodies)
+    production = app.config.get("PORTAL_ENV") == "production"
 
     @app.after_request
     def _security_headers(response):
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if production:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        _personal_data_not_shared(response)
         return response
+
+    _warn_if_every_peer_is_trusted(app)
 
     request_log = logging.getLogger("app.request")
     if not any(isinstance(f, ClientAddressFilter) for f in request_log.filters):
