@@ -9,7 +9,8 @@ ids too large for the column crash the database driver. Both now simply match no
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import BaseConverter
 
 # Primary and foreign keys are INTEGER columns: int4 on PostgreSQL (SQLite's are wider).
 MAX_ID = 2**31 - 1
@@ -35,7 +36,9 @@ class IdConverter(BaseConverter):
     def to_python(self, value: str) -> int:
         parsed = parse_id(value)
         if parsed is None:
-            raise ValidationError()
+            # Not ValidationError: Werkzeug reports that as 405 when the same path has a rule
+            # for another method (GET and POST /keys/<id>/revoke).
+            raise NotFound()
         return parsed
 
     def to_url(self, value: int) -> str:
