@@ -7,6 +7,7 @@ configured (meta htmx-config) not to inject its indicator styles and not to eval
 
 from __future__ import annotations
 
+import io
 import logging
 
 from flask import Flask, current_app, g, has_request_context, request
@@ -54,11 +55,43 @@ class ClientAddressFilter(logging.Filter):
         return True
 
 
+class ChunkedBodyLimit:
+    """WSGI middleware giving a chunked body (no Content-Length) a length the app can check.
+
+    It reads at most ``MAX_CONTENT_LENGTH + 1`` bytes and hands the app that much with a
+    Content-Length, so an oversized body is refused like any other (``refuse_large_bodies``).
+    Without it Werkzeug stops reading a chunked urlencoded form at the limit without a word and
+    parses what it got.
+    """
+
+    def __init__(self, wsgi_app, app: Flask) -> None:
+        self.wsgi_app = wsgi_app
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        limit = self.app.config.get("MAX_CONTENT_LENGTH")
+        if limit is not None and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            body = _read_at_most(environ["wsgi.input"], limit + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            del environ["HTTP_TRANSFER_ENCODING"]
+        return self.wsgi_app(environ, start_response)
+
+
+def _read_at_most(stream, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        part = stream.read(size - len(data))
+        if not part:
+            break
+        data += part
+    return bytes(data)
+
+
 def refuse_large_bodies() -> None:
     """413 before reading a body whose Content-Length is over ``MAX_CONTENT_LENGTH``.
 
-    Werkzeug enforces the limit only when a view reads the form; this covers every route. A
-    chunked body (no Content-Length) is cut off by Werkzeug's stream limit once it passes it.
+    Werkzeug enforces the limit only when a view reads the form; this covers every route.
     """
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     length = request.content_length
@@ -90,6 +123,7 @@ def _warn_if_every_peer_is_trusted(app: Flask) -> None:
 def init_app(app: Flask) -> None:
     """Register the body limit, the header hook (every response, errors included), the log
     filter, and warn at start-up when every peer may act as the sign-in proxy."""
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app)
     app.before_request(refuse_large_bodies)
     production = app.config.get("PORTAL_ENV") == "production"
 
