@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from prod_support import ROOT, SERVE, production_env, start_instance
+from prod_support import ROOT, SERVE, free_port, production_env, start_instance
 
 LIMIT = 64 * 1024
 CHUNK = 16 * 1024
@@ -99,7 +99,7 @@ def test_chunked_body_is_cut_off_after_the_limit(portal, kind):
 
 
 @pytest.mark.slow
-def test_small_forms_still_work_over_http(portal):
+def test_production_headers_over_http(portal):
     import requests
 
     response = requests.get(
@@ -115,10 +115,11 @@ def test_serve_refuses_header_sign_in_without_trusted_proxies(tmp_path, sim_serv
         DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite'}",
         LITELLM_BASE_URL=sim_server.base_url,
         HTTP_CACHE_URL="memory",
+        GUNICORN_BIND=f"127.0.0.1:{free_port()}",  # should it start after all
     )
     del env["TRUSTED_PROXY_IPS"]
     result = subprocess.run(
-        ["bash", str(SERVE)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        ["bash", str(SERVE)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
     )
     assert result.returncode != 0
     assert "TRUSTED_PROXY_IPS is required with AUTH_MODE=header in production" in result.stderr
