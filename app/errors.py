@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, make_response, render_template
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, jsonify, make_response, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.extensions import db
 from app.htmx import is_partial
@@ -23,6 +23,32 @@ def handle_http_error(error: HTTPException):
     return _render(error.code or 500, error.name, error.description or "")
 
 
+# Endpoints whose callers read JSON (scripts downloading exports, health probes).
+JSON_ENDPOINTS = frozenset({"usage.export_csv", "usage.export_json", "main.healthz", "main.readyz"})
+
+
+def wants_json() -> bool:
+    """JSON errors for the JSON endpoints and for callers that send or ask for JSON."""
+    return (
+        request.endpoint in JSON_ENDPOINTS
+        or request.is_json
+        or request.accept_mimetypes.best == "application/json"
+    )
+
+
+def handle_too_large(error: RequestEntityTooLarge):
+    limit_kb = current_app.config["MAX_CONTENT_LENGTH"] // 1024
+    message = (
+        f"What you sent is larger than the {limit_kb} KB the portal accepts, so it was not "
+        "read and nothing was changed."
+    )
+    if wants_json():
+        response = jsonify(error=message)
+        response.status_code = 413
+        return response
+    return _render(413, "Request too large", message)
+
+
 def handle_unexpected(error: Exception):
     db.session.rollback()
     from flask import current_app
@@ -33,4 +59,5 @@ def handle_unexpected(error: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(RequestEntityTooLarge, handle_too_large)
     app.register_error_handler(Exception, handle_unexpected)
