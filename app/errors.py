@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.db_errors import is_unavailable
 from app.extensions import db
@@ -27,21 +27,38 @@ def handle_http_error(error: HTTPException):
     return _render(error.code or 500, error.name, error.description or "")
 
 
+# Endpoints whose callers read JSON (scripts downloading exports, health probes).
+JSON_ENDPOINTS = frozenset({"usage.export_csv", "usage.export_json", "main.healthz", "main.readyz"})
+
+
+def wants_json() -> bool:
+    """JSON errors for the JSON endpoints and for callers that send or ask for JSON."""
+    return (
+        request.endpoint in JSON_ENDPOINTS
+        or request.is_json
+        or request.accept_mimetypes.best == "application/json"
+    )
+
+
+def handle_too_large(error: RequestEntityTooLarge):
+    limit_kb = current_app.config["MAX_CONTENT_LENGTH"] // 1024
+    message = (
+        f"What you sent is larger than the {limit_kb} KB the portal accepts, so it was not "
+        "read and nothing was changed."
+    )
+    if wants_json():
+        response = jsonify(error=message)
+        response.status_code = 413
+        return response
+    return _render(413, "Request too large", message)
+
+
 def handle_unexpected(error: Exception):
     db.session.rollback()
     from flask import current_app
 
     current_app.logger.exception("unhandled error")
     return _render(500, "Something went wrong", "The portal hit an unexpected error. Try again.")
-
-
-def wants_json() -> bool:
-    """Exports and clients asking for JSON get errors as JSON; pages and fragments as HTML."""
-    if request.path.endswith((".json", ".csv")):
-        return True
-    return request.accept_mimetypes.best_match(("text/html", "application/json")) == (
-        "application/json"
-    )
 
 
 def handle_database_error(error: sa.exc.SQLAlchemyError):
@@ -66,5 +83,6 @@ def handle_database_error(error: sa.exc.SQLAlchemyError):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(RequestEntityTooLarge, handle_too_large)
     app.register_error_handler(sa.exc.SQLAlchemyError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

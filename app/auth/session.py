@@ -1,8 +1,8 @@
 """Who is signed in.
 
 ``AUTH_MODE=header``: a reverse proxy (oauth2-proxy style) authenticates people and passes their
-email in ``AUTH_HEADER``; it is trusted only from ``TRUSTED_PROXY_IPS`` (empty = any peer, for a
-proxy on the same host). ``AUTH_MODE=dev``: a sign-in page where you type an email.
+email in ``AUTH_HEADER``; it is trusted only from ``TRUSTED_PROXY_IPS`` (``*``: any peer; empty:
+any peer too, refused in production). ``AUTH_MODE=dev``: a sign-in page where you type an email.
 """
 
 from __future__ import annotations
@@ -66,12 +66,16 @@ def _parse_ip(value: str | None) -> IPAddress | None:
         return None
 
 
+def _trusts_every_peer(trusted: tuple[str, ...]) -> bool:
+    return not trusted or "*" in trusted
+
+
 def _is_trusted(address: IPAddress, trusted: tuple[str, ...]) -> bool:
     for entry in trusted:
         try:
             if address in ipaddress.ip_network(entry, strict=False):
                 return True
-        except ValueError:  # a malformed entry trusts nobody
+        except ValueError:  # refused at start-up (config.py); never trust on a typo
             continue
     return False
 
@@ -79,7 +83,7 @@ def _is_trusted(address: IPAddress, trusted: tuple[str, ...]) -> bool:
 def peer_is_trusted_proxy() -> bool:
     """Whether the direct peer may set the identity header (and X-Forwarded-For)."""
     trusted = current_app.config["TRUSTED_PROXY_IPS"]
-    if not trusted:
+    if _trusts_every_peer(trusted):
         return True
     peer = _parse_ip(request.remote_addr)
     return peer is not None and _is_trusted(peer, trusted)
@@ -90,8 +94,8 @@ def client_address() -> str:
 
     Only when the direct peer is a trusted proxy is ``X-Forwarded-For`` read, from the right:
     trusted proxy hops are skipped and the first untrusted address is the client. With
-    ``TRUSTED_PROXY_IPS`` empty (one proxy on the same host) only the rightmost entry counts,
-    i.e. the address that proxy itself saw. Anything a client wrote further left is ignored.
+    ``TRUSTED_PROXY_IPS`` empty or ``*`` (every peer is a proxy) only the rightmost entry counts,
+    i.e. the address the proxy in front of the portal saw. Anything further left is ignored.
     """
     peer = request.remote_addr or ""
     if not peer_is_trusted_proxy():
@@ -105,7 +109,7 @@ def client_address() -> str:
         if address is None:  # garbage: stop at the last hop we could read
             break
         found = str(address)
-        if not trusted or not _is_trusted(address, trusted):
+        if _trusts_every_peer(trusted) or not _is_trusted(address, trusted):
             break
     return found
 
