@@ -6,6 +6,7 @@ so tests and commands can set the environment first.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from urllib.parse import urlsplit
 
@@ -78,6 +79,8 @@ class Config:
         self.RATE_LIMIT_KEY_CREATE = _env("RATE_LIMIT_KEY_CREATE", "10/hour")
         self.RATE_LIMIT_USAGE_REFRESH = _env("RATE_LIMIT_USAGE_REFRESH", "30/minute")
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        # Every form here is a few hundred bytes; larger bodies are refused (413) unread.
+        self.MAX_CONTENT_LENGTH = 64 * 1024
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.is_production
@@ -104,6 +107,13 @@ class Config:
             )
         if self.is_production and self.AUTH_MODE == "dev":
             raise ConfigError("AUTH_MODE=dev is refused when PORTAL_ENV=production")
+        _check_trusted_proxies(self.TRUSTED_PROXY_IPS)
+        if self.is_production and self.AUTH_MODE == "header" and not self.TRUSTED_PROXY_IPS:
+            # Unset would let any client that reaches the port sign in as anyone.
+            raise ConfigError(
+                "TRUSTED_PROXY_IPS is required with AUTH_MODE=header in production: the sign-in "
+                "proxy's IPs/CIDRs, or * to trust every peer"
+            )
         url = urlsplit(self.LITELLM_BASE_URL or "")
         if url.scheme not in ("http", "https") or not url.netloc:
             raise ConfigError(
@@ -149,6 +159,20 @@ def engine_options(url: str | None, options: dict, connect_timeout: int) -> dict
     connect_args = dict(options.get("connect_args") or {})
     connect_args.setdefault("connect_timeout", connect_timeout)
     return {**options, "connect_args": connect_args}
+
+
+def _check_trusted_proxies(entries: tuple[str, ...]) -> None:
+    if "*" in entries:
+        if len(entries) > 1:
+            raise ConfigError("TRUSTED_PROXY_IPS: * already trusts every peer; list nothing else")
+        return
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"TRUSTED_PROXY_IPS: {entry!r} is not an IP address or network (CIDR)"
+            ) from None
 
 
 def _check_database_url(value: str) -> None:

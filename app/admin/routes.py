@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 from app import audit, ratelimit
 from app.auth import admin_required
 from app.htmx import is_partial, render_page_or_partial
+from app.ids import parse_id
 from app.models import ApiKey, User
 from app.services import admin as admin_service
 from app.services import keys as key_service
@@ -51,12 +52,13 @@ def _key_or_404(user: User, key_id: int) -> ApiKey:
 
 def _user_param() -> int | None:
     """The ``user`` filter: an id, or empty/``all`` for everyone; 404 for anything else."""
-    raw = (request.args.get("user") or "").strip().lower()
+    raw = (request.args.get("user") or "").lower()  # unstripped: " 1" is not an id
     if raw in ("", "all"):
         return None
-    if not raw.isdigit() or len(raw) > 11:
+    user_id = parse_id(raw)
+    if user_id is None:
         abort(404, description=NO_SUCH_USER)
-    return int(raw)
+    return user_id
 
 
 def _usage_context(**context) -> dict:
@@ -179,7 +181,7 @@ def _render_keys(user: User, status: int = 200, **context):
     )
 
 
-@bp.get("/users/<int:user_id>/keys")
+@bp.get("/users/<id:user_id>/keys")
 @admin_required
 def user_keys(user_id: int):
     """One user's keys with LiteLLM spend, and a revoke action per active key."""
@@ -189,7 +191,7 @@ def user_keys(user_id: int):
     return _render_keys(user)
 
 
-@bp.get("/users/<int:user_id>/keys/<int:key_id>/revoke")
+@bp.get("/users/<id:user_id>/keys/<id:key_id>/revoke")
 @admin_required
 def revoke_confirm(user_id: int, key_id: int):
     """The confirmation step before an admin revokes someone's key."""
@@ -200,7 +202,7 @@ def revoke_confirm(user_id: int, key_id: int):
     )
 
 
-@bp.post("/users/<int:user_id>/keys/<int:key_id>/revoke")
+@bp.post("/users/<id:user_id>/keys/<id:key_id>/revoke")
 @admin_required
 def revoke(user_id: int, key_id: int):
     """Revoke the key in LiteLLM and the portal; recorded as ``admin.key.revoke``."""
@@ -236,13 +238,13 @@ def audit_log():
     """The audit trail, newest first; filter by action and by user email (actor or target)."""
     action = (request.args.get("action") or "").strip()[:64] or None
     email = (request.args.get("user") or "").strip()[:320]
-    page_raw = (request.args.get("page") or "1").strip()
-    page = int(page_raw) if page_raw.isdigit() and len(page_raw) < 7 else 1
+    # A page number is written like an id; anything else shows the first page.
+    page = parse_id(request.args.get("page")) or 1
     user = admin_service.find_user_by_email(email) if email else None
     if email and user is None:
         page_data = admin_service.AuditPage((), 1, 1, 0, admin_service.audit_actions())
     else:
-        page_data = admin_service.audit_events(action=action, user=user, page=max(page, 1))
+        page_data = admin_service.audit_events(action=action, user=user, page=page)
     return render_page_or_partial(
         "admin/audit.html",
         "admin/_audit_table.html",

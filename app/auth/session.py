@@ -1,8 +1,8 @@
 """Who is signed in.
 
 ``AUTH_MODE=header``: a reverse proxy (oauth2-proxy style) authenticates people and passes their
-email in ``AUTH_HEADER``; it is trusted only from ``TRUSTED_PROXY_IPS`` (empty = any peer, for a
-proxy on the same host). ``AUTH_MODE=dev``: a sign-in page where you type an email.
+email in ``AUTH_HEADER``; it is trusted only from ``TRUSTED_PROXY_IPS`` (``*``: any peer; empty:
+any peer too, refused in production). ``AUTH_MODE=dev``: a sign-in page where you type an email.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import User
+from app.transactions import write_transaction
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -25,6 +26,8 @@ EMAIL_RE = re.compile(
     r"^[^@\s<>\"'(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
 SESSION_USER = "user_id"
+# Answered without looking anyone up: health checks must not depend on the database.
+NO_USER_ENDPOINTS = frozenset({"main.healthz", "main.readyz", "static"})
 
 log = logging.getLogger("app.auth")
 
@@ -39,20 +42,20 @@ def normalize_email(value: str) -> str | None:
 
 def get_or_create_user(email: str) -> User:
     """Find the user by email, creating them (LiteLLM user_id = email) on first sign-in."""
-    admins = current_app.config["ADMIN_EMAILS"]
-    user = db.session.scalar(sa.select(User).where(User.email == email))
-    if user is None:
-        user = User(email=email, litellm_user_id=email, display_name=email.split("@")[0])
-        db.session.add(user)
-        try:
-            db.session.commit()
-        except IntegrityError:  # another request created the same user first
-            db.session.rollback()
-            user = db.session.scalar(sa.select(User).where(User.email == email))
-    is_admin = email in admins
-    if user.is_admin != is_admin:  # ADMIN_EMAILS is the source of truth
-        user.is_admin = is_admin
-        db.session.commit()
+    is_admin = email in current_app.config["ADMIN_EMAILS"]  # the source of truth
+    by_email = sa.select(User).where(User.email == email)
+    user = db.session.scalar(by_email)
+    if user is not None and user.is_admin == is_admin:
+        return user  # the usual case: nothing to write
+    try:
+        with write_transaction() as session:
+            user = session.scalar(by_email)  # again, now that writers take turns
+            if user is None:
+                user = User(email=email, litellm_user_id=email, display_name=email.split("@")[0])
+                session.add(user)
+            user.is_admin = is_admin
+    except IntegrityError:  # PostgreSQL: another request created the same user first
+        user = db.session.scalar(by_email)
     return user
 
 
@@ -63,12 +66,16 @@ def _parse_ip(value: str | None) -> IPAddress | None:
         return None
 
 
+def _trusts_every_peer(trusted: tuple[str, ...]) -> bool:
+    return not trusted or "*" in trusted
+
+
 def _is_trusted(address: IPAddress, trusted: tuple[str, ...]) -> bool:
     for entry in trusted:
         try:
             if address in ipaddress.ip_network(entry, strict=False):
                 return True
-        except ValueError:  # a malformed entry trusts nobody
+        except ValueError:  # refused at start-up (config.py); never trust on a typo
             continue
     return False
 
@@ -76,7 +83,7 @@ def _is_trusted(address: IPAddress, trusted: tuple[str, ...]) -> bool:
 def peer_is_trusted_proxy() -> bool:
     """Whether the direct peer may set the identity header (and X-Forwarded-For)."""
     trusted = current_app.config["TRUSTED_PROXY_IPS"]
-    if not trusted:
+    if _trusts_every_peer(trusted):
         return True
     peer = _parse_ip(request.remote_addr)
     return peer is not None and _is_trusted(peer, trusted)
@@ -87,8 +94,8 @@ def client_address() -> str:
 
     Only when the direct peer is a trusted proxy is ``X-Forwarded-For`` read, from the right:
     trusted proxy hops are skipped and the first untrusted address is the client. With
-    ``TRUSTED_PROXY_IPS`` empty (one proxy on the same host) only the rightmost entry counts,
-    i.e. the address that proxy itself saw. Anything a client wrote further left is ignored.
+    ``TRUSTED_PROXY_IPS`` empty or ``*`` (every peer is a proxy) only the rightmost entry counts,
+    i.e. the address the proxy in front of the portal saw. Anything further left is ignored.
     """
     peer = request.remote_addr or ""
     if not peer_is_trusted_proxy():
@@ -102,7 +109,7 @@ def client_address() -> str:
         if address is None:  # garbage: stop at the last hop we could read
             break
         found = str(address)
-        if not trusted or not _is_trusted(address, trusted):
+        if _trusts_every_peer(trusted) or not _is_trusted(address, trusted):
             break
     return found
 
@@ -110,6 +117,8 @@ def client_address() -> str:
 def load_user() -> None:
     """Set ``g.user`` for this request (None when nobody is signed in)."""
     g.user = None
+    if request.endpoint in NO_USER_ENDPOINTS:
+        return
     if current_app.config["AUTH_MODE"] == "header":
         header = current_app.config["AUTH_HEADER"]
         raw = request.headers.get(header)

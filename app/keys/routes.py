@@ -94,7 +94,7 @@ def create():
     return _no_store(response)
 
 
-@bp.get("/<int:key_id>/revoke")
+@bp.get("/<id:key_id>/revoke")
 @login_required
 def revoke_confirm(key_id: int):
     """The confirmation step: a POST form (inline for htmx, a page otherwise)."""
@@ -102,7 +102,7 @@ def revoke_confirm(key_id: int):
     return render_page_or_partial("keys/revoke.html", "keys/_revoke_confirm.html", key=key)
 
 
-@bp.post("/<int:key_id>/revoke")
+@bp.post("/<id:key_id>/revoke")
 @login_required
 def revoke(key_id: int):
     """Revoke the key in LiteLLM and mark it revoked; LiteLLM down → nothing changes."""

@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from app.ids import parse_id
+
 MAX_RANGE_DAYS = 366
 DEFAULT_PRESET = "7d"
 PRESETS = {
@@ -110,11 +112,10 @@ class UsageQuery:
         errors: dict[str, str] = {}
 
         key_id: int | None = None
-        key = raw["key"].lower()
+        key = (args.get("key") or "").lower()  # unstripped: " 1" is not an id
         if key not in ("", "all"):
-            if key.isdigit() and len(key) < 12:
-                key_id = int(key)
-            else:
+            key_id = parse_id(key)
+            if key_id is None:
                 errors["key"] = "Key must be one of your keys or “all”."
 
         metric = raw["metric"].lower() or DEFAULT_METRIC

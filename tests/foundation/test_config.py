@@ -13,6 +13,7 @@ PROD_ENV = {
     "DATABASE_URL": "postgresql+psycopg://portal@db.internal/portal",
     "LITELLM_BASE_URL": "http://litellm.internal:4000",
     "LITELLM_MASTER_KEY": "sk-master-for-tests-123456",
+    "TRUSTED_PROXY_IPS": "10.0.0.0/24",
 }
 
 
@@ -156,3 +157,36 @@ def test_bad_database_connect_timeout_names_the_variable(clean_env, value):
     clean_env.setenv("DATABASE_CONNECT_TIMEOUT", value)
     with pytest.raises(ConfigError, match="DATABASE_CONNECT_TIMEOUT"):
         create_app()
+
+
+@pytest.mark.parametrize("value", [None, "", "null"])
+def test_header_sign_in_in_production_refuses_to_start_without_trusted_proxies(clean_env, value):
+    """Unset, any client that reaches the port could sign in as anyone (admins included)."""
+    for name, setting in PROD_ENV.items():
+        clean_env.setenv(name, setting)
+    if value is None:
+        clean_env.delenv("TRUSTED_PROXY_IPS")
+    else:
+        clean_env.setenv("TRUSTED_PROXY_IPS", value)
+    with pytest.raises(ConfigError) as excinfo:
+        create_app()
+    message = str(excinfo.value)
+    assert message.startswith("TRUSTED_PROXY_IPS is required") and "\n" not in message
+
+
+def test_trusted_proxies_may_stay_empty_outside_production(clean_env):
+    clean_env.delenv("TRUSTED_PROXY_IPS", raising=False)
+    clean_env.setenv("AUTH_MODE", "header")
+    assert create_app().config["TRUSTED_PROXY_IPS"] == ()
+
+
+@pytest.mark.parametrize(
+    "value", ["not-an-ip", "10.0.0.5,proxy.internal", "10.0.0.0/33", "*,10.0.0.5"]
+)
+def test_malformed_trusted_proxies_stop_start_up(clean_env, value):
+    """A typo used to trust nobody without a word (every sign-in a 401); "*" beside addresses
+    is ambiguous."""
+    clean_env.setenv("TRUSTED_PROXY_IPS", value)
+    with pytest.raises(ConfigError) as excinfo:
+        create_app()
+    assert str(excinfo.value).startswith("TRUSTED_PROXY_IPS") and "\n" not in str(excinfo.value)

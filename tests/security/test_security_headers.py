@@ -9,6 +9,7 @@ import re
 import pytest
 from security_routes import rules, url
 
+from app.auth.session import NO_USER_ENDPOINTS
 from app.config import ProductionConfig
 
 TEMPLATES = pathlib.Path(__file__).resolve().parents[2] / "templates"
@@ -84,6 +85,63 @@ def test_headers_when_signed_out_and_in_header_mode(build_app, client):
     response = app.test_client().get("/keys")
     assert response.status_code == 401
     assert_security_headers(response, "401")
+
+
+def _cache_directives(response) -> set[str]:
+    value = response.headers.get("Cache-Control", "")
+    return {d.strip().split("=")[0] for d in value.split(",") if d.strip()}
+
+
+@pytest.mark.parametrize("hx", [False, True], ids=["page", "fragment"])
+def test_every_signed_in_response_is_private(app, client, admin_with_key, csrf_token, hx):
+    """Whatever a signed-in user gets shows their data (their email at least): no shared cache
+    may keep it. Views that already forbid storing it anywhere (no-store) keep that."""
+    admin, key = admin_with_key
+    headers = {"HX-Request": "true"} if hx else {}
+    checked = set()
+    for rule in rules(app, "GET"):
+        if rule.endpoint in NO_USER_ENDPOINTS:
+            continue  # health checks look nobody up and show nobody's data
+        response = client.get(url(rule, key_id=key.id, user_id=admin.id), headers=headers)
+        directives = _cache_directives(response)
+        assert "public" not in directives, rule.rule
+        assert "private" in directives or "no-store" in directives, rule.rule
+        checked.add(rule.endpoint)
+    assert {"keys.index", "usage.index", "admin.usage", "usage.export_csv"} <= checked
+    for path in ("/keys", "/usage", f"/keys/{key.id}/revoke"):
+        assert "private" in _cache_directives(client.get(path, headers=headers)), path
+    revoked = client.post(
+        f"/keys/{key.id}/revoke", data={"csrf_token": csrf_token()}, headers=headers
+    )
+    assert "private" in _cache_directives(revoked)
+    assert "no-store" in _cache_directives(client.get("/usage/export.json"))
+    assert "no-store" in _cache_directives(client.get("/admin/audit"))
+
+
+def test_static_files_and_signed_out_pages_stay_shareable(client):
+    assert "private" not in _cache_directives(client.get("/auth/sign-in"))
+    static = client.get("/static/css/portal.css")
+    assert "private" not in _cache_directives(static)
+    static.close()
+
+
+def test_hsts_only_in_production(client, monkeypatch, tmp_path, sim_server, build_app):
+    assert "Strict-Transport-Security" not in client.get("/auth/sign-in").headers
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-production-secret-for-tests")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/prod.sqlite")
+    monkeypatch.setenv("LITELLM_BASE_URL", sim_server.base_url)
+    monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-sim-master-0123456789")
+    monkeypatch.setenv("TRUSTED_PROXY_IPS", "127.0.0.1")
+    monkeypatch.setenv("HTTP_CACHE_URL", "memory")
+    production = build_app(ProductionConfig(), schema=True).test_client()
+    for response in (
+        production.get("/keys"),  # 401: no identity header
+        production.get("/keys", headers={"X-Forwarded-Email": "alice@example.com"}),
+        production.get("/static/css/portal.css"),
+    ):
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+        response.close()
 
 
 def test_session_cookie_is_httponly_and_lax(client, sign_in, make_user):

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from app.auth.session import client_address
+from app.config import ProductionConfig
 
 EMAIL = {"X-Forwarded-Email": "alice@example.com"}
 
@@ -34,9 +35,8 @@ def _get(app, peer: str, headers: dict[str, str], path: str = "/keys"):
         (("10.0.0.0/24", "::1"), "10.0.0.77", True),
         (("10.0.0.0/24", "::1"), "::1", True),
         (("10.0.0.0/24",), "192.168.1.1", False),
-        (("not-an-ip", "10.0.0.5"), "10.0.0.5", True),
-        (("not-an-ip",), "10.0.0.5", False),
-        ((), "203.0.113.9", True),  # empty = any peer (single-host set-up)
+        ((), "203.0.113.9", True),  # empty = any peer (outside production only)
+        (("*",), "203.0.113.9", True),  # explicit: every peer is a proxy
     ],
 )
 def test_identity_header_only_from_trusted_peers(header_app, trusted, peer, signed_in):
@@ -73,6 +73,8 @@ def test_untrusted_peer_cannot_reach_admin_or_post(header_app, make_user):
         (("10.0.0.5",), "10.0.0.5", None, "10.0.0.5"),
         # Empty TRUSTED_PROXY_IPS: the proxy on this host appended the rightmost entry.
         ((), "127.0.0.1", "6.6.6.6, 203.0.113.7", "203.0.113.7"),
+        # "*": every peer is a proxy, so only what the one in front appended counts.
+        (("*",), "198.51.100.1", "6.6.6.6, 203.0.113.7", "203.0.113.7"),
         # IPv6
         (("::1",), "::1", "2001:db8::1", "2001:db8::1"),
     ],
@@ -118,3 +120,51 @@ def test_identity_header_from_untrusted_peer_is_logged_without_its_value(header_
     assert _get(app, "10.0.0.5", EMAIL).status_code == 200
     assert _get(app, "198.51.100.1", {}).status_code == 401
     assert [r for r in caplog.records if r.name == "app.auth"] == []
+
+
+# --- production: TRUSTED_PROXY_IPS is required; "*" is an explicit, logged opt-in ----------------
+
+
+@pytest.fixture
+def production_app(monkeypatch, tmp_path, sim_server, build_app):
+    """A production app (header sign-in) with the given TRUSTED_PROXY_IPS."""
+
+    def build(trusted: str):
+        monkeypatch.setenv("PORTAL_ENV", "production")
+        monkeypatch.setenv("SECRET_KEY", "a-production-secret-for-tests")
+        monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/prod.sqlite")
+        monkeypatch.setenv("LITELLM_BASE_URL", sim_server.base_url)
+        monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-sim-master-0123456789")
+        monkeypatch.setenv("HTTP_CACHE_URL", "memory")
+        monkeypatch.delenv("AUTH_MODE", raising=False)
+        monkeypatch.setenv("TRUSTED_PROXY_IPS", trusted)
+        return build_app(ProductionConfig(), schema=True)
+
+    return build
+
+
+def _security_warnings(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "app.security" and r.levelno == logging.WARNING]
+
+
+def test_star_trusts_every_peer_and_says_so_at_start_up(production_app, caplog):
+    caplog.set_level(logging.INFO, logger="app")
+    app = production_app("*")
+    warnings = _security_warnings(caplog)
+    assert len(warnings) == 1
+    assert "TRUSTED_PROXY_IPS=*" in warnings[0].getMessage()
+    assert "X-Forwarded-Email" in warnings[0].getMessage()
+    for peer in ("203.0.113.9", "10.0.0.5", "::1"):
+        response = _get(app, peer, EMAIL)
+        assert response.status_code == 200, peer
+        assert "alice@example.com" in response.get_data(as_text=True)
+
+
+def test_cidr_in_production_still_trusts_only_those_peers(production_app, caplog):
+    caplog.set_level(logging.INFO, logger="app")
+    app = production_app("10.0.0.0/24")
+    assert _security_warnings(caplog) == []
+    assert _get(app, "10.0.0.77", EMAIL).status_code == 200
+    assert _get(app, "10.0.1.1", EMAIL).status_code == 401
+    admin = {"X-Forwarded-Email": "ops@example.com"}
+    assert _get(app, "203.0.113.9", admin, "/admin/usage").status_code == 401
