@@ -44,7 +44,7 @@ def _key_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
         "key_alias": opt_str(raw.get("key_alias")),
         "key_name": opt_str(raw.get("key_name")),
         "user_id": opt_str(raw.get("user_id")),
-        "spend": float(as_number(raw.get("spend"), float)),
+        "spend": float(as_number(raw.get("spend"), float, "spend")),
         "max_budget": opt_float(raw.get("max_budget")),
         "models": _models(raw.get("models")),
         "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
