@@ -153,7 +153,8 @@ class LiteLLMTransport(CacheMixin):
         retry = Retry(
             total=retries,
             connect=retries,
-            read=min(retries, int(read_retries)),
+            # False, not 0: the timeout then surfaces as itself, not as a "connection error".
+            read=min(retries, int(read_retries)) or False,
             status=retries,
             backoff_factor=backoff_factor,
             status_forcelist=(429, 500, 502, 503, 504),
