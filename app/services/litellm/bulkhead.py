@@ -52,8 +52,8 @@ class Bulkhead:
             with self._lock:
                 self.rejected += 1
             raise BulkheadFull(
-                f"{self.max_concurrent} LiteLLM calls already in progress "
-                f"(LITELLM_MAX_CONCURRENCY); none finished within {self.wait:g} s"
+                f"all {self.max_concurrent} slots for LiteLLM calls are in use "
+                f"(LITELLM_MAX_CONCURRENCY) and none came free within {self.wait:g} s"
             )
         with self._lock:
             self._in_use += 1
