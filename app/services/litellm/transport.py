@@ -22,6 +22,7 @@ from typing import Any, Self
 import requests
 from requests.adapters import HTTPAdapter
 from requests_cache import DO_NOT_CACHE, BaseCache, CachedSession
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from app.services.redact import redact
@@ -49,6 +50,19 @@ class ClientStats:
 
     def __getitem__(self, name: str) -> int:
         return getattr(self, name)
+
+
+class SingleWaitRetry(Retry):
+    """GET retries that never re-send after a read timeout: a LiteLLM that hangs must cost a view
+    one read timeout, not two. A connection dropped while reading (a stale keep-alive
+    connection) is still retried, like refused connections and 429/5xx."""
+
+    def increment(
+        self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
+    ):
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 @dataclass(frozen=True)
@@ -97,7 +111,7 @@ class LiteLLMTransport(CacheMixin):
         connect_timeout: float = 3.05,
         read_timeout: float = 5,
         write_timeout: float = 15,
-        read_retries: int = 0,
+        retry_read_timeouts: bool = False,
         max_concurrency: int = 3,
         concurrency_wait: float = 0.5,
         health_connect_timeout: float = 1,
@@ -147,14 +161,14 @@ class LiteLLMTransport(CacheMixin):
         )
         self.session.headers["Authorization"] = f"Bearer {master_key}"
         self.session.headers["Accept"] = "application/json"
-        # GETs are idempotent and retried on refused connections and 429/5xx; POSTs
-        # (generate/delete) never are. A read timeout is re-sent only ``read_retries`` times
-        # (0 for views: a second wait on a hanging LiteLLM would double the view's time).
-        retry = Retry(
+        # GETs are idempotent and retried; POSTs (generate/delete) never are. Read errors get at
+        # most one retry (a stale keep-alive connection); a read timeout gets none unless
+        # ``retry_read_timeouts`` (maintenance commands), so a hanging LiteLLM costs a view one.
+        retry_class = Retry if retry_read_timeouts else SingleWaitRetry
+        retry = retry_class(
             total=retries,
             connect=retries,
-            # False, not 0: the timeout then surfaces as itself, not as a "connection error".
-            read=min(retries, int(read_retries)) or False,
+            read=min(retries, 1),
             status=retries,
             backoff_factor=backoff_factor,
             status_forcelist=(429, 500, 502, 503, 504),
@@ -213,9 +227,9 @@ class LiteLLMTransport(CacheMixin):
         if missing:
             raise ValueError("missing configuration: " + ", ".join(missing))
         if maintenance:
-            read_timeout, read_retries = get("LITELLM_MAINTENANCE_TIMEOUT", 30.0, float), 1
+            read_timeout = get("LITELLM_MAINTENANCE_TIMEOUT", 30.0, float)
         else:
-            read_timeout, read_retries = get("LITELLM_TIMEOUT", 5.0, float), 0
+            read_timeout = get("LITELLM_TIMEOUT", 5.0, float)
         return cls(
             str(config["LITELLM_BASE_URL"]),
             str(config["LITELLM_MASTER_KEY"]),
@@ -231,7 +245,7 @@ class LiteLLMTransport(CacheMixin):
             connect_timeout=get("LITELLM_CONNECT_TIMEOUT", 3.05, float),
             read_timeout=read_timeout,
             write_timeout=get("LITELLM_WRITE_TIMEOUT", 15.0, float),
-            read_retries=read_retries,
+            retry_read_timeouts=maintenance,
             max_concurrency=get("LITELLM_MAX_CONCURRENCY", 3, int),
             concurrency_wait=get("LITELLM_CONCURRENCY_WAIT", 0.5, float),
             max_pages=get("LITELLM_MAX_PAGES", 50, int),
