@@ -1,4 +1,5 @@
-"""A bulkhead in front of LiteLLM: at most N upstream calls in flight per process.
+"""A bulkhead in front of LiteLLM (at most N upstream calls in flight per process) and the retry
+policy that keeps a view's wait on a hanging LiteLLM to one read timeout.
 
 A hanging LiteLLM would otherwise hold every gunicorn thread until its read timeout, so pages
 that never need LiteLLM (the key list from the database, ``/healthz``) would queue behind it.
@@ -17,8 +18,10 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
 
-__all__ = ["Bulkhead", "BulkheadAdapter", "BulkheadFull"]
+__all__ = ["Bulkhead", "BulkheadAdapter", "BulkheadFull", "SingleWaitRetry"]
 
 
 class BulkheadFull(requests.exceptions.RequestException):
@@ -80,3 +83,16 @@ class BulkheadAdapter(HTTPAdapter):
                 # is as busy as one that sends nothing (requests would read it right after).
                 _ = response.content
             return response
+
+
+class SingleWaitRetry(Retry):
+    """GET retries that never re-send after a read timeout: a LiteLLM that hangs must cost a view
+    one read timeout, not two. A connection dropped while reading (a stale keep-alive
+    connection) is still retried, like refused connections and 429/5xx."""
+
+    def increment(
+        self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
+    ):
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)

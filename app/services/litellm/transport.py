@@ -22,12 +22,11 @@ from typing import Any, Self
 import requests
 from requests.adapters import HTTPAdapter
 from requests_cache import DO_NOT_CACHE, BaseCache, CachedSession
-from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from app.services.redact import redact
 
-from .bulkhead import Bulkhead, BulkheadAdapter, BulkheadFull
+from .bulkhead import Bulkhead, BulkheadAdapter, BulkheadFull, SingleWaitRetry
 from .caching import CacheMixin, build_cache_backend, cache_namespace
 from .errors import LiteLLMBadResponse, LiteLLMError, LiteLLMUnavailable
 from .memo import MISSING, ParsedMemo
@@ -50,19 +49,6 @@ class ClientStats:
 
     def __getitem__(self, name: str) -> int:
         return getattr(self, name)
-
-
-class SingleWaitRetry(Retry):
-    """GET retries that never re-send after a read timeout: a LiteLLM that hangs must cost a view
-    one read timeout, not two. A connection dropped while reading (a stale keep-alive
-    connection) is still retried, like refused connections and 429/5xx."""
-
-    def increment(
-        self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
-    ):
-        if isinstance(error, ReadTimeoutError):
-            raise error
-        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 @dataclass(frozen=True)
