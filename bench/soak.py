@@ -1,12 +1,12 @@
 """The soak: the concurrency and fault scenario (bench/storm.py) round after round for a few
-minutes against one gunicorn, then how many concurrent writers the database holds.
+minutes against one gunicorn, then how many concurrent writers the embedded default holds.
 
     scripts/bench soak [--minutes 3] [--users 16]      # BENCH_DB=postgres for PostgreSQL
 
 Measures requests/s and p50/p95/p99 latency per route, answers by status, /healthz latency
 (from a probe process of its own; overall and while LiteLLM hangs), the workers' RSS every few
-seconds, and, with fresh users each time, 2…32 users signing in and creating a key at the same
-moment (how many of them get an error). Writes ``soak.json`` and the "Soak" section of
+seconds; then bench/writers.py (1…64 writers signing in and creating keys on one SQLite file,
+under ``flask run`` and gunicorn). Writes ``soak.json`` and the "Soak" section of
 ``benchmarks.md`` in ``--out-dir``. Loopback only; every phase is bounded in requests and time.
 """
 
@@ -26,9 +26,8 @@ from bench.run import log, machine
 from bench.services import MASTER_KEY, ROOT, Portal, Sim, migrate, proc_status_kib
 from bench.soak_report import update_benchmarks_md
 from bench.storm import Storm
-from bench.traffic import PortalUser, Recorder, together
+from bench.writers import main as run_writers
 
-WRITER_LEVELS = (2, 4, 8, 16, 32)
 RSS_EVERY_S = 5.0
 
 
@@ -111,50 +110,12 @@ def soak(base_url: str, sim: Sim, portal: Portal, args, workdir: Path) -> dict:
     }
 
 
-def writers(base_url: str, levels=WRITER_LEVELS, trials: int = 3) -> list[dict]:
-    """For each level, ``trials`` times: that many new users sign in at the same moment, and
-    those signed in create a key at the same moment."""
-    out = []
-    for level in levels:
-        recorder = Recorder()
-        started = time.monotonic()
-        for trial in range(trials):
-            recorder.phase = f"writers-{level}-{trial}"
-            users = [PortalUser(base_url, f"w{level}-{trial}-{n:02d}@example.com", recorder)
-                     for n in range(level)]  # fmt: skip
-            _sign_in_then_create(users)
-        wall = time.monotonic() - started
-        writes = [h for h in recorder.snapshot() if h.route.startswith("POST")]
-        statuses = Counter(str(h.status or h.error) for h in writes)
-        out.append({
-            "writers": level,
-            "trials": trials,
-            "writes": len(writes),
-            "ok": sum(1 for h in writes if h.status in (201, 303)),
-            "statuses": dict(sorted(statuses.items())),
-            "p95_ms": round(percentile([h.seconds * 1000 for h in writes], 95), 1),
-            "wall_s": round(wall, 2),
-        })  # fmt: skip
-        log(f"writers {level}: {dict(statuses)}")
-    return out
-
-
-def _sign_in_then_create(users: list[PortalUser]) -> None:
-    signed_in: list[PortalUser] = []
-    together(users, lambda u: u.sign_in().status == 303 and signed_in.append(u), deadline_s=120)
-    forms = {u.email: u.create_form() for u in signed_in}
-    if signed_in:
-        together(signed_in, lambda u: u.create_key("w", forms[u.email]), deadline_s=120)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0, help="soak length (bounded)")
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
-    parser.add_argument(
-        "--writer-threads", type=int, default=16, help="threads per worker, writers sweep"
-    )
+    parser.add_argument("--skip-writers", action="store_true", help="no concurrent-writers run")
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
     parser.add_argument("--out-dir", default=str(ROOT / "docs"))
     args = parser.parse_args(argv)
@@ -164,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     database_url = args.database_url or f"sqlite:///{workdir}/portal.sqlite"
     figures: dict = {"machine": machine(), "settings": {
         "minutes": args.minutes, "users": args.users, "workers": 2, "threads": args.threads,
-        "writer_threads": args.writer_threads,
         "database": "PostgreSQL" if database_url.startswith("postgresql") else "SQLite file",
     }}  # fmt: skip
     log(f"work folder {workdir}")
@@ -178,15 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             figures["soak"] = soak(portal.base_url, sim, portal, args, workdir)
         finally:
             portal.stop()
-        env = portal_env(sim, database_url, workdir, args.writer_threads)
-        portal = Portal.start(workdir, env, name="writers")
-        try:
-            log("concurrent writers")
-            figures["writers"] = writers(portal.base_url)
-        finally:
-            portal.stop()
     finally:
         sim.stop()
+    if not args.skip_writers:
+        log("concurrent writers on the embedded default (bench/writers.py)")
+        writers_json = workdir / "writers.json"
+        run_writers(["--json", str(writers_json)])
+        figures["writers"] = json.loads(writers_json.read_text())
     figures["machine"]["loadavg_end"] = machine()["loadavg_start"]
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

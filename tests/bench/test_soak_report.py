@@ -17,9 +17,8 @@ def _figures(rps: float) -> dict:
             "users": 16,
             "workers": 2,
             "threads": 4,
-            "writer_threads": 16,
             "database": "SQLite file",
-        },  # fmt: skip
+        },
         "soak": {
             "requests": 10,
             "wall_s": 10.0,
@@ -38,18 +37,22 @@ def _figures(rps: float) -> dict:
                 "over_100_ms": 0,
             },
             "rss": [{"t_s": t, "workers_mib": [80.0, 81.0]} for t in range(0, 100, 5)],
-        },  # fmt: skip
-        "writers": [
-            {
-                "writers": 2,
-                "trials": 3,
-                "writes": 12,
-                "ok": 12,
-                "statuses": {"201": 6, "303": 6},
-                "p95_ms": 40.0,
-                "wall_s": 1.0,
-            }
-        ],  # fmt: skip
+        },
+        "writers": {
+            "latency_ms": 50,
+            "runs": [
+                {
+                    "server": "gunicorn",
+                    "workload": "create",
+                    "clients": 16,
+                    "ok": 320,
+                    "writes_per_s": 90.5,
+                    "p95_ms": 300.0,
+                    "max_ms": 410.0,
+                    "other": {},
+                }
+            ],
+        },
     }
 
 
@@ -65,4 +68,5 @@ def test_section_is_appended_then_replaced_in_place(tmp_path):
     second = path.read_text()
     assert second.count(START) == 1 and "| 12.50 |" not in second and "| 99.50 |" in second
     assert "the main run's tables" in second and second.rstrip().endswith("## After")
-    assert second.count("| 80.00, 81.00 |") + second.count("80.0, 81.0") == 12  # RSS thinned
+    assert second.count("80.0, 81.0") == 12  # RSS thinned to 12 samples
+    assert "| gunicorn | create | 16 | 320 |" in second
