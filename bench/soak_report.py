@@ -112,7 +112,7 @@ def _writers(writers: dict | None) -> list[str]:
         "a new person each request; `create`: a key each request, LiteLLM "
         f"+{writers['latency_ms']} ms). A level is held when no answer is other than expected.\n",
         _table(
-            ["Server", "Writes", "Writers", "OK", "Writes/s", "p95 ms", "max ms", "Other answers"],
+            ["Server", "Workload", "Writers", "OK", "Writes/s", "p95 ms", "max ms", "Other"],
             rows,
         ),  # fmt: skip
     ]
