@@ -119,8 +119,8 @@ def test_a_hanging_litellm_costs_one_short_read_timeout(sim_server, sim, alice_t
         elapsed = time.perf_counter() - started
     finally:
         client.close()
-    # One wait of 0.4 s: a retry after the read timeout would make it 0.8 s or more.
-    assert 0.35 < elapsed < 0.75
+    # One wait of 0.4 s, not a second try (which the simulator would count), nor the 3 s.
+    assert 0.35 < elapsed < 2
     assert sim.count(path=AGG) == 1
 
 
@@ -136,7 +136,7 @@ def test_a_hanging_litellm_falls_back_to_stale_data_within_the_budget(sim_server
     finally:
         client.close()
     assert stale.stale and stale.totals.spend == fresh.totals.spend == 0.25
-    assert elapsed < 0.75
+    assert elapsed < 2 and sim.count(path=AGG) == 2
 
 
 def _in_flight(client: LiteLLMClient, count: int, token: str) -> list[threading.Thread]:
@@ -168,7 +168,7 @@ def _swallow(call) -> None:
 
 def test_the_call_over_the_bound_fails_fast_instead_of_waiting(sim_server, sim, alice_token):
     client = _client(sim_server, max_concurrency=2, concurrency_wait=0.1, read_timeout=5)
-    sim.set_latency(1500)
+    sim.set_latency(2500)
     try:
         threads = _in_flight(client, 2, alice_token)
         started = time.perf_counter()
@@ -179,7 +179,7 @@ def test_the_call_over_the_bound_fails_fast_instead_of_waiting(sim_server, sim, 
             thread.join(timeout=5)
     finally:
         client.close()
-    assert elapsed < 0.5  # 0.1 s wait for a slot, not the 1.5 s the others take
+    assert elapsed < 1.5  # 0.1 s wait for a slot, not the 2.5 s the others take
     assert client.bulkhead.rejected == 1
     assert sim.count(path=AGG) == 2  # the refused call never reached LiteLLM
 
@@ -188,7 +188,7 @@ def test_cached_answers_do_not_wait_for_a_slot(sim_server, sim, alice_token):
     client = _client(sim_server, max_concurrency=1, concurrency_wait=0.05)
     try:
         client.daily_activity(DAY, DAY, api_key=alice_token)  # cached now
-        sim.set_latency(1500)
+        sim.set_latency(2500)
         threads = _in_flight(client, 1, alice_token)
         started = time.perf_counter()
         cached = client.daily_activity(DAY, DAY, api_key=alice_token)
@@ -198,7 +198,7 @@ def test_cached_answers_do_not_wait_for_a_slot(sim_server, sim, alice_token):
     finally:
         client.close()
     assert cached.from_cache and cached.totals.spend == 0.25
-    assert elapsed < 0.2 and client.bulkhead.rejected == 0
+    assert elapsed < 1.5 and client.bulkhead.rejected == 0
 
 
 def test_a_full_bulkhead_serves_stale_data_when_it_has_some(sim_server, sim, alice_token):
