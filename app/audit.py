@@ -6,6 +6,7 @@ import json
 
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User
+from app.transactions import write_transaction
 
 
 def record(
@@ -19,7 +20,8 @@ def record(
 ) -> AuditEvent:
     """Add one audit event (``key.create``, ``key.revoke``, ``admin.key.revoke``, …).
 
-    ``detail`` must never hold a secret; dicts are stored as JSON.
+    ``detail`` must never hold a secret; dicts are stored as JSON. With ``commit`` the event is
+    written in a short write transaction of its own, else it joins the caller's.
     """
     if isinstance(detail, dict):
         detail = json.dumps(detail, sort_keys=True, default=str)
@@ -30,7 +32,9 @@ def record(
         target_key_id=target_key.id if target_key is not None else None,
         detail=detail,
     )
-    db.session.add(event)
-    if commit:
-        db.session.commit()
+    if not commit:  # part of the caller's transaction
+        db.session.add(event)
+        return event
+    with write_transaction() as session:
+        session.add(event)
     return event

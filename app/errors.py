@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, jsonify, make_response, render_template, request
+import sqlalchemy as sa
+from flask import Flask, current_app, g, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.db_errors import is_unavailable
 from app.extensions import db
 from app.htmx import is_partial
+
+DATABASE_UNAVAILABLE = "The portal's database is unavailable; nothing was changed."
 
 
 def _render(status: int, title: str, message: str):
@@ -57,7 +61,28 @@ def handle_unexpected(error: Exception):
     return _render(500, "Something went wrong", "The portal hit an unexpected error. Try again.")
 
 
+def handle_database_error(error: sa.exc.SQLAlchemyError):
+    """503 when the database cannot serve (down, read-only, locked too long); else a bug: 500."""
+    if not is_unavailable(error):
+        return handle_unexpected(error)
+    try:
+        db.session.rollback()
+    except sa.exc.SQLAlchemyError:
+        pass  # the connection is gone; the session is discarded at the end of the request
+    # The signed-in user's attributes were expired by the rollback; reloading them for the
+    # page header would hit the same failure.
+    g.user = None
+    orig = getattr(error, "orig", None) or error
+    current_app.logger.error("database unavailable: %s: %s", type(orig).__name__, orig)
+    if wants_json():
+        response = jsonify(error=DATABASE_UNAVAILABLE)
+        response.status_code = 503
+        return response
+    return _render(503, "Database unavailable", DATABASE_UNAVAILABLE)
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(RequestEntityTooLarge, handle_too_large)
+    app.register_error_handler(sa.exc.SQLAlchemyError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

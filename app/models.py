@@ -111,3 +111,16 @@ class RateLimitHit(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     bucket: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class ReadinessProbe(db.Model):
+    """One row that /readyz rewrites: proof that the database still commits writes.
+
+    A read-only file or volume passes every read, and in WAL mode a write that is rolled back
+    never reaches the file, so only a committed write tells.
+    """
+
+    __tablename__ = "readiness_probe"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    checked_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import User
+from app.transactions import write_transaction
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -25,6 +26,8 @@ EMAIL_RE = re.compile(
     r"^[^@\s<>\"'(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
 SESSION_USER = "user_id"
+# Answered without looking anyone up: health checks must not depend on the database.
+NO_USER_ENDPOINTS = frozenset({"main.healthz", "main.readyz", "static"})
 
 log = logging.getLogger("app.auth")
 
@@ -39,20 +42,20 @@ def normalize_email(value: str) -> str | None:
 
 def get_or_create_user(email: str) -> User:
     """Find the user by email, creating them (LiteLLM user_id = email) on first sign-in."""
-    admins = current_app.config["ADMIN_EMAILS"]
-    user = db.session.scalar(sa.select(User).where(User.email == email))
-    if user is None:
-        user = User(email=email, litellm_user_id=email, display_name=email.split("@")[0])
-        db.session.add(user)
-        try:
-            db.session.commit()
-        except IntegrityError:  # another request created the same user first
-            db.session.rollback()
-            user = db.session.scalar(sa.select(User).where(User.email == email))
-    is_admin = email in admins
-    if user.is_admin != is_admin:  # ADMIN_EMAILS is the source of truth
-        user.is_admin = is_admin
-        db.session.commit()
+    is_admin = email in current_app.config["ADMIN_EMAILS"]  # the source of truth
+    by_email = sa.select(User).where(User.email == email)
+    user = db.session.scalar(by_email)
+    if user is not None and user.is_admin == is_admin:
+        return user  # the usual case: nothing to write
+    try:
+        with write_transaction() as session:
+            user = session.scalar(by_email)  # again, now that writers take turns
+            if user is None:
+                user = User(email=email, litellm_user_id=email, display_name=email.split("@")[0])
+                session.add(user)
+            user.is_admin = is_admin
+    except IntegrityError:  # PostgreSQL: another request created the same user first
+        user = db.session.scalar(by_email)
     return user
 
 
@@ -114,6 +117,8 @@ def client_address() -> str:
 def load_user() -> None:
     """Set ``g.user`` for this request (None when nobody is signed in)."""
     g.user = None
+    if request.endpoint in NO_USER_ENDPOINTS:
+        return
     if current_app.config["AUTH_MODE"] == "header":
         header = current_app.config["AUTH_HEADER"]
         raw = request.headers.get(header)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, jsonify, redirect, url_for
 
 from app.auth import login_required
-from app.extensions import db
 from app.services import litellm_client
+from app.services.readiness import check_database
 
 bp = Blueprint("main", __name__)
 
@@ -27,14 +26,8 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready when the database answers and LiteLLM is alive; 503 naming what failed otherwise."""
-    checks: dict[str, str] = {}
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-        db.session.rollback()
-        checks["database"] = f"failed: {type(exc).__name__}"
+    """Ready when the database commits a write and LiteLLM is alive; 503 naming what failed."""
+    checks = {"database": check_database()}
     try:
         checks["litellm"] = "ok" if litellm_client().health() else "failed: not alive"
     except Exception as exc:  # noqa: BLE001

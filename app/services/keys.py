@@ -33,6 +33,7 @@ from app.services.litellm import (
     LiteLLMRejected,
     LiteLLMUnavailable,
 )
+from app.transactions import write_transaction
 
 log = logging.getLogger("app.keys")
 
@@ -80,6 +81,10 @@ class LiteLLMFailed(KeyServiceError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class InputRefused(LiteLLMFailed):
+    """LiteLLM refused what the user asked for (400/409/422): counts against the rate limit."""
 
 
 class StorageFailed(KeyServiceError):
@@ -247,7 +252,7 @@ def _litellm_failure(exc: LiteLLMError) -> LiteLLMFailed:
     if isinstance(exc, LiteLLMUnavailable):
         return LiteLLMFailed(UNREACHABLE, 503)
     if isinstance(exc, LiteLLMRejected):
-        return LiteLLMFailed(f"LiteLLM refused the key: {exc.message}", 409)
+        return InputRefused(f"LiteLLM refused the key: {exc.message}", 409)
     return LiteLLMFailed(f"LiteLLM could not create the key: {exc.message}", 502)
 
 
@@ -273,9 +278,11 @@ def create_key(owner: User, request: NewKeyRequest, *, actor: User | None = None
     """Create ``owner``'s key in LiteLLM, then record it; return the row and the secret.
 
     Order: replay check (same ``idempotency_token`` → :class:`AlreadyCreated`, no LiteLLM call),
-    label check, rate limit, ``/key/generate``, one DB transaction (row + audit event). When that
-    transaction fails the LiteLLM key is deleted again; when it failed because a concurrent
-    identical submission won, the winner's row is reported as :class:`AlreadyCreated`.
+    label check, a rate-limit slot, ``/key/generate``, one short write transaction (row + audit
+    event). No transaction is open while LiteLLM works. When the row cannot be written the
+    LiteLLM key is deleted again; when that is because a concurrent identical submission won,
+    the winner's row is reported as :class:`AlreadyCreated`. The slot stays used only when the
+    key was made or LiteLLM refused the user's input; any other failure gives it back.
     """
     actor = actor or owner
     _check_replay(owner, request.idempotency_token)
@@ -284,22 +291,34 @@ def create_key(owner: User, request: NewKeyRequest, *, actor: User | None = None
     )
     if label_taken is not None:
         raise DuplicateLabel(f"You already have a key named “{request.label}” (revoked included).")
-    if not ratelimit.hit(owner, "key-create", current_app.config["RATE_LIMIT_KEY_CREATE"]):
+    slot = ratelimit.reserve(owner, "key-create", current_app.config["RATE_LIMIT_KEY_CREATE"])
+    if slot is None:
         raise RateLimited(
             "You have created too many keys recently. Wait a while before creating another."
         )
+    try:
+        return _generate_and_record(owner, request, actor)
+    except InputRefused:
+        raise
+    except BaseException:
+        ratelimit.release(slot)
+        raise
 
+
+def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> CreatedKey:
     alias = alias_for(owner, request.label)
+    owner_id, litellm_user_id, email = owner.id, owner.litellm_user_id, owner.email
+    db.session.rollback()  # end the read transaction: nothing stays open during the call
     try:
         generated = litellm_client().generate_key(
             key_alias=alias,
-            user_id=owner.litellm_user_id,
+            user_id=litellm_user_id,
             models=request.models,
             max_budget=request.max_budget,
             duration=request.duration,
             metadata={
                 "created_by": PORTAL_TAG,
-                "portal_user": owner.email,
+                "portal_user": email,
                 "portal_label": request.label,
             },
         )
@@ -309,13 +328,12 @@ def create_key(owner: User, request: NewKeyRequest, *, actor: User | None = None
             _delete_orphan(alias=alias)
         elif isinstance(exc, LiteLLMRejected):
             # A concurrent identical submission may have taken the alias first.
-            db.session.rollback()
             _check_replay(owner, request.idempotency_token)
-        log.warning("key create refused for user %s: %s", owner.id, exc.message)
+        log.warning("key create refused for user %s: %s", owner_id, exc.message)
         raise _litellm_failure(exc) from None
 
     key = ApiKey(
-        user_id=owner.id,
+        user_id=owner_id,
         name=alias,
         label=request.label,
         key_prefix=f"sk-...{generated.secret[-4:]}",
@@ -326,29 +344,28 @@ def create_key(owner: User, request: NewKeyRequest, *, actor: User | None = None
         idempotency_token=request.idempotency_token,
     )
     try:
-        db.session.add(key)
-        db.session.flush()
-        audit.record(
-            "key.create",
-            actor=actor,
-            target_user=owner,
-            target_key=key,
-            detail={"alias": alias, "token_id": generated.token_id},
-            commit=False,
-        )
-        db.session.commit()
+        with write_transaction() as session:
+            session.add(key)
+            session.flush()
+            audit.record(
+                "key.create",
+                actor=actor,
+                target_user=owner,
+                target_key=key,
+                detail={"alias": alias, "token_id": generated.token_id},
+                commit=False,
+            )
     except SQLAlchemyError as exc:
-        db.session.rollback()
         log.error("key row for alias %s not saved (%s); deleting it in LiteLLM", alias, exc)
         cleaned = _delete_orphan(token=generated.token_id)
         winner = _by_idempotency_token(request.idempotency_token)
-        if winner is not None and winner.user_id == owner.id:
+        if winner is not None and winner.user_id == owner_id:
             raise AlreadyCreated(winner) from None
         message = "The portal could not save the new key, so it was deleted again. Try again."
         if not cleaned:
             message += " (Deleting it in LiteLLM failed too; an administrator has been alerted.)"
         raise StorageFailed(message) from None
-    log.info("key %s created for user %s (alias %s)", key.id, owner.id, alias)
+    log.info("key %s created for user %s (alias %s)", key.id, owner_id, alias)
     return CreatedKey(key=key, secret=generated.secret)
 
 
@@ -364,41 +381,42 @@ def revoke_key(key: ApiKey, *, actor: User) -> RevokeResult:
     """
     if key.revoked_at is not None:
         return RevokeResult(key, already_revoked=True, gone_in_litellm=False)
+    key_id, token, alias = key.id, key.litellm_token_id, key.name
+    db.session.rollback()  # end the read transaction: nothing stays open during the call
     try:
-        if key.litellm_token_id is not None:
-            deleted = litellm_client().delete_key(key.litellm_token_id)
+        if token is not None:
+            deleted = litellm_client().delete_key(token)
         else:
-            deleted = litellm_client().delete_key(key_alias=key.name)
+            deleted = litellm_client().delete_key(key_alias=alias)
     except LiteLLMError as exc:
-        log.warning("key %s revoke failed in LiteLLM: %s", key.id, exc.message)
+        log.warning("key %s revoke failed in LiteLLM: %s", key_id, exc.message)
         if isinstance(exc, LiteLLMUnavailable):
             raise LiteLLMFailed(UNREACHABLE, 503) from None
         raise LiteLLMFailed(f"LiteLLM could not revoke the key: {exc.message}", 502) from None
     # Only the first of two concurrent revokes writes revoked_at and the audit event.
     try:
-        updated = db.session.execute(
-            sa.update(ApiKey)
-            .where(ApiKey.id == key.id, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if updated.rowcount == 1:
-            audit.record(
-                "key.revoke",
-                actor=actor,
-                target_user=key.user,
-                target_key=key,
-                detail={
-                    "litellm": "deleted" if deleted else "already gone",
-                    "by_owner": actor.id == key.user_id,
-                },
-                commit=False,
+        with write_transaction() as session:
+            updated = session.execute(
+                sa.update(ApiKey)
+                .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+                .execution_options(synchronize_session=False)
             )
-        db.session.commit()
+            if updated.rowcount == 1:
+                audit.record(
+                    "key.revoke",
+                    actor=actor,
+                    target_user=key.user,
+                    target_key=key,
+                    detail={
+                        "litellm": "deleted" if deleted else "already gone",
+                        "by_owner": actor.id == key.user_id,
+                    },
+                    commit=False,
+                )
     except SQLAlchemyError as exc:
-        db.session.rollback()
         # LiteLLM already refuses the key; a retry gets 404 there and then marks it revoked.
-        log.error("key %s deleted in LiteLLM but not marked revoked: %s", key.id, exc)
+        log.error("key %s deleted in LiteLLM but not marked revoked: %s", key_id, exc)
         raise StorageFailed(
             "The key was deleted in LiteLLM but the portal could not record it. Revoke it again."
         ) from None

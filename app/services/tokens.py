@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+import logging
 
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from app.db_errors import is_unavailable
 from app.extensions import db
 from app.models import ApiKey
+from app.transactions import write_transaction
+
+log = logging.getLogger("app.tokens")
 
 
 def store_token_if_missing(key_id: int, token: str, *, commit: bool = True) -> bool:
@@ -24,14 +30,12 @@ def store_token_if_missing(key_id: int, token: str, *, commit: bool = True) -> b
     )
     try:
         if commit:
-            result = db.session.execute(statement)
-            db.session.commit()
+            with write_transaction() as session:
+                result = session.execute(statement)
         else:
             with db.session.begin_nested():
                 result = db.session.execute(statement)
     except IntegrityError:
-        if commit:
-            db.session.rollback()
         return False
     return result.rowcount == 1
 
@@ -87,7 +91,16 @@ def resolve_missing_tokens(user, keys, *, client=None) -> dict[int, str]:
         if not writeback:
             resolved[key_id] = record.token
             continue
-        store_token_if_missing(key_id, record.token)
+        try:
+            store_token_if_missing(key_id, record.token)
+        except SQLAlchemyError as exc:
+            if not is_unavailable(exc):
+                raise
+            # A database that cannot be written now (read-only) must not hide usage: use the
+            # token found, as with write-back off; a later view writes it.
+            log.warning("token id of key %s not stored: %s", key_id, type(exc).__name__)
+            resolved[key_id] = record.token
+            continue
         stored = db.session.get(ApiKey, key_id)
         # Another writer may have won the race; the stored value is the truth either way.
         if stored is not None and stored.litellm_token_id:

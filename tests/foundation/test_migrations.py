@@ -1,7 +1,8 @@
 """Migrations up and down on SQLite and PostgreSQL, with existing rows kept.
 
 Revision 0001 is the schema deployments had before the token id column; 0002 adds only
-``api_keys.litellm_token_id`` with its unique index; 0003 adds audit and rate-limit tables.
+``api_keys.litellm_token_id`` with its unique index; 0003 adds audit and rate-limit tables;
+0004 the one-row table /readyz writes to.
 """
 
 from __future__ import annotations
@@ -161,3 +162,15 @@ def test_models_match_migrations(empty_database):
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(context, db.metadata)
         assert diff == []
+
+
+def test_revision_0004_only_adds_the_readiness_probe(empty_database):
+    with _app_for(empty_database):
+        upgrade(revision="0003")
+        before = set(sa.inspect(db.engine).get_table_names())
+        upgrade(revision="0004")
+        after = set(sa.inspect(db.engine).get_table_names())
+        assert after - before == {"readiness_probe"}
+        assert _columns("readiness_probe") == {"id", "checked_at"}
+        downgrade(revision="0003")
+        assert set(sa.inspect(db.engine).get_table_names()) == before

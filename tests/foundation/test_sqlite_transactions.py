@@ -1,4 +1,5 @@
-"""On SQLite, SAVEPOINTs nest inside one real transaction (app/sqlite.py), as on PostgreSQL."""
+"""On SQLite, SAVEPOINTs nest inside one real transaction (app/sqlite.py), as on PostgreSQL;
+file databases run in WAL mode with a busy timeout."""
 
 from __future__ import annotations
 
@@ -46,4 +47,16 @@ def test_foreign_keys_are_enforced_on_sqlite(make_config, tmp_path):
             committed = False
         assert committed is False
         db.session.remove()
+        db.engine.dispose()
+
+
+def test_file_databases_use_wal_and_wait_for_the_write_lock(make_config, tmp_path):
+    """Readers never block the writer, and a writer queues instead of failing at once."""
+    from app.sqlite import BUSY_TIMEOUT_MS
+
+    app = create_app(make_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/wal.sqlite"))
+    with app.app_context():
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS >= 5000
         db.engine.dispose()

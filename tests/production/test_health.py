@@ -85,7 +85,7 @@ def test_readyz_names_litellm_on_a_closed_port(make_config, build_app, app):
         SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
         LITELLM_BASE_URL=f"http://127.0.0.1:{_closed_port()}",
     )
-    other = build_app(config)
+    other = build_app(config, schema=True)
     response = other.test_client().get("/readyz")
     assert response.status_code == 503
     assert _body(response)["checks"] == {"database": "ok", "litellm": "failed: not alive"}
