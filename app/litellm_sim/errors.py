@@ -48,6 +48,14 @@ def proxy_error(
     return SimHTTPError(status, body)
 
 
+def wrapped_error(status: int, message: str, param: str | None = None) -> SimHTTPError:
+    """LiteLLM's ``HTTPException(detail={"error": message})`` re-raised through its generic
+    handler: the dict's Python repr becomes the message and the type is always
+    ``internal_server_error``, whatever the status (``param`` is null or the string "None",
+    depending on the endpoint)."""
+    return proxy_error(status, repr({"error": message}), "internal_server_error", param)
+
+
 def detail_error(status: int, message: str) -> SimHTTPError:
     """``{"detail": {"error": message}}`` — plain HTTPException (daily-activity endpoints)."""
     return SimHTTPError(status, {"detail": {"error": message}})
@@ -152,6 +160,6 @@ def check_body_types(body: dict[str, Any], spec: dict[str, str]) -> None:
 def check_budget(value: Any) -> None:
     """``max_budget`` must be a finite number >= 0 (400 in the error envelope otherwise)."""
     if value is not None and (not math.isfinite(value) or value < 0):
-        raise proxy_error(
-            400, f"max_budget must be a finite number >= 0, got {value}", param="max_budget"
+        raise wrapped_error(
+            400, f"max_budget must be a non-negative finite number. Received: {float(value)}"
         )
