@@ -128,4 +128,6 @@ def test_error_texts_of_litellm_1_108_7(api, lsim):
     assert (status, body["error"]["type"]) == (404, "internal_server_error")
     status, body = api.post("/key/generate", {"max_budget": -1})
     assert (status, body["error"]["message"]) == (
-        400, "{'error': 'max_budget must be a non-negative finite number. Received: -1.0'}")
+        400,
+        "{'error': 'max_budget must be a non-negative finite number. Received: -1.0'}",
+    )
