@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import requests
 
+from app.services.litellm import METRIC_NAMES
+
 T = TypeVar("T")
 
 # name → (environment prefix, how to start one); the name is also the test id.
@@ -123,6 +125,18 @@ class RealProxy:
             if page >= body["metadata"].get("total_pages", 1):
                 return rows
             page += 1
+
+    def activity_totals(self, start: str, end: str, **filters: str) -> dict[str, float]:
+        """LiteLLM's own totals (``metadata.total_*``) of daily activity, named like the
+        portal's metrics (``spend``, ``prompt_tokens``, …, ``failed_requests``)."""
+        response = self.admin(
+            "GET", "/user/daily/activity", params={"start_date": start, "end_date": end, **filters}
+        )
+        assert response.status_code == 200, response.text
+        meta = response.json()["metadata"]
+        return {
+            name: meta[f"total_{name}" if name != "total_tokens" else name] for name in METRIC_NAMES
+        }
 
     def wait_for_requests(
         self, token: str, start: str, end: str, count: int, timeout: float = USAGE_WAIT_SECONDS
