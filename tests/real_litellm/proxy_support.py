@@ -91,7 +91,14 @@ class RealProxy:
         return requests.post(
             f"{self.base_url}/chat/completions",
             headers={"Authorization": f"Bearer {secret}"},
-            json={"model": model, "messages": [{"role": "user", "content": text}]},
+            # With max_tokens, LiteLLM (1.108) reserves that many output tokens' cost against the
+            # key's budget while the request runs; without it, 16,384 tokens' worth, more than
+            # a small test budget at the mock prices (the request then fails with 422).
+            json={
+                "model": model,
+                "messages": [{"role": "user", "content": text}],
+                "max_tokens": 64,
+            },
             timeout=60,
         )
 
