@@ -106,10 +106,10 @@ def generate_key() -> Any:
     state = _state()
     secret = body.get("key") or "sk-" + secrets.token_urlsafe(16)
     if not secret.startswith("sk-"):
-        raise proxy_error(
+        raise wrapped_error(
             400,
-            f"Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received={secret}",
-            param="key",
+            "Invalid key format. LiteLLM Virtual Key must start with 'sk-'. "
+            f"Received: {_masked(secret)}",
         )
     now = utcnow()
     fields = {k: body[k] for k in _KEY_FIELDS if k in body and k != "spend"}
@@ -177,6 +177,11 @@ def regenerate_key(key: str | None) -> Any:
             raise wrapped_error(404, f"Key {key} not found.")
         row = state.regenerate_key(token, body.get("new_key"))
     return jsonify(_key_response(state, row, row.pop("key"), body))
+
+
+def _masked(secret: str) -> str:
+    """How LiteLLM quotes a refused secret: first and last four characters only."""
+    return f"{secret[:4]}****{secret[-4:]}" if len(secret) > 8 else "****"
 
 
 def _matches(value: str | None, wanted: str, substring: bool) -> bool:
@@ -276,7 +281,12 @@ def key_info() -> Any:
         if live is None and archived is None:
             raise proxy_error(404, "Key not found in database", param="key")
         # A deleted key is described from the archive, in the archive's shape.
-        info = info_object(live) if live is not None else offset_datetimes(deleted_object(archived))
+        if live is not None:
+            info = info_object(live)
+        else:
+            info = offset_datetimes(
+                {k: v for k, v in deleted_object(archived).items() if k != "token"}
+            )
         info["status"] = _status(live if live is not None else archived)
     return jsonify({"key": value, "info": info})
 
@@ -299,8 +309,11 @@ def delete_keys() -> Any:
         )
     state = _state()
     with state.lock:
-        found = {hash_token_if_needed(k) for k in keys if isinstance(k, str)} & set(state.keys)
-        found |= {r["token"] for a in aliases for r in state.find_by_alias(a)}
+        # With both given, LiteLLM deletes by ``keys`` and ignores ``key_aliases``.
+        if keys:
+            found = {hash_token_if_needed(k) for k in keys if isinstance(k, str)} & set(state.keys)
+        else:
+            found = {r["token"] for a in aliases for r in state.find_by_alias(a)}
         if not found:
             if state.supports("v1_110_fields"):
                 raise proxy_error(404, "{'error': 'No keys found'}", "invalid_request_error")

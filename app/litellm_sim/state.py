@@ -7,6 +7,7 @@ import itertools
 import secrets
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -219,7 +220,7 @@ class SimState:
             row = self.keys.pop(token)
             now = iso(utcnow())
             row.update(
-                id=f"deleted-{next(self._ids)}",
+                id=str(uuid.uuid4()),
                 deleted_at=now,
                 deleted_by=deleted_by,
                 deleted_by_api_key="litellm_proxy_master_key",  # the portal deletes as admin
