@@ -71,13 +71,24 @@ class RealProxy:
         return cls(name, url, key, os.environ.get(f"{prefix}_VERSION", "unknown"))
 
     @property
-    def has_aggregated(self) -> bool:
-        """``/user/daily/activity/aggregated`` exists from LiteLLM 1.76.0 on."""
+    def release(self) -> tuple[int, int]:
+        """(major, minor) of the version; an unknown version counts as the newest."""
         try:
             major, minor = (int(part) for part in self.version.split(".")[:2])
         except ValueError:
-            return True
-        return (major, minor) >= (1, 76)
+            return (999, 0)
+        return (major, minor)
+
+    @property
+    def has_aggregated(self) -> bool:
+        """``/user/daily/activity/aggregated`` exists from LiteLLM 1.76.0 on."""
+        return self.release >= (1, 76)
+
+    @property
+    def filters_activity_by_user(self) -> bool:
+        """Whether ``/user/daily/activity`` honours ``user_id`` for the master key: 1.75.0 has
+        no such parameter and answers with every user's rows."""
+        return self.release >= (1, 76)
 
     # --- raw calls ----------------------------------------------------------------------------
 

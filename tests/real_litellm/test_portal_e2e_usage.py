@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 from collections import defaultdict
 
 import pytest
@@ -64,9 +65,11 @@ def test_usage_pages_and_exports_show_litellms_numbers(real_proxy, portal):
     # LiteLLM's own answers, queried directly.
     litellm_alpha = real_proxy.activity_totals(start, end, api_key=_token(alpha))
     litellm_beta = real_proxy.activity_totals(start, end, api_key=_token(beta))
-    litellm_mine = real_proxy.activity_totals(start, end, user_id=user.email)
+    litellm_mine = {m: litellm_alpha[m] + litellm_beta[m] for m in litellm_alpha}
     assert litellm_alpha["api_requests"] == 3 and litellm_alpha["spend"] > 0.1
     assert litellm_mine["api_requests"] == 4
+    if real_proxy.filters_activity_by_user:
+        assert real_proxy.activity_totals(start, end, user_id=user.email) == _approx(litellm_mine)
 
     alpha_id = user.key_id("alpha")
     one_key = user.export_json(alpha_id, start, end)
@@ -95,6 +98,15 @@ def test_usage_pages_and_exports_show_litellms_numbers(real_proxy, portal):
     all_page = user.get("/usage", key="all", start_date=start, end_date=end)
     assert f"${litellm_mine['spend']:,.4f}" in all_page.text
 
+    # The portal used /aggregated where the proxy has it, the paginated endpoint elsewhere.
+    answered = _litellm_routes(portal, 200)
+    if real_proxy.has_aggregated:
+        assert "/user/daily/activity/aggregated" in answered
+    else:
+        assert "/user/daily/activity" in answered
+        assert "/user/daily/activity/aggregated" in _litellm_routes(portal, 404)
+        assert "/user/daily/activity/aggregated" not in answered
+
     # /keys shows LiteLLM's spend of each key (written by the same batch job as the usage).
     spend = wait_for(
         lambda: real_proxy.key_info(alpha)["spend"],
@@ -103,6 +115,14 @@ def test_usage_pages_and_exports_show_litellms_numbers(real_proxy, portal):
         60,
     )
     assert f"${spend:.2f}" in user.key_row("alpha")
+
+
+def _litellm_routes(portal, status: int) -> set[str]:
+    """Routes of the portal's LiteLLM calls (its JSON log lines) that answered ``status``."""
+    lines = [json.loads(x) for x in portal.instance.log_text().splitlines() if x.startswith("{")]
+    return {
+        x["route"] for x in lines if x.get("logger") == "app.litellm" and x.get("status") == status
+    }
 
 
 def _approx_nested(table: dict[str, dict[str, float]]) -> dict:
@@ -121,16 +141,26 @@ def test_two_users_usage_never_mixes(real_proxy, portal):
     real_proxy.wait_for_requests(_token(ann_secret), start, end, 2)
     real_proxy.wait_for_requests(_token(ben_secret), start, end, 1)
 
-    for person, requests_made, model in ((ann, 2, "mock-gpt"), (ben, 1, "mock-claude")):
+    for person, secret, requests_made, model in (
+        (ann, ann_secret, 2, "mock-gpt"),
+        (ben, ben_secret, 1, "mock-claude"),
+    ):
         mine = person.export_json("all", start, end)
         assert mine["totals"] == _approx(
-            real_proxy.activity_totals(start, end, user_id=person.email)
+            real_proxy.activity_totals(start, end, api_key=_token(secret))
         )
         assert mine["totals"]["api_requests"] == requests_made
         assert [k["name"] for k in mine["keys"]] == ["work"]
-        (only_model,) = _model_names(real_proxy, person, start, end)
-        assert model in only_model
-        assert [m["model"] for m in mine["models"]] == [only_model]
+        assert [m["model"] for m in mine["models"]] == [
+            name for name in _model_names(real_proxy, secret, start, end) if model in name
+        ]
+        assert len(mine["models"]) == 1
+        by_user = real_proxy.activity_totals(start, end, user_id=person.email)
+        if real_proxy.filters_activity_by_user:
+            assert by_user == _approx(mine["totals"])
+        else:
+            # LiteLLM answers with every user's usage; the portal still counts only this user's.
+            assert by_user["api_requests"] >= 3
 
     # Ben's key is not Ann's to look at, by page or by export.
     ben_key = ben.key_id("work")
@@ -138,6 +168,6 @@ def test_two_users_usage_never_mixes(real_proxy, portal):
     assert ann.get("/usage/export.json", key=ben_key).status_code == 404
 
 
-def _model_names(real_proxy, person, start: str, end: str) -> list[str]:
-    rows = real_proxy.daily_activity(start, end, user_id=person.email)
+def _model_names(real_proxy, secret: str, start: str, end: str) -> list[str]:
+    rows = real_proxy.daily_activity(start, end, api_key=_token(secret))
     return sorted({name for row in rows for name in row["breakdown"]["models"]})
