@@ -105,25 +105,24 @@ def _key_entry(container: dict[str, Any], token: str, meta: _Meta) -> dict[str, 
     return container[token]
 
 
-def _day_entry(day: str, guardrails: bool) -> dict[str, Any]:
+def _day_entry(day: str) -> dict[str, Any]:
     # Key order as LiteLLM serializes BreakdownMetrics.
-    order = ["mcp_servers", "models", "model_groups", "providers", "endpoints", "api_keys",
-             "entities"]  # fmt: skip
-    if guardrails:
-        order.append("guardrails")
+    order = ("mcp_servers", "models", "model_groups", "providers", "endpoints", "api_keys",
+             "entities", "guardrails")  # fmt: skip
     return {"date": day, "metrics": empty_metrics(), "breakdown": {k: {} for k in order}}
 
 
 def aggregate(rows: list[dict[str, Any]], state: SimState) -> list[dict[str, Any]]:
     """Group rows into per-date DailySpendData entries, newest date first."""
     meta = _Meta(state)
-    newer = state.supports("v1_110_fields")
     # Before 1.110 an entity's metadata is empty; from 1.110 it names the LiteLLM user, who does
     # not exist for keys made by /key/generate (so both fields are null).
-    entity_meta = {"user_email": None, "user_alias": None} if newer else {}
+    entity_meta = (
+        {"user_email": None, "user_alias": None} if state.supports("v1_110_fields") else {}
+    )
     days: dict[str, dict[str, Any]] = {}
     for r in rows:
-        day = days.get(r["date"]) or days.setdefault(r["date"], _day_entry(r["date"], newer))
+        day = days.get(r["date"]) or days.setdefault(r["date"], _day_entry(r["date"]))
         m = _row_metrics(r)
         token = r["api_key"] or UNATTRIBUTED
         _add(day["metrics"], m)

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from . import activity
 from .errors import Params, detail_error
 from .state import SimState, utcnow
+from .versions import activity_as_sent_by
 
 bp = Blueprint("litellm_sim_activity", __name__)
 
@@ -37,17 +38,18 @@ def _common(p: Params, user_filter: str) -> tuple[list[dict[str, Any]], SimState
     p.check()
     if not start or not end:
         raise detail_error(400, "Please provide start_date and end_date")
-    if not (_valid_date(start) and _valid_date(end)):
-        raise detail_error(400, "start_date and end_date must be valid YYYY-MM-DD dates")
-    if end < start:
-        raise detail_error(400, "end_date must be on or after start_date")
+    state = _state()
+    if state.supports("strict_dates"):
+        if not (_valid_date(start) and _valid_date(end)):
+            raise detail_error(400, "start_date and end_date must be valid YYYY-MM-DD dates")
+        if end < start:
+            raise detail_error(400, "end_date must be on or after start_date")
     if include_today and tz is not None:
         # JS getTimezoneOffset sign: local = UTC - offset minutes.
         now = utcnow()
         local_today = (now - timedelta(minutes=tz)).date().isoformat()
         if end >= local_today:
             end = max(end, now.date().isoformat())
-    state = _state()
     honours_user = state.supports(user_filter) and not state.ignore_user_filter
     user_id = p.str("user_id") if honours_user else None
     with state.lock:
@@ -71,7 +73,8 @@ def user_daily_activity() -> Any:
     rows, state = _common(p, "user_filter")
     assert page is not None and page_size is not None
     never = state.never_ending_for(request.path)
-    return jsonify(activity.paginated(rows, state, page, page_size, never))
+    body = activity.paginated(rows, state, page, page_size, never)
+    return jsonify(activity_as_sent_by(state.version, body))
 
 
 @bp.get("/user/daily/activity/aggregated")
@@ -85,4 +88,4 @@ def user_daily_activity_aggregated() -> Any:
     body = activity.aggregated(rows, state, limit)
     if state.never_ending_for(request.path):
         body["metadata"].update(total_pages=activity.NEVER_ENDING_PAGES, has_more=True)
-    return jsonify(body)
+    return jsonify(activity_as_sent_by(state.version, body))

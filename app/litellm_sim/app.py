@@ -11,7 +11,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import activity_routes, control, key_routes
-from .errors import SimHTTPError, detail_error, proxy_error
+from .errors import SimHTTPError, detail_error, plain_validation_errors, proxy_error
 from .state import Fault, SimState
 from .versions import DEFAULT_VERSION
 
@@ -138,6 +138,8 @@ def create_sim_app(
 
     @app.errorhandler(SimHTTPError)
     def _sim_error(exc: SimHTTPError) -> Response:
+        if exc.status == 422 and state.supports("plain_422"):
+            exc.body = plain_validation_errors(exc.body)
         return exc.response()
 
     @app.errorhandler(HTTPException)

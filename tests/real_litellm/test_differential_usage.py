@@ -161,7 +161,10 @@ def test_ranges_and_filters_agree(twin, traffic, case, params):
 def test_bad_parameters_agree(twin, case, params):
     real, simulated = twin.both("GET", PAGED, params=params)
     check(twin, f"activity {case}", real, simulated)
-    assert real.status >= 400
+    if case in ("start after end", "not a date") and not _supports(twin, "strict_dates"):
+        assert real.status == 200 and real.body["results"] == []  # compared as strings
+    else:
+        assert real.status >= 400
 
 
 def test_user_filter_agrees_with_the_release(twin, traffic):

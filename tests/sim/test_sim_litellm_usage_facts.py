@@ -134,3 +134,43 @@ def test_cli_options_for_release_delay_and_enterprise(monkeypatch):
     state = seen["app"].extensions["litellm_sim"]
     assert (state.batch_write_delay, state.version, state.enterprise) == (15.0, "1.75.0", True)
     assert not state.aggregated_available
+
+
+def test_fields_of_litellm_1_75(api, lsim, two_users):
+    """What LiteLLM 1.75.0 sends (seen on a running proxy): fewer metrics, no endpoints
+    breakdown, key metadata with alias and team only, no response-time or key-limit totals."""
+    lsim.set_version("1.75.0")
+    body = api.get("/user/daily/activity", **RANGE)[1]
+    day = body["results"][0]
+    assert set(day["metrics"]) == {
+        "spend", "prompt_tokens", "completion_tokens", "cache_read_input_tokens",
+        "cache_creation_input_tokens", "total_tokens", "successful_requests", "failed_requests",
+        "api_requests"}  # fmt: skip
+    assert list(day["breakdown"]) == ["mcp_servers", "models", "model_groups", "providers",
+                                      "api_keys", "entities"]  # fmt: skip
+    key_entry = next(iter(day["breakdown"]["api_keys"].values()))
+    assert set(key_entry["metadata"]) == {"key_alias", "team_id"}
+    assert set(key_entry["metrics"]) == set(day["metrics"])
+    model = day["breakdown"]["models"]["m"]
+    key_in_model = next(iter(model["api_key_breakdown"].values()))
+    assert set(key_in_model["metadata"]) == {"key_alias", "team_id"}
+    assert set(body["metadata"]) == {
+        "total_spend", "total_prompt_tokens", "total_completion_tokens", "total_tokens",
+        "total_api_requests", "total_successful_requests", "total_failed_requests",
+        "total_cache_read_input_tokens", "total_cache_creation_input_tokens", "page",
+        "total_pages", "has_more"}  # fmt: skip
+
+
+def test_dates_and_validation_errors_by_release(api, lsim, two_users):
+    lsim.set_version("1.75.0")  # dates compared as strings; 422 entries carry input and ctx
+    reversed_range = {"start_date": "2026-11-30", "end_date": "2026-11-01"}
+    assert api.get("/user/daily/activity", **reversed_range) == (200, api.get(
+        "/user/daily/activity", start_date="2026-12-01", end_date="2026-12-01")[1])  # fmt: skip
+    assert api.get("/user/daily/activity", start_date="2026-9-1", end_date="2026-9-2")[0] == 200
+    status, body = api.get("/user/daily/activity", page_size=5000, **RANGE)
+    entry = body["detail"][0]
+    assert (status, entry["input"], entry["ctx"]) == (422, "5000", {"le": 1000})
+    lsim.set_version("1.108.7")
+    assert api.get("/user/daily/activity", **reversed_range)[0] == 400
+    status, body = api.get("/user/daily/activity", page_size=5000, **RANGE)
+    assert status == 422 and set(body["detail"][0]) == {"type", "loc", "msg"}
