@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException
 
 from . import activity_routes, control, key_routes
 from .errors import SimHTTPError, detail_error, plain_validation_errors, proxy_error
-from .state import Fault, SimState
+from .faults import Fault
+from .state import SimState
 from .versions import DEFAULT_VERSION
 
 DEFAULT_MASTER_KEY = "sk-sim-master-0123456789"

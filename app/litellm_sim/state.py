@@ -8,15 +8,13 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from .durations import next_budget_reset
+from .faults import Fault, FaultSwitches
 from .fields import new_row
 from .versions import DEFAULT_VERSION, parse_version, supports
-
-GARBAGE_KINDS = ("html", "truncated")
 
 
 def hash_token(secret: str) -> str:
@@ -61,17 +59,7 @@ def _as_iso(value: datetime | str | None) -> str | None:
     return iso(value) if isinstance(value, datetime) else iso(parse_iso(value))
 
 
-@dataclass
-class Fault:
-    """An injected error for routes whose path starts with ``prefix``."""
-
-    prefix: str
-    status: int
-    body: Any = None
-    times: int | None = None  # None = until cleared
-
-
-class SimState:
+class SimState(FaultSwitches):
     """Thread-safe store: live keys, deleted-key archive, daily spend rows, request log, faults.
 
     Routes take ``state.lock`` (re-entrant) around compound read-modify-write operations.
@@ -251,6 +239,27 @@ class SimState:
             "key_exists": exists,
         }
 
+    def regenerate_key(self, token: str, new_secret: str | None = None) -> dict[str, Any]:
+        """Enterprise ``/key/regenerate``: the same row under a new secret and token hash.
+
+        The old hash goes to the deleted-key archive (so it stops authenticating); usage already
+        recorded stays under the old hash. KeyError when ``token`` is not a live key.
+        """
+        new_secret = new_secret or "sk-" + secrets.token_urlsafe(16)
+        with self.lock:
+            row = dict(self.keys[token])
+            self.archive_key(token)
+            now = iso(utcnow())
+            row.update(
+                token=hash_token(new_secret),
+                key_name=abbreviate(new_secret),
+                updated_at=now,
+                last_rotation_at=now,
+                rotation_count=(row.get("rotation_count") or 0) + 1,
+            )
+            self.keys[row["token"]] = row
+        return {**row, "key": new_secret}
+
     # -- usage --------------------------------------------------------------------------------
     def add_usage(
         self,
@@ -339,89 +348,11 @@ class SimState:
                     key["spend"] = 0.0
                     key["budget_reset_at"] = iso(next_budget_reset(now, key["budget_duration"]))
 
-    def regenerate_key(self, token: str, new_secret: str | None = None) -> dict[str, Any]:
-        """Enterprise ``/key/regenerate``: the same row under a new secret and token hash.
-
-        The old hash goes to the deleted-key archive (so it stops authenticating); usage already
-        recorded stays under the old hash. KeyError when ``token`` is not a live key.
-        """
-        new_secret = new_secret or "sk-" + secrets.token_urlsafe(16)
-        with self.lock:
-            row = dict(self.keys[token])
-            self.archive_key(token)
-            now = iso(utcnow())
-            row.update(
-                token=hash_token(new_secret),
-                key_name=abbreviate(new_secret),
-                updated_at=now,
-                last_rotation_at=now,
-                rotation_count=(row.get("rotation_count") or 0) + 1,
-            )
-            self.keys[row["token"]] = row
-        return {**row, "key": new_secret}
-
     def supports(self, feature: str) -> bool:
         """Whether the imitated LiteLLM release has ``feature`` (see ``versions.FEATURES``)."""
         return supports(self.version, feature)
 
-    # -- faults -------------------------------------------------------------------------------
-    def set_latency(self, ms: int) -> None:
-        """Delay every (non-control) response by ``ms`` milliseconds."""
-        with self.lock:
-            self.latency_ms = max(0, int(ms))
-
-    def set_fault(
-        self, path_prefix: str, status: int, body: Any = None, times: int | None = None
-    ) -> None:
-        """Answer ``status`` (LiteLLM-shaped error body unless ``body``) for matching paths.
-
-        ``times`` limits the fault to the next N matching requests.
-        """
-        with self.lock:
-            self.faults.append(Fault(path_prefix, int(status), body, times))
-
-    def clear_faults(self) -> None:
-        """Remove injected faults, garbage and never-ending pages (data and latency stay)."""
-        with self.lock:
-            self.faults.clear()
-            self.garbage.clear()
-            self.never_ending.clear()
-
-    def take_fault(self, path: str) -> Fault | None:
-        """The first fault matching ``path``, consuming one of its ``times``."""
-        with self.lock:
-            for fault in self.faults:
-                if path.startswith(fault.prefix):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times <= 0:
-                            self.faults.remove(fault)
-                    return fault
-        return None
-
-    def set_garbage(self, path_prefix: str, kind: str) -> None:
-        """Answer 200 with an HTML page (``html``) or cut-off JSON (``truncated``)."""
-        if kind not in GARBAGE_KINDS:
-            raise ValueError(f"kind must be one of {GARBAGE_KINDS}")
-        with self.lock:
-            self.garbage[path_prefix] = kind
-
-    def garbage_for(self, path: str) -> str | None:
-        """Garbage kind configured for ``path`` (longest matching prefix), if any."""
-        with self.lock:
-            hits = [p for p in self.garbage if path.startswith(p)]
-            return self.garbage[max(hits, key=len)] if hits else None
-
-    def set_never_ending_pages(self, path_prefix: str, enabled: bool = True) -> None:
-        """Paginated responses on matching paths always claim more pages."""
-        with self.lock:
-            (self.never_ending.add if enabled else self.never_ending.discard)(path_prefix)
-
-    def never_ending_for(self, path: str) -> bool:
-        """Whether never-ending pagination is switched on for ``path``."""
-        with self.lock:
-            return any(path.startswith(p) for p in self.never_ending)
-
+    # -- release and behaviour switches --------------------------------------------------------
     @property
     def aggregated_available(self) -> bool:
         """Whether /user/daily/activity/aggregated is served (else 404)."""
