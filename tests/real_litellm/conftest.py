@@ -1,10 +1,10 @@
 """Fixtures for the tests against a real LiteLLM proxy (``scripts/real-litellm``).
 
-``scripts/test`` starts the proxies and exports where they are (see ``real_proxy.py``). Every test
-in this folder is marked ``real_litellm``. ``real_proxy`` is the current release; a test marked
-``each_real_proxy`` runs once per proxy (also 1.75.0, which has only the paginated daily-activity
-endpoint). A missing proxy fails the test in CI (``CI=true``) and skips it elsewhere, saying how
-to start one.
+``scripts/test`` starts the proxies and exports where they are (see ``proxy_support.py``).
+Every test in this folder is marked ``real_litellm``. ``real_proxy`` is the current release; a
+test marked ``each_real_proxy`` runs once per proxy (also 1.75.0, which has only the paginated
+daily-activity endpoint). A missing proxy fails the test in CI (``CI=true``) and skips it
+elsewhere, saying how to start one.
 
 Tests run in parallel (pytest-xdist) against one shared proxy, so each uses its own user ids and
 key aliases (``unique_name``) and never assumes the proxy is empty.

@@ -7,6 +7,7 @@ Each proxy comes from environment variables with one prefix: ``REAL_LITELLM_URL`
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -38,6 +39,16 @@ MOCK_MODELS = ("mock-gpt", "mock-claude")  # configured by scripts/real-litellm
 def unique_name(prefix: str) -> str:
     """A name no other test (or earlier run against the same proxy) uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def unique_email(prefix: str) -> str:
+    """A new person's email (their LiteLLM user id in the portal)."""
+    return f"{unique_name(prefix)}@example.com"
+
+
+def token_of(secret: str) -> str:
+    """LiteLLM's token id of a key: the sha256 of its secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def wait_for(fetch: Callable[[], T], done: Callable[[T], bool], what: str, timeout: float) -> T:

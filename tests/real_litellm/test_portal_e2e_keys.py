@@ -5,29 +5,20 @@ and enforces, revoking really disables the secret, keys made directly in LiteLLM
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 
 import sqlalchemy as sa
 from portal_support import secret_in
 from prod_support import flask_cli
-from proxy_support import unique_name
+from proxy_support import token_of, unique_email
 from sqlalchemy.orm import Session
 
 from app.models import ApiKey, User
 from app.services.keys import PORTAL_TAG, slug
 
 
-def _email() -> str:
-    return f"{unique_name('e2e')}@example.com"
-
-
-def _token(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def test_created_key_is_stored_and_enforced_by_litellm_as_asked(real_proxy, portal):
-    email = _email()
+    email = unique_email("e2e")
     user = portal.user(email)
 
     created = user.create_key("laptop", max_budget="25", duration="30d", models="mock-gpt")
@@ -49,7 +40,7 @@ def test_created_key_is_stored_and_enforced_by_litellm_as_asked(real_proxy, port
         stored = conn.scalar(
             sa.select(ApiKey.litellm_token_id).where(ApiKey.name == info["key_alias"])
         )
-    assert stored == _token(secret)
+    assert stored == token_of(secret)
 
     # LiteLLM enforces what the portal asked for: the allowed model answers, another does not.
     assert real_proxy.chat(secret, "mock-gpt").status_code == 200
@@ -63,7 +54,7 @@ def test_created_key_is_stored_and_enforced_by_litellm_as_asked(real_proxy, port
 
 
 def test_revoke_makes_the_secret_answer_401(real_proxy, portal):
-    user = portal.user(_email())
+    user = portal.user(unique_email("e2e"))
     secret = secret_in(user.create_key("temp", max_budget="5"))
     assert real_proxy.chat(secret).status_code == 200
 
@@ -81,7 +72,7 @@ def test_revoke_makes_the_secret_answer_401(real_proxy, portal):
 
 def test_backfill_resolves_keys_created_directly_in_litellm(real_proxy, portal):
     """Keys from before the portal stored token ids: the rows exist, the token ids do not."""
-    email = _email()
+    email = unique_email("e2e")
     made = {
         label: real_proxy.generate_key(
             key_alias=f"{slug(email)}--{label}", user_id=email, max_budget=10
@@ -117,12 +108,12 @@ def test_backfill_resolves_keys_created_directly_in_litellm(real_proxy, portal):
         "old-ci": made["old-ci"]["token"],
         "never-in-litellm": None,
     }
-    assert made["old-ci"]["token"] == _token(made["old-ci"]["key"])
+    assert made["old-ci"]["token"] == token_of(made["old-ci"]["key"])
     assert "known" in user.key_row("old-ci")
 
 
 def test_duplicate_alias_refused_by_litellm_is_shown_and_nothing_is_kept(real_proxy, portal):
-    email = _email()
+    email = unique_email("e2e")
     alias = f"{slug(email)}--desk"
     real_proxy.generate_key(key_alias=alias, user_id="someone-else", max_budget=1)
     user = portal.user(email)
@@ -139,7 +130,7 @@ def test_duplicate_alias_refused_by_litellm_is_shown_and_nothing_is_kept(real_pr
 
 
 def test_budget_over_litellms_limit_is_shown_and_no_key_is_made(real_proxy, portal):
-    email = _email()
+    email = unique_email("e2e")
     user = portal.user(email)
 
     refused = user.create_key("big", max_budget="5000")
@@ -154,7 +145,7 @@ def test_budget_over_litellms_limit_is_shown_and_no_key_is_made(real_proxy, port
 
 def test_key_unknown_to_litellm_is_explained_on_usage_and_revokes_cleanly(real_proxy, portal):
     """A key deleted directly in LiteLLM: usage says LiteLLM does not know it, revoke works."""
-    email = _email()
+    email = unique_email("e2e")
     with Session(portal.engine) as session:
         owner = User(email=email, litellm_user_id=email, display_name="gone")
         session.add(owner)

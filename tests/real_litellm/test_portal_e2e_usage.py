@@ -7,24 +7,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 from collections import defaultdict
 
 import pytest
 from portal_support import secret_in
-from proxy_support import unique_name, wait_for
+from proxy_support import token_of, unique_email, wait_for
 
 pytestmark = pytest.mark.each_real_proxy
-
-
-def _email() -> str:
-    return f"{unique_name('usage')}@example.com"
-
-
-def _token(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _range() -> tuple[str, str]:
@@ -52,19 +43,19 @@ def _approx(metrics: dict) -> dict:
 
 
 def test_usage_pages_and_exports_show_litellms_numbers(real_proxy, portal):
-    user = portal.user(_email())
+    user = portal.user(unique_email("usage"))
     alpha = secret_in(user.create_key("alpha", max_budget="50"))
     beta = secret_in(user.create_key("beta", max_budget="50"))
     for secret, model in ((alpha, "mock-gpt"), (alpha, "mock-gpt"), (alpha, "mock-claude")):
         assert real_proxy.chat(secret, model, "count these tokens").status_code == 200
     assert real_proxy.chat(beta, "mock-gpt", "hi").status_code == 200
     start, end = _range()
-    alpha_rows = real_proxy.wait_for_requests(_token(alpha), start, end, 3)
-    real_proxy.wait_for_requests(_token(beta), start, end, 1)
+    alpha_rows = real_proxy.wait_for_requests(token_of(alpha), start, end, 3)
+    real_proxy.wait_for_requests(token_of(beta), start, end, 1)
 
     # LiteLLM's own answers, queried directly.
-    litellm_alpha = real_proxy.activity_totals(start, end, api_key=_token(alpha))
-    litellm_beta = real_proxy.activity_totals(start, end, api_key=_token(beta))
+    litellm_alpha = real_proxy.activity_totals(start, end, api_key=token_of(alpha))
+    litellm_beta = real_proxy.activity_totals(start, end, api_key=token_of(beta))
     litellm_mine = {m: litellm_alpha[m] + litellm_beta[m] for m in litellm_alpha}
     assert litellm_alpha["api_requests"] == 3 and litellm_alpha["spend"] > 0.1
     assert litellm_mine["api_requests"] == 4
@@ -130,7 +121,7 @@ def _approx_nested(table: dict[str, dict[str, float]]) -> dict:
 
 
 def test_two_users_usage_never_mixes(real_proxy, portal):
-    ann, ben = portal.user(_email()), portal.user(_email())
+    ann, ben = portal.user(unique_email("usage")), portal.user(unique_email("usage"))
     ann_secret = secret_in(ann.create_key("work", max_budget="20"))
     ben_secret = secret_in(ben.create_key("work", max_budget="20"))
     for _ in range(2):
@@ -138,8 +129,8 @@ def test_two_users_usage_never_mixes(real_proxy, portal):
         assert answer.status_code == 200, answer.text
     assert real_proxy.chat(ben_secret, "mock-claude").status_code == 200
     start, end = _range()
-    real_proxy.wait_for_requests(_token(ann_secret), start, end, 2)
-    real_proxy.wait_for_requests(_token(ben_secret), start, end, 1)
+    real_proxy.wait_for_requests(token_of(ann_secret), start, end, 2)
+    real_proxy.wait_for_requests(token_of(ben_secret), start, end, 1)
 
     for person, secret, requests_made, model in (
         (ann, ann_secret, 2, "mock-gpt"),
@@ -147,7 +138,7 @@ def test_two_users_usage_never_mixes(real_proxy, portal):
     ):
         mine = person.export_json("all", start, end)
         assert mine["totals"] == _approx(
-            real_proxy.activity_totals(start, end, api_key=_token(secret))
+            real_proxy.activity_totals(start, end, api_key=token_of(secret))
         )
         assert mine["totals"]["api_requests"] == requests_made
         assert [k["name"] for k in mine["keys"]] == ["work"]
@@ -169,5 +160,5 @@ def test_two_users_usage_never_mixes(real_proxy, portal):
 
 
 def _model_names(real_proxy, secret: str, start: str, end: str) -> list[str]:
-    rows = real_proxy.daily_activity(start, end, api_key=_token(secret))
+    rows = real_proxy.daily_activity(start, end, api_key=token_of(secret))
     return sorted({name for row in rows for name in row["breakdown"]["models"]})
