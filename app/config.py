@@ -59,11 +59,24 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # None: SQLite in the instance folder
         self.LITELLM_BASE_URL = _env("LITELLM_BASE_URL", "http://127.0.0.1:4000")
         self.LITELLM_MASTER_KEY = _env("LITELLM_MASTER_KEY", "sk-sim-master-0123456789")
-        self.LITELLM_TIMEOUT = _env_int("LITELLM_TIMEOUT", 30)
+        # Page views and exports must answer while LiteLLM hangs: a short read timeout (GETs,
+        # never re-sent after a timeout); key create/revoke POSTs wait longer (their outcome
+        # is unknown after a timeout); maintenance commands longer still.
+        self.LITELLM_TIMEOUT = _env_float("LITELLM_TIMEOUT", 5)
+        self.LITELLM_WRITE_TIMEOUT = _env_float("LITELLM_WRITE_TIMEOUT", 15)
+        self.LITELLM_MAINTENANCE_TIMEOUT = _env_float("LITELLM_MAINTENANCE_TIMEOUT", 30)
         self.LITELLM_CONNECT_TIMEOUT = _env_float("LITELLM_CONNECT_TIMEOUT", 3.05)
+        # Upstream calls in flight per process: one fewer than gunicorn's threads, so a hanging
+        # LiteLLM always leaves a thread for pages that do not need it.
+        self.LITELLM_MAX_CONCURRENCY = _env_int(
+            "LITELLM_MAX_CONCURRENCY", max(1, _env_int("GUNICORN_THREADS", 4) - 1)
+        )
+        self.LITELLM_CONCURRENCY_WAIT = _env_float("LITELLM_CONCURRENCY_WAIT", 0.5)
         self.LITELLM_KEY_LIST_TTL = _env_int("LITELLM_KEY_LIST_TTL", 300)
         self.LITELLM_USAGE_TTL = _env_int("LITELLM_USAGE_TTL", 300)
-        self.LITELLM_USAGE_TODAY_TTL = _env_int("LITELLM_USAGE_TODAY_TTL", 60)
+        # LiteLLM writes usage 10-60 s late: ranges that reach the last minutes stay cached
+        # only briefly, so a view just after a request does not keep showing "nothing yet".
+        self.LITELLM_USAGE_TODAY_TTL = _env_int("LITELLM_USAGE_TODAY_TTL", 15)
         self.LITELLM_KEY_INFO_TTL = _env_int("LITELLM_KEY_INFO_TTL", 30)
         self.LITELLM_MAX_PAGES = _env_int("LITELLM_MAX_PAGES", 50)
         # Benchmarks only: "off" emulates the design before token ids were stored (scripts/bench).
@@ -121,6 +134,15 @@ class Config:
             )
         if self.SQLALCHEMY_DATABASE_URI is not None:
             _check_database_url(self.SQLALCHEMY_DATABASE_URI)
+        if self.LITELLM_MAX_CONCURRENCY < 1:
+            raise ConfigError(
+                f"LITELLM_MAX_CONCURRENCY must be at least 1, got {self.LITELLM_MAX_CONCURRENCY}"
+            )
+        for name in ("LITELLM_TIMEOUT", "LITELLM_WRITE_TIMEOUT", "LITELLM_MAINTENANCE_TIMEOUT"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
+        if self.LITELLM_CONCURRENCY_WAIT < 0:
+            raise ConfigError("LITELLM_CONCURRENCY_WAIT must not be negative")
         if self.DATABASE_CONNECT_TIMEOUT < 1:
             raise ConfigError(
                 f"DATABASE_CONNECT_TIMEOUT must be at least 1 second, "

@@ -86,15 +86,16 @@ class BackfillError(Exception):
 
 
 def build_backfill_client(config: Any, instance_path: str) -> LiteLLMClient:
-    """A client of its own for one run: same URL, key, timeouts and retries as the app's, but
-    ``/key/list`` is never cached (no stale pages, no stale fallback that would hide an outage)
-    and sweeps may be longer than the views' page cap."""
+    """A client of its own for one run: same URL, key and retries as the app's, but
+    ``/key/list`` is never cached (no stale pages, no stale fallback that would hide an outage),
+    sweeps may be longer than the views' page cap, and reads get the maintenance timeout
+    (``LITELLM_MAINTENANCE_TIMEOUT``), as nobody waits on this in a browser."""
     overrides = {
         "HTTP_CACHE_URL": "memory",
         "LITELLM_KEY_LIST_TTL": DO_NOT_CACHE,
         "LITELLM_MAX_PAGES": max(int(config.get("LITELLM_MAX_PAGES") or 0), BACKFILL_MAX_PAGES),
     }
-    return LiteLLMClient.from_config({**dict(config), **overrides}, instance_path)
+    return LiteLLMClient.from_config({**dict(config), **overrides}, instance_path, maintenance=True)
 
 
 def run_backfill(

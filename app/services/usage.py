@@ -20,7 +20,13 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import ApiKey, User
-from app.services.litellm import BreakdownEntry, DailyActivity, DayActivity, Metrics
+from app.services.litellm import (
+    BreakdownEntry,
+    DailyActivity,
+    DayActivity,
+    Metrics,
+    covers_recent_usage,
+)
 from app.services.tokens import resolve_missing_tokens, resolve_token
 
 _T = TypeVar("_T")
@@ -86,6 +92,8 @@ class UsageReport:
     stale: bool = False
     from_cache: bool = False
     calls: int = 0  # LiteLLM daily-activity responses combined (per-key fallback > 1)
+    # The range reaches the last minutes, whose usage LiteLLM may not have written yet.
+    recent: bool = False
 
     @property
     def unresolved_keys(self) -> tuple[KeyRow, ...]:
@@ -278,6 +286,7 @@ class UsageAccumulator:
             stale=self.stale,
             from_cache=self.from_cache and self.calls > 0,
             calls=self.calls,
+            recent=covers_recent_usage(self.end),
         )
 
 

@@ -19,14 +19,16 @@ def _metrics(m: Metrics) -> dict[str, Any]:
 
 
 def report_json(report: UsageReport) -> dict[str, Any]:
-    """The documented export shape (issue 4): key, dates, timezone, as_of, totals, daily,
-    models, providers and, for "all", keys."""
+    """The documented export shape: key, dates, timezone, as_of, stale, totals, daily, models,
+    providers and, for "all", keys. ``stale`` true means LiteLLM could not be reached and this
+    is the last data it sent, at ``as_of``."""
     body: dict[str, Any] = {
         "key": "all" if report.key is None else {"id": report.key.id, "name": report.key.label},
         "start_date": report.start.isoformat(),
         "end_date": report.end.isoformat(),
         "timezone": "UTC",
         "as_of": report.as_of.isoformat(),
+        "stale": report.stale,
         "totals": _metrics(report.totals),
         "daily": [{"date": d.date.isoformat(), **_metrics(d.metrics)} for d in report.daily],
         "models": [{"model": r.name, **_metrics(r.metrics)} for r in report.models],
@@ -48,6 +50,15 @@ def report_csv(report: UsageReport) -> str:
     for day in report.daily:
         writer.writerow((day.date.isoformat(), *(getattr(day.metrics, n) for n in METRIC_NAMES)))
     return out.getvalue()
+
+
+def freshness_headers(report: UsageReport) -> dict[str, str]:
+    """``X-Data-Stale`` / ``X-Data-As-Of`` for both formats: a CSV has no place for them in its
+    rows, and a script fetching either file can check them without parsing it."""
+    return {
+        "X-Data-Stale": "true" if report.stale else "false",
+        "X-Data-As-Of": report.as_of.isoformat(),
+    }
 
 
 def export_filename(report: UsageReport, extension: str) -> str:

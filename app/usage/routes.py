@@ -2,7 +2,9 @@
 
 Status policy: the page answers 200 with an error panel inside the results region when LiteLLM
 fails; an htmx fragment request answers 502 (base.html's htmx-config swaps it); exports answer
-502 with ``{"error": ...}``. Bad query parameters answer 400 (panel, or JSON for exports). A key
+502 with ``{"error": ...}`` when no cached data exists, else 200 with the last data, marked
+stale (``"stale"``/``"as_of"`` in the JSON, ``X-Data-Stale``/``X-Data-As-Of`` headers on
+both). Bad query parameters answer 400 (panel, or JSON for exports). A key
 id that is not the user's answers 404 exactly like one that does not exist.
 """
 
@@ -20,7 +22,12 @@ from app.services.chart import report_chart
 from app.services.litellm import LiteLLMError, LiteLLMUnavailable
 from app.services.tokens import UnknownAlias
 from app.services.usage import UsageReport, find_user_key, usage_for_key, usage_for_user, user_keys
-from app.services.usage_export import export_filename, report_csv, report_json
+from app.services.usage_export import (
+    export_filename,
+    freshness_headers,
+    report_csv,
+    report_json,
+)
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
 
 bp = Blueprint("usage", __name__, url_prefix="/usage")
@@ -136,6 +143,7 @@ def _export(kind: str) -> Response:
         response = Response(json.dumps(report_json(report)), mimetype="application/json")
     filename = export_filename(report, kind)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers.update(freshness_headers(report))
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

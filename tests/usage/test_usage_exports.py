@@ -35,9 +35,10 @@ def test_json_export_has_exactly_the_documented_shape(client, alice, sim):
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = response.get_json()
     assert list(body) == [
-        "key", "start_date", "end_date", "timezone", "as_of", "totals", "daily", "models",
-        "providers", "keys",
+        "key", "start_date", "end_date", "timezone", "as_of", "stale", "totals", "daily",
+        "models", "providers", "keys",
     ]  # fmt: skip
+    assert body["stale"] is False
     assert body["key"] == "all" and body["timezone"] == "UTC"
     assert (body["start_date"], body["end_date"]) == (start.isoformat(), end.isoformat())
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", body["as_of"])

@@ -23,6 +23,7 @@ from .key_models import (
     KeyRecord,
     hash_secret,
 )
+from .usage import covers_recent_usage
 from .usage_models import (
     METRIC_NAMES,
     BreakdownEntry,
@@ -54,5 +55,6 @@ __all__ = [
     "LiteLLMUnavailable",
     "Metrics",
     "build_cache_backend",
+    "covers_recent_usage",
     "hash_secret",
 ]

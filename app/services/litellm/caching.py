@@ -4,9 +4,9 @@ requests-cache does the storing; what lives here is everything the portal adds a
 out of :mod:`.transport` so that module is only the request loop: which backend a
 ``HTTP_CACHE_URL`` names, a namespace per deployment (so two portals on one Redis never share
 answers), reading an *expired* entry back for the stale-on-error fallback, the memo that spares a
-warm view from decoding the same cached bytes again (:mod:`.memo`), and invalidation after a key
-was created or deleted. A broken cache is logged and bypassed, never allowed to hide LiteLLM's
-real answer or error.
+warm view from decoding the same cached bytes again (:mod:`.memo`), deleting an answer that could
+not be read, and invalidation after a key was created or deleted. A broken cache is logged and
+bypassed, never allowed to hide LiteLLM's real answer or error.
 """
 
 from __future__ import annotations
@@ -74,11 +74,13 @@ def build_cache_backend(
 
 class CacheMixin:
     """Cache helpers of :class:`~.transport.LiteLLMTransport`. Needs its ``session`` (a
-    ``CachedSession``), ``parsed_memo`` and ``logger``."""
+    ``CachedSession``), ``parsed_memo``, ``logger``, ``stats`` and ``_lock``."""
 
     session: CachedSession
     parsed_memo: ParsedMemo
     logger: logging.Logger
+    stats: Any
+    _lock: Any
 
     def _cache_key(self, method: str, url: str, params: Any) -> str:
         """The requests-cache key of this request (every query parameter is part of it)."""
@@ -126,11 +128,26 @@ class CacheMixin:
         the result under ``memo_key``."""
         try:
             parsed = parse(body)
-        except (ShapeError, TypeError, ValueError) as exc:
+        except (ShapeError, TypeError, ValueError, ArithmeticError) as exc:
             raise LiteLLMBadResponse(str(exc), status=200, route=path) from None
         if memo_key is not None:
             self.parsed_memo.put(memo_key, parsed)
         return parsed
+
+    def _drop_unreadable(self, method: str, url: str, params: Any) -> None:
+        """Delete the cached answer to this request: it could not be decoded or parsed.
+
+        requests-cache stores every 200 before the portal reads it, so without this an HTML
+        page or cut JSON would be served from the cache (error panel included) for the whole
+        cache lifetime, and Retry would read the same entry again.
+        """
+        try:
+            self.session.cache.delete(self._cache_key(method, url, params))
+        except Exception:  # a broken cache must never hide the real error
+            self.logger.warning("litellm cache delete failed", exc_info=False)
+            return
+        with self._lock:
+            self.stats.bad_entries_dropped += 1
 
     def _invalidate(self, *paths: str) -> None:
         """Drop cached responses for these paths (after a key was created or deleted)."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .parsing import ShapeError, as_number, opt_float, opt_str, parse_datetime
+from .parsing import ShapeError, as_number, frozen_map, opt_float, opt_str, parse_datetime
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -44,10 +44,11 @@ def _key_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
         "key_alias": opt_str(raw.get("key_alias")),
         "key_name": opt_str(raw.get("key_name")),
         "user_id": opt_str(raw.get("user_id")),
-        "spend": float(as_number(raw.get("spend"), float)),
+        "spend": float(as_number(raw.get("spend"), float, "spend")),
         "max_budget": opt_float(raw.get("max_budget")),
         "models": _models(raw.get("models")),
-        "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
+        # Read-only: the client hands one parsed answer to every view reading the same entry.
+        "metadata": frozen_map(metadata if isinstance(metadata, Mapping) else None),
     }
 
 
@@ -82,6 +83,31 @@ def parse_key_record(raw: Any) -> KeyRecord:
         blocked=bool(raw.get("blocked")),
         created_at=parse_datetime(raw.get("created_at")),
         **_key_fields(raw),
+    )
+
+
+@dataclass(frozen=True)
+class KeyListBody:
+    """One ``/key/list`` answer as LiteLLM sent it, parsed (before the equality post-filter).
+
+    ``has_totals`` is False for proxies that send no ``total_pages``: the caller then keeps
+    going while pages are full."""
+
+    records: tuple[KeyRecord, ...]
+    total_pages: int
+    total_count: int
+    has_totals: bool
+
+
+def parse_key_list(body: Any) -> KeyListBody:
+    """Parse ``{"keys": [...], "total_pages": …, "total_count": …}``."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("keys"), list):
+        raise ShapeError("expected an object with a 'keys' list")
+    return KeyListBody(
+        records=tuple(parse_key_record(item) for item in body["keys"]),
+        total_pages=int(as_number(body.get("total_pages"), int, "total_pages")),
+        total_count=int(as_number(body.get("total_count"), int, "total_count")),
+        has_totals=body.get("total_pages") is not None,
     )
 
 

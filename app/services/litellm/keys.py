@@ -10,13 +10,14 @@ from .errors import LiteLLMBadResponse, LiteLLMNotFound
 from .key_models import (
     GeneratedKey,
     KeyInfo,
+    KeyListBody,
     KeyListResult,
     KeyPage,
     KeyRecord,
     hash_secret,
     parse_generated_key,
     parse_key_info,
-    parse_key_record,
+    parse_key_list,
 )
 from .parsing import ShapeError
 
@@ -58,19 +59,11 @@ class KeysMixin:
                 params["user_id"] = user_id
             if key_alias is not None:
                 params["key_alias"] = key_alias
-            result = self._request("GET", "/key/list", params=params, force_refresh=force_refresh)
-            body = result.body
-            if not isinstance(body, Mapping) or not isinstance(body.get("keys"), list):
-                raise LiteLLMBadResponse(
-                    "expected an object with a 'keys' list", status=200, route="/key/list"
-                )
-            items = body["keys"]
-            try:
-                records = [parse_key_record(item) for item in items]
-                total_pages = int(body.get("total_pages") or 0)
-                total_count = int(body.get("total_count") or 0)
-            except (ShapeError, TypeError, ValueError) as exc:
-                raise LiteLLMBadResponse(str(exc), status=200, route="/key/list") from exc
+            result = self._request(
+                "GET", "/key/list", params=params, force_refresh=force_refresh, parse=parse_key_list
+            )
+            body: KeyListBody = result.body
+            total_pages = body.total_pages
             if total_pages > self.max_pages:
                 raise LiteLLMBadResponse(
                     f"/key/list reports {total_pages} pages, more than LITELLM_MAX_PAGES="
@@ -79,7 +72,7 @@ class KeysMixin:
                 )
             kept = tuple(
                 r
-                for r in records
+                for r in body.records
                 if (user_id is None or r.user_id == user_id)
                 and (key_alias is None or r.key_alias == key_alias)
             )
@@ -87,17 +80,17 @@ class KeysMixin:
                 keys=kept,
                 page=page,
                 total_pages=total_pages,
-                total_count=total_count,
-                raw_count=len(items),
+                total_count=body.total_count,
+                raw_count=len(body.records),
                 from_cache=result.from_cache,
                 stale=result.stale,
                 fetched_at=result.fetched_at,
             )
-            if not items:
+            if not body.records:
                 return
-            if body.get("total_pages") is None:
+            if not body.has_totals:
                 # Shape without totals: keep going while pages are full.
-                if len(items) < KEY_LIST_PAGE_SIZE:
+                if len(body.records) < KEY_LIST_PAGE_SIZE:
                     return
             elif page >= total_pages:
                 return
@@ -206,8 +199,11 @@ class KeysMixin:
         """``GET /key/info?key=<hash>`` (cached briefly). A raw ``sk-`` key is hashed locally
         first so it never travels in a URL. Raises ``LiteLLMNotFound`` for unknown keys."""
         key = hash_secret(token) if token.startswith("sk-") else token
-        result = self._request("GET", "/key/info", params={"key": key}, force_refresh=force_refresh)
-        try:
-            return parse_key_info(result.body)
-        except ShapeError as exc:
-            raise LiteLLMBadResponse(str(exc), status=200, route="/key/info") from None
+        result = self._request(
+            "GET",
+            "/key/info",
+            params={"key": key},
+            force_refresh=force_refresh,
+            parse=parse_key_info,
+        )
+        return result.body

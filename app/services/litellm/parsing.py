@@ -4,13 +4,16 @@
 Parsing is tolerant on purpose (CONTRACT §5 "Field history", §10.7): a null or malformed number is
 0 or "not set" rather than an error, because LiteLLM versions disagree on which fields they fill.
 Only shapes that cannot be read at all raise :class:`ShapeError`, which the client turns into
-``LiteLLMBadResponse``. These helpers live apart from both result families so the two cannot drift
-into reading the same field two different ways.
+``LiteLLMBadResponse``; so do counts and costs that no LiteLLM can mean: ``Infinity``, ``NaN``
+(Python's ``json`` accepts both) and negative numbers. Checked here, once, they can never reach a
+sum, a template or an export. These helpers live apart from both result families so the two
+cannot drift into reading the same field two different ways.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -27,18 +30,31 @@ def frozen_map(items: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(items) if items else {})
 
 
-def as_number(value: Any, kind: type) -> float | int:
+def as_number(value: Any, kind: type, name: str = "number") -> float | int:
     """``value`` as ``kind`` (int or float); null, bool and unreadable values are 0, because a
-    counter LiteLLM did not fill means "nothing counted", not a broken answer."""
+    counter LiteLLM did not fill means "nothing counted", not a broken answer. A non-finite or
+    negative value raises :class:`ShapeError` (``name`` says which field)."""
     if value is None or isinstance(value, bool):
         return kind(0)
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
+    if isinstance(value, str):
         try:
-            return kind(float(value))
-        except (TypeError, ValueError):
-            return kind(0)
+            value = int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                return kind(0)
+    if not isinstance(value, int | float):
+        return kind(0)
+    _check_count(value, name)
+    return kind(value)
+
+
+def _check_count(value: float | int, name: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ShapeError(f"{name} is {value!r}, not a finite number")
+    if value < 0:
+        raise ShapeError(f"{name} is negative ({value!r})")
 
 
 def opt_str(value: Any) -> str | None:
@@ -47,13 +63,15 @@ def opt_str(value: Any) -> str | None:
 
 
 def opt_float(value: Any) -> float | None:
-    """A float, or None for null, bool or unreadable values (a bad budget is no budget)."""
+    """A float, or None for null, bool, unreadable, non-finite or negative values: a bad budget
+    is no budget (an infinite one is no limit either)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def parse_datetime(value: Any) -> dt.datetime | None:

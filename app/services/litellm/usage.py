@@ -12,6 +12,16 @@ from .usage_models import DailyActivity, DayActivity, Metrics, merge_days, parse
 ACTIVITY_PAGE_SIZE = 1000  # LiteLLM's maximum since 1.70, CONTRACT §5
 AGGREGATED_PATH = "/user/daily/activity/aggregated"
 PAGINATED_PATH = "/user/daily/activity"
+# LiteLLM writes usage with a batch job, 10-60 s after a request, into the UTC day the request
+# started on; a range that ends on that day is not final until this long after.
+LATE_USAGE_WINDOW = dt.timedelta(minutes=2)
+
+
+def covers_recent_usage(end_date: dt.date, now: dt.datetime | None = None) -> bool:
+    """Whether a range ending on ``end_date`` can still gain usage LiteLLM has not written yet:
+    it reaches today (UTC), or yesterday during the first minutes of a UTC day."""
+    now = now or dt.datetime.now(dt.UTC)
+    return end_date >= (now - LATE_USAGE_WINDOW).date()
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,9 @@ class UsageMixin:
     ) -> DailyActivity:
         """Usage per UTC day for ``start_date..end_date`` (both inclusive, CONTRACT §6).
 
+        Cached for ``usage_ttl``, or the short ``usage_today_ttl`` when the range may still gain
+        late-written usage (:func:`covers_recent_usage`).
+
         Prefers ``/user/daily/activity/aggregated`` (one call); on 404 falls back to the
         paginated ``/user/daily/activity`` and remembers that for this client. ``api_key`` is a
         token HASH. ``timezone`` is never sent. Callers must still count only their own key
@@ -70,8 +83,7 @@ class UsageMixin:
             params["user_id"] = user_id
         if model is not None:
             params["model"] = model
-        today = dt.datetime.now(dt.UTC).date()
-        expire_after = self.usage_today_ttl if end_date >= today else None
+        expire_after = self.usage_today_ttl if covers_recent_usage(end_date) else None
 
         if not self._aggregated_unavailable:
             try:

@@ -183,7 +183,7 @@ def parse_metrics(raw: Any) -> Metrics:
         return Metrics()
     if not isinstance(raw, Mapping):
         raise ShapeError(f"metrics must be an object, got {type(raw).__name__}")
-    return Metrics(**{n: as_number(raw.get(n), _METRIC_TYPES[n]) for n in METRIC_NAMES})
+    return Metrics(**{n: as_number(raw.get(n), _METRIC_TYPES[n], n) for n in METRIC_NAMES})
 
 
 def _unwrap(raw: Any) -> tuple[Mapping, Mapping, Mapping]:
@@ -278,7 +278,7 @@ def parse_activity_page(body: Any) -> ActivityPage:
     return ActivityPage(
         days=tuple(parse_day(r) for r in body["results"]),
         has_more=bool(meta.get("has_more", False)),
-        total_pages=int(as_number(meta.get("total_pages"), int)),
+        total_pages=int(as_number(meta.get("total_pages"), int, "metadata.total_pages")),
         total_api_keys=total_api_keys if isinstance(total_api_keys, int) else None,
     )
 

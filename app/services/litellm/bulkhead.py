@@ -1,0 +1,98 @@
+"""A bulkhead in front of LiteLLM (at most N upstream calls in flight per process) and the retry
+policy that keeps a view's wait on a hanging LiteLLM to one read timeout.
+
+A hanging LiteLLM would otherwise hold every gunicorn thread until its read timeout, so pages
+that never need LiteLLM (the key list from the database, ``/healthz``) would queue behind it.
+The slot is taken in the HTTP adapter, i.e. only when a request really goes upstream: answers
+from the cache never wait for one. A call that finds no free slot within a short wait fails at
+once with :class:`BulkheadFull`, which the transport turns into ``LiteLLMUnavailable`` (so the
+page shows stale data or the error panel instead of waiting).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
+
+__all__ = ["Bulkhead", "BulkheadAdapter", "BulkheadFull", "SingleWaitRetry"]
+
+
+class BulkheadFull(requests.exceptions.RequestException):
+    """Every upstream slot stayed busy for the whole wait."""
+
+
+class Bulkhead:
+    """``max_concurrent`` slots; :meth:`slot` waits at most ``wait`` seconds for one."""
+
+    def __init__(self, max_concurrent: int, wait: float) -> None:
+        if int(max_concurrent) < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        if float(wait) < 0:
+            raise ValueError("wait must be >= 0")
+        self.max_concurrent = int(max_concurrent)
+        self.wait = float(wait)
+        self.rejected = 0  # calls refused because every slot stayed busy (tests, benchmarks)
+        self._slots = threading.BoundedSemaphore(self.max_concurrent)
+        self._lock = threading.Lock()
+        self._in_use = 0
+
+    @property
+    def in_use(self) -> int:
+        """Slots taken right now."""
+        return self._in_use
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot for the duration of the block, or raise :class:`BulkheadFull`."""
+        if not self._slots.acquire(timeout=self.wait):
+            with self._lock:
+                self.rejected += 1
+            raise BulkheadFull(
+                f"all {self.max_concurrent} slots for LiteLLM calls are in use "
+                f"(LITELLM_MAX_CONCURRENCY) and none came free within {self.wait:g} s"
+            )
+        with self._lock:
+            self._in_use += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_use -= 1
+            self._slots.release()
+
+
+class BulkheadAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose every send (retries included) holds a :class:`Bulkhead` slot."""
+
+    def __init__(self, bulkhead: Bulkhead, **kwargs: Any) -> None:
+        self.bulkhead = bulkhead
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any):
+        with self.bulkhead.slot():
+            response = super().send(request, stream=stream, **kwargs)
+            if not stream:
+                # Read the body inside the slot: a LiteLLM that sends headers and then stalls
+                # is as busy as one that sends nothing (requests would read it right after).
+                _ = response.content
+            return response
+
+
+class SingleWaitRetry(Retry):
+    """GET retries that never re-send after a read timeout: a LiteLLM that hangs must cost a view
+    one read timeout, not two. A connection dropped while reading (a stale keep-alive
+    connection) is still retried, like refused connections and 429/5xx."""
+
+    def increment(
+        self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
+    ):
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
