@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .fields import FLOAT_METRICS, SPEND_METRIC_FIELDS, empty_metrics
-from .state import SimState, user_email
+from .state import SimState
 
 _ROW_METRICS = (
     "spend", "prompt_tokens", "completion_tokens", "cache_read_input_tokens",
@@ -106,22 +106,20 @@ def _key_entry(container: dict[str, Any], token: str, meta: _Meta) -> dict[str, 
 
 
 def _day_entry(day: str) -> dict[str, Any]:
-    breakdown: dict[str, Any] = {name: {} for name in _BREAKDOWNS}
-    breakdown["api_keys"] = {}
-    breakdown["guardrails"] = {}
     # Key order as LiteLLM serializes BreakdownMetrics.
     order = ("mcp_servers", "models", "model_groups", "providers", "endpoints", "api_keys",
              "entities", "guardrails")  # fmt: skip
-    return {
-        "date": day,
-        "metrics": empty_metrics(),
-        "breakdown": {k: breakdown[k] for k in order},
-    }
+    return {"date": day, "metrics": empty_metrics(), "breakdown": {k: {} for k in order}}
 
 
 def aggregate(rows: list[dict[str, Any]], state: SimState) -> list[dict[str, Any]]:
     """Group rows into per-date DailySpendData entries, newest date first."""
     meta = _Meta(state)
+    # Before 1.110 an entity's metadata is empty; from 1.110 it names the LiteLLM user, who does
+    # not exist for keys made by /key/generate (so both fields are null).
+    entity_meta = (
+        {"user_email": None, "user_alias": None} if state.supports("v1_110_fields") else {}
+    )
     days: dict[str, dict[str, Any]] = {}
     for r in rows:
         day = days.get(r["date"]) or days.setdefault(r["date"], _day_entry(r["date"]))
@@ -135,7 +133,7 @@ def aggregate(rows: list[dict[str, Any]], state: SimState) -> list[dict[str, Any
             (bd["model_groups"], r["model_group"] or r["model"] or "unknown-model-group", {}),
             (bd["providers"], r["custom_llm_provider"] or "unknown", {}),
             (bd["endpoints"], r["endpoint"] or "unknown", {}),
-            (bd["entities"], owner, {"user_email": user_email(r["user_id"]), "user_alias": None}),
+            (bd["entities"], owner, dict(entity_meta)),
         ]
         if r["mcp_namespaced_tool_name"]:
             buckets.append((bd["mcp_servers"], r["mcp_namespaced_tool_name"], {}))
@@ -148,27 +146,33 @@ def aggregate(rows: list[dict[str, Any]], state: SimState) -> list[dict[str, Any
 
 
 def limit_api_keys(results: list[dict[str, Any]], limit: int) -> tuple[int, dict[str, int]]:
-    """Keep the ``limit`` highest-spend keys in every per-key dict (aggregated, 1.106+).
+    """Keep only the ``limit`` keys with the highest spend over the WHOLE range in every per-key
+    dict (aggregated, 1.106+): LiteLLM picks one top-N list and applies it to each day, so on a
+    given day a key outside that list is missing even if it spent the most that day.
 
     Returns (distinct keys overall, distinct keys per entity) counted before trimming.
     """
-
-    def trim(d: dict[str, Any]) -> dict[str, Any]:
-        ranked = sorted(d.items(), key=lambda kv: (-kv[1]["metrics"]["spend"], kv[0]))
-        return dict(ranked[:limit])
-
-    all_keys: set[str] = set()
+    spend: dict[str, float] = {}
     per_entity: dict[str, set[str]] = {}
     for day in results:
         bd = day["breakdown"]
-        all_keys.update(bd["api_keys"])
+        for token, entry in bd["api_keys"].items():
+            spend[token] = spend.get(token, 0.0) + entry["metrics"]["spend"]
         for ent, b in bd["entities"].items():
             per_entity.setdefault(ent, set()).update(b["api_key_breakdown"])
+    ranked = sorted(spend, key=lambda token: (-spend[token], token))
+    keep = set(ranked[:limit])
+
+    def trim(d: dict[str, Any]) -> dict[str, Any]:
+        return {token: entry for token, entry in d.items() if token in keep}
+
+    for day in results:
+        bd = day["breakdown"]
         bd["api_keys"] = trim(bd["api_keys"])
         for name in _BREAKDOWNS:
             for b in bd[name].values():
                 b["api_key_breakdown"] = trim(b["api_key_breakdown"])
-    return len(all_keys), {k: len(v) for k, v in per_entity.items()}
+    return len(spend), {k: len(v) for k, v in per_entity.items()}
 
 
 def totals(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -213,17 +217,20 @@ def paginated(
     return {"results": results, "metadata": metadata}
 
 
-def aggregated(rows: list[dict[str, Any]], state: SimState, api_key_limit: int) -> dict[str, Any]:
-    """SpendAnalyticsPaginatedResponse for the whole range in one page."""
+def aggregated(
+    rows: list[dict[str, Any]], state: SimState, api_key_limit: int | None
+) -> dict[str, Any]:
+    """SpendAnalyticsPaginatedResponse for the whole range in one page; ``api_key_limit`` None
+    (releases before 1.106) keeps every key."""
     results = aggregate(rows, state)
     metadata = totals(results)  # totals before trimming keys: they cover all keys
-    total_keys, per_entity = limit_api_keys(results, api_key_limit)
-    metadata.update(
-        page=1,
-        total_pages=1,
-        has_more=False,
-        api_key_limit=api_key_limit,
-        total_api_keys=total_keys,
-        entity_total_api_keys=per_entity,
-    )
+    metadata.update(page=1, total_pages=1, has_more=False, api_key_limit=None,
+                    total_api_keys=None, entity_total_api_keys=None)  # fmt: skip
+    if api_key_limit is not None:
+        total_keys, per_entity = limit_api_keys(results, api_key_limit)
+        metadata.update(
+            api_key_limit=api_key_limit,
+            total_api_keys=total_keys,
+            entity_total_api_keys=per_entity,
+        )
     return {"results": results, "metadata": metadata}

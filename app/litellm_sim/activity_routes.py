@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from . import activity
 from .errors import Params, detail_error
 from .state import SimState, utcnow
+from .versions import activity_as_sent_by
 
 bp = Blueprint("litellm_sim_activity", __name__)
 
@@ -25,26 +26,32 @@ def _valid_date(value: str) -> bool:
         return False
 
 
-def _common(p: Params) -> tuple[list[dict[str, Any]], SimState]:
-    """Validate dates/filters shared by both endpoints; return the matching rows."""
+def _common(p: Params, user_filter: str) -> tuple[list[dict[str, Any]], SimState]:
+    """Validate dates/filters shared by both endpoints; return the matching rows.
+
+    ``user_filter`` names the feature (``versions.FEATURES``) from which the endpoint honours
+    ``user_id``; older releases return every user's rows to an admin.
+    """
     start, end = p.str("start_date"), p.str("end_date")
     tz = p.int("timezone", None)
     include_today = p.bool("include_current_utc_day")
     p.check()
     if not start or not end:
         raise detail_error(400, "Please provide start_date and end_date")
-    if not (_valid_date(start) and _valid_date(end)):
-        raise detail_error(400, "start_date and end_date must be valid YYYY-MM-DD dates")
-    if end < start:
-        raise detail_error(400, "end_date must be on or after start_date")
+    state = _state()
+    if state.supports("strict_dates"):
+        if not (_valid_date(start) and _valid_date(end)):
+            raise detail_error(400, "start_date and end_date must be valid YYYY-MM-DD dates")
+        if end < start:
+            raise detail_error(400, "end_date must be on or after start_date")
     if include_today and tz is not None:
         # JS getTimezoneOffset sign: local = UTC - offset minutes.
         now = utcnow()
         local_today = (now - timedelta(minutes=tz)).date().isoformat()
         if end >= local_today:
             end = max(end, now.date().isoformat())
-    state = _state()
-    user_id = None if state.ignore_user_filter else p.str("user_id")
+    honours_user = state.supports(user_filter) and not state.ignore_user_filter
+    user_id = p.str("user_id") if honours_user else None
     with state.lock:
         rows = activity.filter_rows(
             state.rows,
@@ -63,20 +70,22 @@ def user_daily_activity() -> Any:
     p = Params(request.args)
     page = p.int("page", 1, ge=1)
     page_size = p.int("page_size", 50, ge=1, le=1000)
-    rows, state = _common(p)
+    rows, state = _common(p, "user_filter")
     assert page is not None and page_size is not None
     never = state.never_ending_for(request.path)
-    return jsonify(activity.paginated(rows, state, page, page_size, never))
+    body = activity.paginated(rows, state, page, page_size, never)
+    return jsonify(activity_as_sent_by(state.version, body))
 
 
 @bp.get("/user/daily/activity/aggregated")
 def user_daily_activity_aggregated() -> Any:
     """The whole range in one response; per-key dicts limited to ``api_key_limit`` keys."""
     p = Params(request.args)
-    limit = p.int("api_key_limit", 100, ge=1, le=1000)
-    rows, state = _common(p)
-    assert limit is not None
+    limit = None  # before 1.106 every key is returned and the parameter is unknown
+    if _state().supports("api_key_limit"):
+        limit = p.int("api_key_limit", 100, ge=1, le=1000)
+    rows, state = _common(p, "aggregated_user_filter")
     body = activity.aggregated(rows, state, limit)
     if state.never_ending_for(request.path):
         body["metadata"].update(total_pages=activity.NEVER_ENDING_PAGES, has_more=True)
-    return jsonify(body)
+    return jsonify(activity_as_sent_by(state.version, body))

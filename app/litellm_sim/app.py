@@ -11,8 +11,10 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import activity_routes, control, key_routes
-from .errors import SimHTTPError, detail_error, proxy_error
-from .state import Fault, SimState
+from .errors import SimHTTPError, detail_error, plain_validation_errors, proxy_error
+from .faults import Fault
+from .state import SimState
+from .versions import DEFAULT_VERSION
 
 DEFAULT_MASTER_KEY = "sk-sim-master-0123456789"
 _AGGREGATED = "/user/daily/activity/aggregated"
@@ -36,7 +38,9 @@ def _presented_key() -> str | None:
 def _check_auth(master_key: str) -> None:
     key = _presented_key()
     if key is None:
-        raise proxy_error(401, "Authentication Error, No api key passed in.", "auth_error")
+        raise proxy_error(
+            401, "Authentication Error, No api key passed in.", "auth_error", param="None"
+        )
     if not hmac.compare_digest(key.encode(), master_key.encode()):
         # Virtual keys are not accepted as callers: the portal always uses the master key.
         raise proxy_error(
@@ -63,16 +67,22 @@ def create_sim_app(
     seed: str | None = None,
     latency_ms: int = 0,
     state: SimState | None = None,
+    batch_write_delay: float = 0.0,
+    version: str = DEFAULT_VERSION,
 ) -> Flask:
     """Build the simulator WSGI app; ``app.extensions["litellm_sim"]`` is its SimState.
 
     ``seed="demo"`` loads the deterministic demo data (see ``seed.load_demo``).
     Passing an existing ``state`` shares one store between several apps.
+    ``batch_write_delay`` (seconds) makes recorded usage visible only that much later, like
+    LiteLLM's batch writer (10–20 s on a real proxy); ``version`` picks the LiteLLM release
+    imitated where releases differ (``versions.FEATURES``).
     """
     app = Flask("litellm_sim")
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep LiteLLM's field order
     app.json.compact = True  # type: ignore[attr-defined]
-    state = state if state is not None else SimState(latency_ms=latency_ms)
+    if state is None:
+        state = SimState(latency_ms, batch_write_delay=batch_write_delay, version=version)
     if latency_ms:
         state.set_latency(latency_ms)
     app.extensions["litellm_sim"] = state
@@ -100,6 +110,9 @@ def create_sim_app(
             _check_auth(master_key)
             return None
         state.record_call(request.method, path, request.args.to_dict(flat=True))
+        # LiteLLM's background jobs, run lazily: the batch writer and the budget reset.
+        state.flush_usage()
+        state.reset_budgets()
         delay = state.latency_ms
         if delay:
             time.sleep(delay / 1000)  # outside the lock: concurrent requests overlap
@@ -127,6 +140,8 @@ def create_sim_app(
 
     @app.errorhandler(SimHTTPError)
     def _sim_error(exc: SimHTTPError) -> Response:
+        if exc.status == 422 and state.supports("plain_422"):
+            exc.body = plain_validation_errors(exc.body)
         return exc.response()
 
     @app.errorhandler(HTTPException)

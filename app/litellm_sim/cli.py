@@ -8,6 +8,7 @@ import click
 from werkzeug.serving import run_simple
 
 from .app import DEFAULT_MASTER_KEY, create_sim_app
+from .versions import DEFAULT_VERSION
 
 
 def _parse_fault(value: str) -> tuple[str, int]:
@@ -35,6 +36,20 @@ def _parse_fault(value: str) -> tuple[str, int]:
 )
 @click.option("--latency-ms", default=0, show_default=True, type=int, help="Delay per request.")
 @click.option(
+    "--batch-write-delay",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Seconds before recorded usage and spend show (a real proxy: 10-20).",
+)
+@click.option(
+    "--litellm-version",
+    default=DEFAULT_VERSION,
+    show_default=True,
+    help="LiteLLM release to imitate where releases differ (e.g. 1.75.0, 1.108.7).",
+)
+@click.option("--enterprise", is_flag=True, help="Allow /key/regenerate like a licensed proxy.")
+@click.option(
     "--fault",
     "faults",
     multiple=True,
@@ -42,9 +57,17 @@ def _parse_fault(value: str) -> tuple[str, int]:
     help="Answer STATUS for paths starting with ROUTE (repeatable), e.g. /key/list=500.",
 )
 def litellm_sim_command(
-    host: str, port: int, seed: str, master_key: str, latency_ms: int, faults: tuple[str, ...]
+    host: str,
+    port: int,
+    seed: str,
+    master_key: str,
+    latency_ms: int,
+    batch_write_delay: float,
+    litellm_version: str,
+    enterprise: bool,
+    faults: tuple[str, ...],
 ) -> None:
-    """Run the LiteLLM simulator (LiteLLM 1.110.2 key + daily-activity API) for local work.
+    """Run the LiteLLM simulator (LiteLLM's key + daily-activity API) for local work.
 
     Serves /key/generate, /key/list, /key/info, /key/update, /key/delete,
     /user/daily/activity[/aggregated] and /health/liveliness, plus /_sim/* control routes.
@@ -54,8 +77,11 @@ def litellm_sim_command(
         master_key=master_key,
         seed=None if seed == "none" else seed,
         latency_ms=latency_ms,
+        batch_write_delay=batch_write_delay,
+        version=litellm_version,
     )
     state = app.extensions["litellm_sim"]
+    state.set_enterprise(enterprise)
     for route, status in parsed:
         state.set_fault(route, status)
     click.echo(

@@ -51,7 +51,8 @@ def faults() -> Any:
     """Apply fault switches from JSON, in this order: ``clear``, ``latency_ms``,
     ``fault {path,status,body?,times?}``, ``garbage {path,kind}``, ``hang {path,seconds}``,
     ``never_ending {path,enabled}``, ``aggregated_available``, ``ignore_user_filter``,
-    ``substring_matching``.
+    ``substring_matching``, ``version`` (e.g. "1.75.0"), ``enterprise``,
+    ``batch_write_delay`` (seconds).
     """
     body = _body()
     state = _state()
@@ -76,6 +77,12 @@ def faults() -> Any:
             state.set_ignore_user_filter(bool(body["ignore_user_filter"]))
         if "substring_matching" in body:
             state.set_substring_matching(bool(body["substring_matching"]))
+        if "version" in body:
+            state.set_version(str(body["version"]))
+        if "enterprise" in body:
+            state.set_enterprise(bool(body["enterprise"]))
+        if "batch_write_delay" in body:
+            state.set_batch_write_delay(float(body["batch_write_delay"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise SimHTTPError(400, {"detail": {"error": f"bad fault spec: {exc!r}"}}) from None
     return jsonify({"ok": True})
@@ -95,6 +102,12 @@ def list_keys() -> Any:
 
     with state.lock:
         return jsonify({"live": brief(state.keys), "deleted": brief(state.deleted)})
+
+
+@bp.post("/usage/flush")
+def flush_usage() -> Any:
+    """Write every delayed usage row now (the batch writer's next run, without waiting)."""
+    return jsonify({"written": _state().flush_usage(everything=True)})
 
 
 @bp.post("/keys")

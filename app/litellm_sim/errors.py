@@ -48,6 +48,14 @@ def proxy_error(
     return SimHTTPError(status, body)
 
 
+def wrapped_error(status: int, message: str, param: str | None = None) -> SimHTTPError:
+    """LiteLLM's ``HTTPException(detail={"error": message})`` re-raised through its generic
+    handler: the dict's Python repr becomes the message and the type is always
+    ``internal_server_error``, whatever the status (``param`` is null or the string "None",
+    depending on the endpoint)."""
+    return proxy_error(status, repr({"error": message}), "internal_server_error", param)
+
+
 def detail_error(status: int, message: str) -> SimHTTPError:
     """``{"detail": {"error": message}}`` — plain HTTPException (daily-activity endpoints)."""
     return SimHTTPError(status, {"detail": {"error": message}})
@@ -58,9 +66,28 @@ def validation_error(errors: list[dict[str, Any]]) -> SimHTTPError:
     return SimHTTPError(422, {"detail": errors})
 
 
-def verr(type_: str, loc: list[str | int], msg: str) -> dict[str, Any]:
-    """One FastAPI/pydantic validation error entry."""
-    return {"type": type_, "loc": loc, "msg": msg}
+def verr(
+    type_: str, loc: list[str | int], msg: str, value: Any = NOT_PROVIDED, **ctx: Any
+) -> dict[str, Any]:
+    """One FastAPI/pydantic validation error entry; ``value`` and ``ctx`` become pydantic's
+    ``input`` and ``ctx`` (sent by older releases only, see ``plain_validation_errors``)."""
+    entry: dict[str, Any] = {"type": type_, "loc": loc, "msg": msg}
+    if value is not NOT_PROVIDED:
+        entry["input"] = value
+    if ctx:
+        entry["ctx"] = ctx
+    return entry
+
+
+def plain_validation_errors(body: Any) -> Any:
+    """A 422 body without ``input`` and ``ctx`` in its entries, as newer releases send it."""
+    if isinstance(body, dict) and isinstance(body.get("detail"), list):
+        detail = [
+            {k: v for k, v in e.items() if k not in ("input", "ctx")} if isinstance(e, dict) else e
+            for e in body["detail"]
+        ]
+        return {**body, "detail": detail}
+    return body
 
 
 class Params:
@@ -88,16 +115,29 @@ class Params:
                     "int_parsing",
                     loc,
                     "Input should be a valid integer, unable to parse string as an integer",
+                    raw,
                 )
             )
             return default
         if ge is not None and value < ge:
             self.errors.append(
-                verr("greater_than_equal", loc, f"Input should be greater than or equal to {ge}")
+                verr(
+                    "greater_than_equal",
+                    loc,
+                    f"Input should be greater than or equal to {ge}",
+                    raw,
+                    ge=ge,
+                )  # fmt: skip
             )
         elif le is not None and value > le:
             self.errors.append(
-                verr("less_than_equal", loc, f"Input should be less than or equal to {le}")
+                verr(
+                    "less_than_equal",
+                    loc,
+                    f"Input should be less than or equal to {le}",
+                    raw,
+                    le=le,
+                )  # fmt: skip
             )
         return value
 
@@ -113,6 +153,7 @@ class Params:
                     "bool_parsing",
                     ["query", name],
                     "Input should be a valid boolean, unable to interpret input",
+                    raw,
                 )
             )
         return False
@@ -132,17 +173,17 @@ def check_body_types(body: dict[str, Any], spec: dict[str, str]) -> None:
         loc: list[str | int] = ["body", name]
         bad = None
         if kind == "str" and not isinstance(value, str):
-            bad = verr("string_type", loc, "Input should be a valid string")
+            bad = verr("string_type", loc, "Input should be a valid string", value)
         elif kind == "list" and not isinstance(value, list):
-            bad = verr("list_type", loc, "Input should be a valid list")
+            bad = verr("list_type", loc, "Input should be a valid list", value)
         elif kind == "dict" and not isinstance(value, dict):
-            bad = verr("dict_type", loc, "Input should be a valid dictionary")
+            bad = verr("dict_type", loc, "Input should be a valid dictionary", value)
         elif kind == "bool" and not isinstance(value, bool):
-            bad = verr("bool_type", loc, "Input should be a valid boolean")
+            bad = verr("bool_type", loc, "Input should be a valid boolean", value)
         elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-            bad = verr("int_type", loc, "Input should be a valid integer")
+            bad = verr("int_type", loc, "Input should be a valid integer", value)
         elif kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
-            bad = verr("float_type", loc, "Input should be a valid number")
+            bad = verr("float_type", loc, "Input should be a valid number", value)
         if bad:
             errors.append(bad)
     if errors:
@@ -152,6 +193,6 @@ def check_body_types(body: dict[str, Any], spec: dict[str, str]) -> None:
 def check_budget(value: Any) -> None:
     """``max_budget`` must be a finite number >= 0 (400 in the error envelope otherwise)."""
     if value is not None and (not math.isfinite(value) or value < 0):
-        raise proxy_error(
-            400, f"max_budget must be a finite number >= 0, got {value}", param="max_budget"
+        raise wrapped_error(
+            400, f"max_budget must be a non-negative finite number. Received: {float(value)}"
         )

@@ -23,8 +23,42 @@ ROW_DEFAULTS: dict[str, Any] = {
     "updated_at": None, "updated_by": None, "settings_updated_at": None, "last_active": None,
     "object_permission_id": None, "object_permission": None, "access_group_ids": [],
     "rotation_count": 0, "auto_rotate": False, "rotation_interval": None,
-    "last_rotation_at": None, "key_rotation_at": None, "router_settings": None,
+    "last_rotation_at": None, "key_rotation_at": None, "router_settings": {},
     "budget_limits": None, "soft_budget": None,
+}  # fmt: skip
+
+# /key/info's ``info``: the database row with its relations, in LiteLLM 1.108.7's order (no
+# ``token``, no ``soft_budget``; ``status`` is added by the route).
+INFO_FIELDS: tuple[str, ...] = (
+    "key_name", "key_alias", "soft_budget_cooldown", "spend", "total_spend", "expires", "models",
+    "aliases", "config", "router_settings", "user_id", "team_id", "agent_id", "project_id",
+    "permissions", "max_parallel_requests", "metadata", "blocked", "tpm_limit", "rpm_limit",
+    "tpd_limit", "max_budget", "budget_duration", "budget_reset_at", "allowed_cache_controls",
+    "allowed_routes", "key_type", "policies", "access_group_ids", "model_spend",
+    "model_max_budget", "budget_fallbacks", "budget_id", "organization_id",
+    "object_permission_id", "created_at", "created_by", "updated_at", "updated_by",
+    "settings_updated_at", "last_active", "rotation_count", "auto_rotate", "rotation_interval",
+    "last_rotation_at", "key_rotation_at", "budget_limits", "litellm_budget_table",
+    "litellm_organization_table", "litellm_project_table", "object_permission",
+    "jwt_key_mappings",
+)  # fmt: skip
+_INFO_DEFAULTS: dict[str, Any] = {
+    "policies": [], "litellm_organization_table": None, "litellm_project_table": None,
+    "jwt_key_mappings": None,
+}  # fmt: skip
+_DATETIME_COLUMNS = ("expires", "budget_reset_at", "created_at", "updated_at",
+                     "settings_updated_at", "last_active", "last_rotation_at", "key_rotation_at",
+                     "deleted_at")  # fmt: skip
+
+# UpdateRouterConfig as /key/generate returns it for a key without router settings.
+_ROUTER_CONFIG: dict[str, Any] = {
+    "routing_strategy_args": None, "routing_strategy": None, "routing_groups": None,
+    "retry_policy": None, "model_group_retry_policy": None, "model_group_affinity_config": None,
+    "allowed_fails": None, "cooldown_time": None, "num_retries": None, "timeout": None,
+    "max_retries": None, "retry_after": None, "fallbacks": None,
+    "context_window_fallbacks": None, "model_group_alias": {}, "enable_tag_filtering": None,
+    "weights": None, "tag_routing_prefix": None, "optional_pre_call_checks": None,
+    "fallback_on_unsupported_params": None,
 }  # fmt: skip
 
 # Auth-time join fields of UserAPIKeyAuth that are null/empty on /key/list.
@@ -119,6 +153,37 @@ def deleted_object(row: dict[str, Any]) -> dict[str, Any]:
     out["org_id"] = row.get("organization_id")
     for name in DELETED_EXTRA:
         out[name] = row.get(name)
+    return out
+
+
+def iso_offset(value: Any) -> Any:
+    """``...Z`` -> ``...+00:00`` (anything else unchanged)."""
+    return value[:-1] + "+00:00" if isinstance(value, str) and value.endswith("Z") else value
+
+
+def info_object(row: dict[str, Any]) -> dict[str, Any]:
+    """Serialize a key row as /key/info's ``info`` (without ``status``).
+
+    LiteLLM returns the row there without pydantic's JSON mode, so datetimes end in ``+00:00``
+    instead of ``Z`` (for a deleted key too: see ``offset_datetimes``).
+    """
+    out = {
+        name: copy.deepcopy(row.get(name, _INFO_DEFAULTS.get(name, ROW_DEFAULTS.get(name))))
+        for name in INFO_FIELDS
+    }
+    return offset_datetimes(out)
+
+
+def offset_datetimes(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with its datetime columns in ``+00:00`` form."""
+    return {k: iso_offset(v) if k in _DATETIME_COLUMNS else v for k, v in obj.items()}
+
+
+def router_config(with_content_policy: bool) -> dict[str, Any]:
+    """The all-null UpdateRouterConfig of a /key/generate answer (1.110 adds one field)."""
+    out = copy.deepcopy(_ROUTER_CONFIG)
+    if with_content_policy:
+        out["content_policy_fallbacks"] = None
     return out
 
 

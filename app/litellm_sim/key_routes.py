@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-import calendar
 import math
-import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .errors import Params, check_body_types, check_budget, proxy_error, validation_error, verr
-from .fields import GENERATE_DEFAULTS, deleted_object, full_object
+from .durations import check_budget_duration, expires_at, next_budget_reset
+from .errors import (
+    Params,
+    check_body_types,
+    check_budget,
+    proxy_error,
+    validation_error,
+    verr,
+    wrapped_error,
+)
+from .fields import (
+    GENERATE_DEFAULTS,
+    deleted_object,
+    full_object,
+    info_object,
+    offset_datetimes,
+    router_config,
+)
 from .state import SimState, hash_token_if_needed, iso, parse_iso, utcnow
 
 bp = Blueprint("litellm_sim_keys", __name__)
 
-_DURATION = re.compile(r"^(\d+)(mo|s|m|h|d|w)$")
+# The first six are all that releases before 1.110 accept.
 _SORT_FIELDS = (
     "spend", "max_budget", "created_at", "updated_at", "token", "key_alias", "expires",
     "last_active", "budget_reset_at", "total_spend", "tpm_limit", "rpm_limit",
@@ -53,49 +67,24 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def add_duration(start: datetime, duration: str) -> datetime:
-    """``start + duration`` for LiteLLM's units s/m/h/d/w/mo; ValueError when malformed."""
-    match = _DURATION.match(duration.strip())
-    if not match:
-        raise ValueError(f"Invalid duration format: {duration!r}")
-    n, unit = int(match.group(1)), match.group(2)
-    if unit == "mo":
-        month0 = start.month - 1 + n
-        year, month = start.year + month0 // 12, month0 % 12 + 1
-        day = min(start.day, calendar.monthrange(year, month)[1])
-        return start.replace(year=year, month=month, day=day)
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-    return start + timedelta(seconds=n * seconds)
-
-
-def _duration_or_400(start: datetime, duration: str, param: str) -> datetime:
+def _expires(start: datetime, duration: str) -> str:
+    """``expires`` for a lifetime; LiteLLM lets the parser's ValueError escape, so a malformed
+    ``duration`` is an uncaught error: 500 with the parser's message."""
     try:
-        return add_duration(start, duration)
+        return iso(expires_at(start, duration))
     except ValueError as exc:
-        raise proxy_error(400, str(exc), param=param) from None
+        raise proxy_error(500, str(exc), "internal_server_error") from None
 
 
-def _budget_reset_at(duration: str | None) -> str | None:
-    """Next reset, snapped like LiteLLM: >=28d/mo → 1st of month, w/7d → Monday, d → midnight,
-    h → on the hour; seconds/minutes are not snapped."""
-    if not duration:
+def _budget_reset_at(budget_duration: str | None) -> str | None:
+    """``budget_reset_at`` for a budget window; 400 when LiteLLM would refuse the window."""
+    if not budget_duration:
         return None
-    now = utcnow()
-    exact = _duration_or_400(now, duration, "budget_duration")
-    n, unit = int(duration[:-2] if duration.endswith("mo") else duration[:-1]), duration[-1]
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if duration.endswith("mo") or (unit == "d" and n >= 28):
-        first = midnight.replace(day=1)
-        reset = add_duration(first, f"{max(1, n if duration.endswith('mo') else 1)}mo")
-    elif unit == "w" or (unit == "d" and n == 7):
-        reset = midnight + timedelta(days=7 - now.weekday())
-    elif unit == "d":
-        reset = midnight + timedelta(days=n)
-    elif unit == "h":
-        reset = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=n)
-    else:
-        reset = exact
-    return iso(reset)
+    try:
+        check_budget_duration(budget_duration)
+    except ValueError as exc:
+        raise wrapped_error(400, str(exc)) from None
+    return iso(next_budget_reset(utcnow(), budget_duration))
 
 
 def _status(row: dict[str, Any]) -> str:
@@ -117,10 +106,10 @@ def generate_key() -> Any:
     state = _state()
     secret = body.get("key") or "sk-" + secrets.token_urlsafe(16)
     if not secret.startswith("sk-"):
-        raise proxy_error(
+        raise wrapped_error(
             400,
-            f"Invalid key format. LiteLLM Virtual Key must start with 'sk-'. Received={secret}",
-            param="key",
+            "Invalid key format. LiteLLM Virtual Key must start with 'sk-'. "
+            f"Received: {_masked(secret)}",
         )
     now = utcnow()
     fields = {k: body[k] for k in _KEY_FIELDS if k in body and k != "spend"}
@@ -131,7 +120,7 @@ def generate_key() -> Any:
     fields["metadata"] = fields.get("metadata") or {}
     fields["key_type"] = body.get("key_type") or "default"
     duration = body.get("duration")
-    fields["expires"] = iso(_duration_or_400(now, duration, "duration")) if duration else None
+    fields["expires"] = _expires(now, duration) if duration else None
     fields["budget_reset_at"] = _budget_reset_at(body.get("budget_duration"))
     with state.lock:
         alias = fields.get("key_alias")
@@ -145,12 +134,54 @@ def generate_key() -> Any:
         if state.find_key(secret) is not None:
             raise proxy_error(400, "Unable to create key. Key already exists.", param="key")
         row = state.insert_key(secret, fields)
+    return jsonify(_key_response(state, row, secret, body))
+
+
+def _key_response(
+    state: SimState, row: dict[str, Any], secret: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """GenerateKeyResponse for a stored row and its raw secret (generate and regenerate)."""
     resp = dict(GENERATE_DEFAULTS)
     resp.update({k: row[k] for k in resp if k in row})
     for k in ("model_tpm_limit", "model_rpm_limit", "tags", "guardrails"):
         resp[k] = body.get(k, resp[k])
-    resp.update(key=secret, token=row["token"], token_id=row["token"], duration=duration)
-    return jsonify(resp)
+    # LiteLLM does not echo the lifetime it was given (only ``expires`` shows it).
+    resp.update(key=secret, token=row["token"], token_id=row["token"], duration=None)
+    resp["router_settings"] = router_config(state.supports("v1_110_fields"))
+    return resp
+
+
+_ENTERPRISE_ONLY = (
+    "Regenerating Virtual Keys is an Enterprise feature, You must be a LiteLLM Enterprise user "
+    "to use this feature. If you have a license please set `LITELLM_LICENSE` in your env. Get a "
+    "7 day trial key here: https://www.litellm.ai/enterprise#trial. \nPricing: "
+    "https://www.litellm.ai/#pricing"
+)
+
+
+@bp.post("/key/regenerate", defaults={"key": None})
+@bp.post("/key/<path:key>/regenerate")
+def regenerate_key(key: str | None) -> Any:
+    """An open-source proxy refuses with 500 before looking at anything; an Enterprise one keeps
+    the key's row and settings under a new secret and token hash (the old hash stops working)."""
+    state = _state()
+    if not state.enterprise:
+        raise proxy_error(500, _ENTERPRISE_ONLY, "internal_server_error")
+    body = request.get_json(silent=True) or {}
+    key = body.get("key") or key
+    if not key:
+        raise wrapped_error(400, "No key passed in.")
+    token = hash_token_if_needed(key)
+    with state.lock:
+        if token not in state.keys:
+            raise wrapped_error(404, f"Key {key} not found.")
+        row = state.regenerate_key(token, body.get("new_key"))
+    return jsonify(_key_response(state, row, row.pop("key"), body))
+
+
+def _masked(secret: str) -> str:
+    """How LiteLLM quotes a refused secret: first and last four characters only."""
+    return f"{secret[:4]}****{secret[-4:]}" if len(secret) > 8 else "****"
 
 
 def _matches(value: str | None, wanted: str, substring: bool) -> bool:
@@ -178,15 +209,20 @@ def list_keys() -> Any:
     assert page is not None and size is not None
     sort_by, sort_order = p.str("sort_by"), p.str("sort_order") or "desc"
     status = p.str("status")
-    if sort_by is not None and sort_by not in _SORT_FIELDS:
-        raise proxy_error(400, f"Invalid sort_by. Must be one of {list(_SORT_FIELDS)}")
-    if sort_order not in ("asc", "desc"):
-        raise proxy_error(400, "Invalid sort_order. Must be 'asc' or 'desc'")
+    state = _state()
+    sortable = _SORT_FIELDS if state.supports("v1_110_fields") else _SORT_FIELDS[:6]
+    # LiteLLM checks sort_order only together with sort_by.
+    if sort_by is not None and sort_by not in sortable:
+        raise wrapped_error(
+            400, f"Invalid sort column. Must be one of: {', '.join(sortable)}", param="None"
+        )
+    if sort_by is not None and sort_order not in ("asc", "desc"):
+        raise wrapped_error(400, "Invalid sort order. Must be 'asc' or 'desc'", param="None")
     if status is not None and status not in _STATUSES:
-        raise proxy_error(400, f"Invalid status. Must be one of {list(_STATUSES)}")
+        supported = ", ".join(f"'{s}'" for s in _STATUSES)
+        raise wrapped_error(400, f"Invalid status value. Supported: {supported}.", param="None")
     if "user" in request.args.getlist("expand"):
         full = True
-    state = _state()
     sub = substring or state.substring_matching
     with state.lock:
         source = state.deleted if status == "deleted" else state.keys
@@ -240,12 +276,18 @@ def key_info() -> Any:
     state = _state()
     token = hash_token_if_needed(value)
     with state.lock:
-        row = state.keys.get(token) or state.deleted.get(token)
-        row = dict(row) if row else None
-    if row is None:
-        raise proxy_error(404, "Key not found in database", param="key")
-    info = {k: v for k, v in row.items() if k != "token"}
-    info["status"] = _status(row)
+        live = state.keys.get(token)
+        archived = state.deleted.get(token)
+        if live is None and archived is None:
+            raise proxy_error(404, "Key not found in database", param="key")
+        # A deleted key is described from the archive, in the archive's shape.
+        if live is not None:
+            info = info_object(live)
+        else:
+            info = offset_datetimes(
+                {k: v for k, v in deleted_object(archived).items() if k != "token"}
+            )
+        info["status"] = _status(live if live is not None else archived)
     return jsonify({"key": value, "info": info})
 
 
@@ -257,15 +299,25 @@ def delete_keys() -> Any:
     keys, aliases = body.get("keys") or [], body.get("key_aliases") or []
     if not keys and not aliases:
         raise validation_error(
-            [verr("value_error", ["body"], "Value error, either keys or key_aliases must be set")]
+            [
+                verr(
+                    "value_error",
+                    ["body"],
+                    "Value error, At least one of 'keys' or 'key_aliases' must be provided.",
+                )
+            ]
         )
     state = _state()
     with state.lock:
-        found = {hash_token_if_needed(k) for k in keys if isinstance(k, str)} & set(state.keys)
-        found |= {r["token"] for a in aliases for r in state.find_by_alias(a)}
+        # With both given, LiteLLM deletes by ``keys`` and ignores ``key_aliases``.
+        if keys:
+            found = {hash_token_if_needed(k) for k in keys if isinstance(k, str)} & set(state.keys)
+        else:
+            found = {r["token"] for a in aliases for r in state.find_by_alias(a)}
         if not found:
-            # HTTPException(detail=dict) through handle_exception_on_proxy → dict repr.
-            raise proxy_error(404, "{'error': 'No keys found'}", "invalid_request_error")
+            if state.supports("v1_110_fields"):
+                raise proxy_error(404, "{'error': 'No keys found'}", "invalid_request_error")
+            raise wrapped_error(404, "No keys found")
         for token in found:
             state.archive_key(token)
     return jsonify({"deleted_keys": keys or aliases})
@@ -304,7 +356,7 @@ def update_key() -> Any:
         if "duration" in body:
             d = body["duration"]
             no_expiry = d is None or d == "-1"
-            patch["expires"] = None if no_expiry else iso(_duration_or_400(utcnow(), d, "duration"))
+            patch["expires"] = None if no_expiry else _expires(utcnow(), d)
         if "budget_duration" in body:
             patch["budget_reset_at"] = _budget_reset_at(body["budget_duration"])
         row.update(patch)

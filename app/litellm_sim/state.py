@@ -6,13 +6,15 @@ import hashlib
 import itertools
 import secrets
 import threading
-from dataclasses import dataclass
+import time
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from .durations import next_budget_reset
+from .faults import Fault, FaultSwitches
 from .fields import new_row
-
-GARBAGE_KINDS = ("html", "truncated")
+from .versions import DEFAULT_VERSION, parse_version, supports
 
 
 def hash_token(secret: str) -> str:
@@ -31,8 +33,13 @@ def abbreviate(secret: str) -> str:
 
 
 def iso(dt: datetime) -> str:
-    """Serialize an aware datetime like pydantic v2 does for UTC: ISO-8601 with ``Z``."""
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """Serialize an aware datetime like pydantic v2 does for UTC: ISO-8601 with ``Z``.
+
+    PostgreSQL keeps what LiteLLM stores to the millisecond, so the fraction is too.
+    """
+    dt = dt.astimezone(UTC)
+    dt = dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+    return dt.isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(value: str) -> datetime:
@@ -52,55 +59,57 @@ def _as_iso(value: datetime | str | None) -> str | None:
     return iso(value) if isinstance(value, datetime) else iso(parse_iso(value))
 
 
-@dataclass
-class Fault:
-    """An injected error for routes whose path starts with ``prefix``."""
-
-    prefix: str
-    status: int
-    body: Any = None
-    times: int | None = None  # None = until cleared
-
-
-class SimState:
+class SimState(FaultSwitches):
     """Thread-safe store: live keys, deleted-key archive, daily spend rows, request log, faults.
 
     Routes take ``state.lock`` (re-entrant) around compound read-modify-write operations.
     """
 
-    def __init__(self, latency_ms: int = 0) -> None:
+    def __init__(
+        self,
+        latency_ms: int = 0,
+        batch_write_delay: float = 0.0,
+        version: str = DEFAULT_VERSION,
+    ) -> None:
+        parse_version(version)
         self.lock = threading.RLock()
-        self._initial_latency_ms = latency_ms
+        self._initial = {
+            "latency_ms": latency_ms,
+            "batch_write_delay": float(batch_write_delay),
+            "version": version,
+        }
         self._ids = itertools.count(1)
         self.keys: dict[str, dict[str, Any]] = {}
         self.deleted: dict[str, dict[str, Any]] = {}
         self.rows: list[dict[str, Any]] = []
+        self.pending: list[tuple[float, dict[str, Any]]] = []  # (monotonic due time, row)
         self.calls: list[tuple[str, str, dict[str, str]]] = []
         self._clear_switches()
-        self.latency_ms = latency_ms
 
     def _clear_switches(self) -> None:
         self.faults: list[Fault] = []
         self.garbage: dict[str, str] = {}
         self.never_ending: set[str] = set()
-        self.hangs: dict[str, float] = {}
-        # Set when the hangs are cleared, so requests held by one answer at once.
-        self._hang_released = threading.Event()
-        self.aggregated_available = True
+        self._release_hangs()
+        self._aggregated_switch = True
         self.ignore_user_filter = False
         self.substring_matching = False
+        self.enterprise = False
+        self.latency_ms = self._initial["latency_ms"]
+        self.batch_write_delay = self._initial["batch_write_delay"]
+        self.version = self._initial["version"]
 
     # -- housekeeping -------------------------------------------------------------------------
     def reset(self) -> None:
-        """Clear keys, archive, usage rows, call log, faults and switches (latency → initial)."""
+        """Clear keys, archive, usage rows, call log, faults and switches (latency, batch-write
+        delay and version back to the constructor's values)."""
         with self.lock:
             self.keys.clear()
             self.deleted.clear()
             self.rows.clear()
+            self.pending.clear()
             self.calls.clear()
-            self._release_hangs()
             self._clear_switches()
-            self.latency_ms = self._initial_latency_ms
 
     def record_call(self, method: str, path: str, query: dict[str, str]) -> None:
         """Append one served request to the call log."""
@@ -200,10 +209,10 @@ class SimState:
             row = self.keys.pop(token)
             now = iso(utcnow())
             row.update(
-                id=f"deleted-{next(self._ids)}",
+                id=str(uuid.uuid4()),
                 deleted_at=now,
                 deleted_by=deleted_by,
-                deleted_by_api_key=None,
+                deleted_by_api_key="litellm_proxy_master_key",  # the portal deletes as admin
                 litellm_changed_by=None,
             )
             self.deleted[token] = row
@@ -226,9 +235,31 @@ class SimState:
             "key_alias": row["key_alias"],
             "team_id": row["team_id"],
             "user_id": row["user_id"],
-            "user_email": user_email(row["user_id"]),
+            # /key/generate creates no LiteLLM user, so there is no e-mail to join.
+            "user_email": None,
             "key_exists": exists,
         }
+
+    def regenerate_key(self, token: str, new_secret: str | None = None) -> dict[str, Any]:
+        """Enterprise ``/key/regenerate``: the same row under a new secret and token hash.
+
+        The old hash goes to the deleted-key archive (so it stops authenticating); usage already
+        recorded stays under the old hash. KeyError when ``token`` is not a live key.
+        """
+        new_secret = new_secret or "sk-" + secrets.token_urlsafe(16)
+        with self.lock:
+            row = dict(self.keys[token])
+            self.archive_key(token)
+            now = iso(utcnow())
+            row.update(
+                token=hash_token(new_secret),
+                key_name=abbreviate(new_secret),
+                updated_at=now,
+                last_rotation_at=now,
+                rotation_count=(row.get("rotation_count") or 0) + 1,
+            )
+            self.keys[row["token"]] = row
+        return {**row, "key": new_secret}
 
     # -- usage --------------------------------------------------------------------------------
     def add_usage(
@@ -251,15 +282,16 @@ class SimState:
         total_response_time_ms: int = 0,
         timed_requests: int = 0,
     ) -> dict[str, Any]:
-        """Append one LiteLLM_DailyUserSpend row; ``user_id`` defaults to the key's owner.
+        """Record one LiteLLM_DailyUserSpend row; ``user_id`` defaults to the key's owner.
 
-        Also adds ``spend`` to the live key's ``spend``/``total_spend`` like request logging.
-        ``token=""`` records an unattributed row.
+        Like LiteLLM's request logging it also adds ``spend`` to the key's ``spend`` and
+        ``total_spend``. With a batch-write delay the row and the spend become visible only that
+        many seconds later, as LiteLLM's batch writer makes them. ``token=""`` records an
+        unattributed row.
         """
         day = date if isinstance(date, str) else date.isoformat()
         with self.lock:
-            key = self.keys.get(token)
-            owner = (key or self.deleted.get(token) or {}).get("user_id")
+            owner = (self.keys.get(token) or self.deleted.get(token) or {}).get("user_id")
             row = {
                 "id": next(self._ids),
                 "date": day,
@@ -280,102 +312,73 @@ class SimState:
                 "total_response_time_ms": int(total_response_time_ms),
                 "timed_requests": int(timed_requests),
             }
-            self.rows.append(row)
-            if key is not None:
-                key["spend"] = (key["spend"] or 0.0) + float(spend)
-                key["total_spend"] = (key["total_spend"] or 0.0) + float(spend)
+            if self.batch_write_delay > 0:
+                self.pending.append((time.monotonic() + self.batch_write_delay, row))
+            else:
+                self._write(row)
         return dict(row)
 
-    # -- faults -------------------------------------------------------------------------------
-    def set_latency(self, ms: int) -> None:
-        """Delay every (non-control) response by ``ms`` milliseconds."""
+    def _write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        key = self.keys.get(row["api_key"])
+        if key is not None:
+            key["spend"] = (key["spend"] or 0.0) + row["spend"]
+            key["total_spend"] = (key["total_spend"] or 0.0) + row["spend"]
+            key["last_active"] = iso(utcnow())
+
+    def flush_usage(self, everything: bool = False) -> int:
+        """Write the delayed rows that are due (all of them with ``everything``); returns how
+        many were written. The app calls this before serving each request."""
+        now = time.monotonic()
         with self.lock:
-            self.latency_ms = max(0, int(ms))
+            due = [r for t, r in self.pending if everything or t <= now]
+            self.pending = [(t, r) for t, r in self.pending if not (everything or t <= now)]
+            for row in due:
+                self._write(row)
+        return len(due)
 
-    def set_fault(
-        self, path_prefix: str, status: int, body: Any = None, times: int | None = None
-    ) -> None:
-        """Answer ``status`` (LiteLLM-shaped error body unless ``body``) for matching paths.
-
-        ``times`` limits the fault to the next N matching requests.
-        """
+    def reset_budgets(self) -> None:
+        """LiteLLM's budget-reset job: a key whose ``budget_reset_at`` has passed gets ``spend``
+        0 and its next reset time (``total_spend`` and usage rows are kept). LiteLLM runs the
+        job about every 10 minutes; the simulator runs it before every request."""
+        now = utcnow()
         with self.lock:
-            self.faults.append(Fault(path_prefix, int(status), body, times))
+            for key in self.keys.values():
+                due = key.get("budget_reset_at")
+                if due and key.get("budget_duration") and parse_iso(due) <= now:
+                    key["spend"] = 0.0
+                    key["budget_reset_at"] = iso(next_budget_reset(now, key["budget_duration"]))
 
-    def clear_faults(self) -> None:
-        """Remove injected faults, garbage, hangs (releasing held requests) and never-ending
-        pages; data and latency stay."""
-        with self.lock:
-            self.faults.clear()
-            self.garbage.clear()
-            self.never_ending.clear()
-            self._release_hangs()
+    def supports(self, feature: str) -> bool:
+        """Whether the imitated LiteLLM release has ``feature`` (see ``versions.FEATURES``)."""
+        return supports(self.version, feature)
 
-    def take_fault(self, path: str) -> Fault | None:
-        """The first fault matching ``path``, consuming one of its ``times``."""
-        with self.lock:
-            for fault in self.faults:
-                if path.startswith(fault.prefix):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times <= 0:
-                            self.faults.remove(fault)
-                    return fault
-        return None
-
-    def set_garbage(self, path_prefix: str, kind: str) -> None:
-        """Answer 200 with an HTML page (``html``) or cut-off JSON (``truncated``)."""
-        if kind not in GARBAGE_KINDS:
-            raise ValueError(f"kind must be one of {GARBAGE_KINDS}")
-        with self.lock:
-            self.garbage[path_prefix] = kind
-
-    def garbage_for(self, path: str) -> str | None:
-        """Garbage kind configured for ``path`` (longest matching prefix), if any."""
-        with self.lock:
-            hits = [p for p in self.garbage if path.startswith(p)]
-            return self.garbage[max(hits, key=len)] if hits else None
-
-    def set_hang(self, path_prefix: str, seconds: float) -> None:
-        """Hold matching requests up to ``seconds`` (or until faults are cleared), then answer
-        them normally: an upstream that stops answering for a while."""
-        with self.lock:
-            self.hangs[path_prefix] = max(0.0, float(seconds))
-
-    def hang_for(self, path: str) -> float:
-        """Seconds to hold a request on ``path`` (longest matching prefix), 0 when none."""
-        with self.lock:
-            hits = [p for p in self.hangs if path.startswith(p)]
-            return self.hangs[max(hits, key=len)] if hits else 0.0
-
-    def wait_hang(self, path: str) -> None:
-        """Hold the calling request as configured for ``path``; returns early on a clear."""
-        seconds = self.hang_for(path)
-        if seconds:
-            with self.lock:
-                released = self._hang_released
-            released.wait(seconds)
-
-    def _release_hangs(self) -> None:
-        with self.lock:
-            self.hangs.clear()
-            self._hang_released.set()
-            self._hang_released = threading.Event()
-
-    def set_never_ending_pages(self, path_prefix: str, enabled: bool = True) -> None:
-        """Paginated responses on matching paths always claim more pages."""
-        with self.lock:
-            (self.never_ending.add if enabled else self.never_ending.discard)(path_prefix)
-
-    def never_ending_for(self, path: str) -> bool:
-        """Whether never-ending pagination is switched on for ``path``."""
-        with self.lock:
-            return any(path.startswith(p) for p in self.never_ending)
+    # -- release and behaviour switches --------------------------------------------------------
+    @property
+    def aggregated_available(self) -> bool:
+        """Whether /user/daily/activity/aggregated is served (else 404)."""
+        return self._aggregated_switch and self.supports("aggregated")
 
     def set_aggregated_available(self, available: bool) -> None:
-        """False → /user/daily/activity/aggregated answers 404 like proxies before 1.77."""
+        """False → /user/daily/activity/aggregated answers 404 like proxies before 1.76."""
         with self.lock:
-            self.aggregated_available = bool(available)
+            self._aggregated_switch = bool(available)
+
+    def set_version(self, version: str) -> None:
+        """Imitate LiteLLM ``version`` (e.g. ``"1.75.0"``) where releases differ."""
+        parse_version(version)
+        with self.lock:
+            self.version = version
+
+    def set_enterprise(self, enabled: bool) -> None:
+        """True → /key/regenerate works (a licensed proxy); False → 500 as on open source."""
+        with self.lock:
+            self.enterprise = bool(enabled)
+
+    def set_batch_write_delay(self, seconds: float) -> None:
+        """Usage and spend recorded from now on become visible ``seconds`` later."""
+        with self.lock:
+            self.batch_write_delay = max(0.0, float(seconds))
 
     def set_ignore_user_filter(self, enabled: bool) -> None:
         """True → daily activity ignores ``user_id`` (a buggy proxy, for isolation tests)."""
@@ -386,8 +389,3 @@ class SimState:
         """True → /key/list matches user_id/key_alias by case-insensitive substring (1.84–1.89)."""
         with self.lock:
             self.substring_matching = bool(enabled)
-
-
-def user_email(user_id: str | None) -> str | None:
-    """The sim has no user table; the portal uses the e-mail as user_id, so echo it back."""
-    return user_id if user_id and "@" in user_id else None

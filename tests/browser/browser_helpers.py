@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_STATIC = "vendor/axe-core-4.14.1.min.js"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's pictures are refreshed on purpose (UPDATE_SCREENSHOTS=1); an ordinary run writes
+# them to a temporary folder, so a test run leaves the working tree as it found it.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "portal-screenshots"
+)
 
 
 def sign_in(page: Page, email: str) -> None:
@@ -77,7 +85,7 @@ def assert_accessible(page: Page, state: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """Write docs/screenshots/<name>.png: the whole page, 1280 px wide (viewport 1280×900)."""
+    """Write <SCREENSHOTS>/<name>.png: the whole page, 1280 px wide (viewport 1280×900)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
