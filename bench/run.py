@@ -39,6 +39,7 @@ from bench.services import (
     seed,
     set_tokens,
 )
+from bench.soak_report import update_benchmarks_md
 from bench.usage import PhaseLimits, UsageBench, direct_upstream
 
 COLD = PhaseLimits({1: 120, 8: 400, 32: 800}, deadline_s=20)
@@ -215,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmarks.json").write_text(json.dumps(figures, indent=2) + "\n")
     (out / "benchmarks.md").write_text(render(figures))
+    soak = out / "soak.json"
+    if soak.exists():  # keep the soak's section (scripts/bench soak writes it)
+        update_benchmarks_md(out / "benchmarks.md", json.loads(soak.read_text()))
     log(f"done in {figures['total_seconds']} s; wrote {out}/benchmarks.md and benchmarks.json")
     return 0
 

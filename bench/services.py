@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import requests
 
@@ -62,6 +63,7 @@ class Sim:
 
     proc: subprocess.Popen
     base_url: str
+    log: BinaryIO | None = None
     session: requests.Session = field(default_factory=requests.Session)
 
     @classmethod
@@ -74,7 +76,7 @@ class Sim:
              "--latency-ms", str(latency_ms), "--master-key", MASTER_KEY],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        sim = cls(proc, f"http://127.0.0.1:{port}")
+        sim = cls(proc, f"http://127.0.0.1:{port}", log)
         sim.session.headers["Authorization"] = f"Bearer {MASTER_KEY}"
         wait_http(f"{sim.base_url}/health/liveliness", proc=proc)
         return sim
@@ -97,6 +99,20 @@ class Sim:
         """Change the added latency of every LiteLLM route (control routes are never delayed)."""
         self._post("/_sim/faults", {"latency_ms": ms})
 
+    def faults(self, spec: dict) -> None:
+        """Apply ``POST /_sim/faults`` switches, e.g. ``{"hang": {"path": ..., "seconds": 8}}``."""
+        self._post("/_sim/faults", spec)
+
+    def clear_faults(self) -> None:
+        """End every fault (held requests are answered at once); latency stays."""
+        self._post("/_sim/faults", {"clear": True})
+
+    def keys(self) -> dict[str, list[dict]]:
+        """``{"live": [...], "deleted": [...]}`` of ``{token, key_alias, user_id}``."""
+        response = self.session.get(f"{self.base_url}/_sim/keys", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
     def reset_calls(self) -> None:
         """Forget the call log before a phase."""
         self._post("/_sim/calls/reset", {})
@@ -113,6 +129,8 @@ class Sim:
     def stop(self) -> None:
         self.session.close()
         stop_process(self.proc)
+        if self.log is not None:
+            self.log.close()
 
 
 @dataclass

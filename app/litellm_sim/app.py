@@ -116,6 +116,7 @@ def create_sim_app(
         delay = state.latency_ms
         if delay:
             time.sleep(delay / 1000)  # outside the lock: concurrent requests overlap
+        state.wait_hang(path)
         fault = state.take_fault(path)
         if fault is not None:
             return _fault_response(fault, path)

@@ -49,7 +49,7 @@ def calls_reset() -> Any:
 @bp.post("/faults")
 def faults() -> Any:
     """Apply fault switches from JSON, in this order: ``clear``, ``latency_ms``,
-    ``fault {path,status,body?,times?}``, ``garbage {path,kind}``,
+    ``fault {path,status,body?,times?}``, ``garbage {path,kind}``, ``hang {path,seconds}``,
     ``never_ending {path,enabled}``, ``aggregated_available``, ``ignore_user_filter``,
     ``substring_matching``, ``version`` (e.g. "1.75.0"), ``enterprise``,
     ``batch_write_delay`` (seconds).
@@ -66,6 +66,8 @@ def faults() -> Any:
             state.set_fault(f["path"], int(f["status"]), f.get("body"), f.get("times"))
         if body.get("garbage"):
             state.set_garbage(body["garbage"]["path"], body["garbage"]["kind"])
+        if body.get("hang"):
+            state.set_hang(body["hang"]["path"], float(body["hang"]["seconds"]))
         if body.get("never_ending"):
             ne = body["never_ending"]
             state.set_never_ending_pages(ne["path"], bool(ne.get("enabled", True)))
@@ -84,6 +86,22 @@ def faults() -> Any:
     except (KeyError, TypeError, ValueError) as exc:
         raise SimHTTPError(400, {"detail": {"error": f"bad fault spec: {exc!r}"}}) from None
     return jsonify({"ok": True})
+
+
+@bp.get("/keys")
+def list_keys() -> Any:
+    """Every key as ``{"live": [...], "deleted": [...]}`` of ``{token, key_alias, user_id}``:
+    what a test compares with the portal's own rows."""
+    state = _state()
+
+    def brief(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {"token": t, "key_alias": r["key_alias"], "user_id": r["user_id"]}
+            for t, r in rows.items()
+        ]
+
+    with state.lock:
+        return jsonify({"live": brief(state.keys), "deleted": brief(state.deleted)})
 
 
 @bp.post("/usage/flush")

@@ -1,4 +1,4 @@
-"""Fault injection for the simulator: errors, garbage answers, endless pages, latency."""
+"""Fault injection for the simulator: errors, garbage answers, endless pages, latency, hangs."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ class FaultSwitches:
     faults: list[Fault]
     garbage: dict[str, str]
     never_ending: set[str]
+    hangs: dict[str, float]
+    _hang_released: threading.Event
     latency_ms: int
 
     def set_latency(self, ms: int) -> None:
@@ -44,11 +46,13 @@ class FaultSwitches:
             self.faults.append(Fault(path_prefix, int(status), body, times))
 
     def clear_faults(self) -> None:
-        """Remove injected faults, garbage and never-ending pages (data and latency stay)."""
+        """Remove injected faults, garbage, hangs (releasing held requests) and never-ending
+        pages; data and latency stay."""
         with self.lock:
             self.faults.clear()
             self.garbage.clear()
             self.never_ending.clear()
+            self._release_hangs()
 
     def take_fault(self, path: str) -> Fault | None:
         """The first fault matching ``path``, consuming one of its ``times``."""
@@ -84,3 +88,32 @@ class FaultSwitches:
         """Whether never-ending pagination is switched on for ``path``."""
         with self.lock:
             return any(path.startswith(p) for p in self.never_ending)
+
+    def set_hang(self, path_prefix: str, seconds: float) -> None:
+        """Hold matching requests up to ``seconds`` (or until faults are cleared), then answer
+        them normally: an upstream that stops answering for a while."""
+        with self.lock:
+            self.hangs[path_prefix] = max(0.0, float(seconds))
+
+    def hang_for(self, path: str) -> float:
+        """Seconds to hold a request on ``path`` (longest matching prefix), 0 when none."""
+        with self.lock:
+            hits = [p for p in self.hangs if path.startswith(p)]
+            return self.hangs[max(hits, key=len)] if hits else 0.0
+
+    def wait_hang(self, path: str) -> None:
+        """Hold the calling request as configured for ``path``; returns early on a clear."""
+        seconds = self.hang_for(path)
+        if seconds:
+            with self.lock:
+                released = self._hang_released
+            released.wait(seconds)
+
+    def _release_hangs(self) -> None:
+        """Forget the hangs and let every held request go (a new event for later hangs)."""
+        with self.lock:
+            self.hangs = {}
+            previous = getattr(self, "_hang_released", None)
+            if previous is not None:
+                previous.set()
+            self._hang_released = threading.Event()

@@ -90,6 +90,7 @@ class SimState(FaultSwitches):
         self.faults: list[Fault] = []
         self.garbage: dict[str, str] = {}
         self.never_ending: set[str] = set()
+        self._release_hangs()
         self._aggregated_switch = True
         self.ignore_user_filter = False
         self.substring_matching = False

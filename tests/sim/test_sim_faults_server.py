@@ -118,6 +118,47 @@ def test_control_routes_over_http(http):
     assert state.keys == {} and state.rows == []
 
 
+def test_hang_holds_requests_until_its_time_or_a_clear(http):
+    server, state = http
+    url = server.base_url
+    spec = {"hang": {"path": "/key/list", "seconds": 0.4}}
+    assert requests.post(f"{url}/_sim/faults", json=spec, headers=HEADERS, timeout=5).ok
+    t0 = time.perf_counter()
+    assert requests.get(f"{url}/key/list", headers=HEADERS, timeout=5).status_code == 200
+    assert time.perf_counter() - t0 >= 0.4
+    t0 = time.perf_counter()
+    requests.get(f"{url}/key/info", headers=HEADERS, timeout=5)
+    assert time.perf_counter() - t0 < 0.3  # other routes are not held
+
+    # A long hang ends the moment the faults are cleared; the held request then answers.
+    state.set_hang("/key/list", 30)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        t0 = time.perf_counter()
+        held = pool.submit(requests.get, f"{url}/key/list", headers=HEADERS, timeout=10)
+        time.sleep(0.3)
+        assert not held.done()
+        assert requests.post(f"{url}/_sim/faults", json={"clear": True}, headers=HEADERS,
+                             timeout=5).ok  # fmt: skip
+        assert held.result().status_code == 200
+        assert time.perf_counter() - t0 < 3
+    assert state.hang_for("/key/list") == 0
+
+
+def test_key_listing_shows_live_and_deleted_keys(http):
+    server, state = http
+    live = state.add_key(key_alias="a--one", user_id="a@example.com")
+    gone = state.add_key(key_alias="a--two", user_id="a@example.com")
+    state.archive_key(gone["token"])
+    listing = requests.get(f"{server.base_url}/_sim/keys", headers=HEADERS, timeout=5).json()
+    assert listing == {
+        "live": [{"token": live["token"], "key_alias": "a--one", "user_id": "a@example.com"}],
+        "deleted": [{"token": gone["token"], "key_alias": "a--two", "user_id": "a@example.com"}],
+    }
+    assert requests.get(f"{server.base_url}/_sim/keys", timeout=5).status_code == 401
+
+
 def test_shutdown_refuses_then_restart_same_port(http):
     server, state = http
     session = requests.Session()  # keep-alive connection must not survive the shutdown

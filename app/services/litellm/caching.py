@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -153,10 +154,17 @@ class CacheMixin:
         """Drop cached responses for these paths (after a key was created or deleted)."""
         try:
             cache = self.session.cache
+            responses = cache.responses
+            # requests-cache's SQLite backend shares one connection between threads; a write by
+            # another thread while this walk's cursor is open can leave that connection inside a
+            # transaction for good, and every later write then spins under the backend's lock
+            # (the whole process freezes). So the walk holds that lock, and only for the keys.
+            with getattr(responses, "_lock", None) or nullcontext():
+                keys = list(responses.keys())
             doomed = [
                 key
-                for key, resp in list(cache.responses.items())
-                if urlsplit(getattr(resp, "url", "") or "").path.endswith(paths)
+                for key in keys
+                if urlsplit(getattr(responses.get(key), "url", "") or "").path.endswith(paths)
             ]
             if doomed:
                 cache.delete(*doomed)
