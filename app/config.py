@@ -12,6 +12,10 @@ from urllib.parse import urlsplit
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "LITELLM_BASE_URL", "LITELLM_MASTER_KEY")
 AUTH_MODES = ("header", "dev")
+# gunicorn threads per worker (gunicorn.conf.py reads this too). The portal mostly waits on
+# LiteLLM and the database, so threads are cheap; having far more threads than LiteLLM slots
+# is what keeps /healthz and database-only pages answering while LiteLLM hangs.
+DEFAULT_GUNICORN_THREADS = 32
 
 
 class ConfigError(RuntimeError):
@@ -66,10 +70,11 @@ class Config:
         self.LITELLM_WRITE_TIMEOUT = _env_float("LITELLM_WRITE_TIMEOUT", 15)
         self.LITELLM_MAINTENANCE_TIMEOUT = _env_float("LITELLM_MAINTENANCE_TIMEOUT", 30)
         self.LITELLM_CONNECT_TIMEOUT = _env_float("LITELLM_CONNECT_TIMEOUT", 3.05)
-        # Upstream calls in flight per process: one fewer than gunicorn's threads, so a hanging
-        # LiteLLM always leaves a thread for pages that do not need it.
+        # Upstream calls in flight per process: half of gunicorn's threads, so a hanging
+        # LiteLLM leaves the other half for pages that do not need it (and for /healthz).
         self.LITELLM_MAX_CONCURRENCY = _env_int(
-            "LITELLM_MAX_CONCURRENCY", max(1, _env_int("GUNICORN_THREADS", 4) - 1)
+            "LITELLM_MAX_CONCURRENCY",
+            max(1, _env_int("GUNICORN_THREADS", DEFAULT_GUNICORN_THREADS) // 2),
         )
         self.LITELLM_CONCURRENCY_WAIT = _env_float("LITELLM_CONCURRENCY_WAIT", 0.5)
         self.LITELLM_KEY_LIST_TTL = _env_int("LITELLM_KEY_LIST_TTL", 300)

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from app.config import DEFAULT_GUNICORN_THREADS
 from bench.load import percentile
 from bench.run import log, machine
 from bench.services import MASTER_KEY, ROOT, Portal, Sim, migrate, proc_status_kib
@@ -31,9 +32,10 @@ from bench.writers import main as run_writers
 RSS_EVERY_S = 5.0
 
 
-def portal_env(sim: Sim, database_url: str, workdir: Path, threads: int) -> dict[str, str]:
-    """Development sign-in (users type their email), limits high enough never to refuse."""
-    return {
+def portal_env(sim: Sim, database_url: str, workdir: Path, threads: int | None) -> dict[str, str]:
+    """Development sign-in (users type their email), limits high enough never to refuse;
+    gunicorn's own thread count unless ``threads`` is given."""
+    env = {
         "PORTAL_ENV": "development",
         "AUTH_MODE": "dev",
         "SECRET_KEY": "soak-secret-key-not-for-production-0123456789",
@@ -44,9 +46,11 @@ def portal_env(sim: Sim, database_url: str, workdir: Path, threads: int) -> dict
         "RATE_LIMIT_KEY_CREATE": "10000/hour",
         "RATE_LIMIT_USAGE_REFRESH": "10000/hour",
         "GUNICORN_WORKERS": "2",
-        "GUNICORN_THREADS": str(threads),
         "LOG_LEVEL": "WARNING",
     }
+    if threads:
+        env["GUNICORN_THREADS"] = str(threads)
+    return env
 
 
 class RssSampler:
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0, help="soak length (bounded)")
     parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--threads", type=int, help="gunicorn threads (default: its own)")
     parser.add_argument("--skip-writers", action="store_true", help="no concurrent-writers run")
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
     parser.add_argument("--out-dir", default=str(ROOT / "docs"))
@@ -124,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="portal-soak-"))
     database_url = args.database_url or f"sqlite:///{workdir}/portal.sqlite"
     figures: dict = {"machine": machine(), "settings": {
-        "minutes": args.minutes, "users": args.users, "workers": 2, "threads": args.threads,
+        "minutes": args.minutes, "users": args.users, "workers": 2,
+        "threads": args.threads or DEFAULT_GUNICORN_THREADS,
         "database": "PostgreSQL" if database_url.startswith("postgresql") else "SQLite file",
     }}  # fmt: skip
     log(f"work folder {workdir}")

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.writers [--servers flask,gunicorn] [--levels 1,4,16,64]
 
 For each server (``flask``: ``flask run``, a thread per request, what ``scripts/run`` serves;
-``gunicorn``: ``gunicorn.conf.py``'s 2 workers × 4 threads) and each level N, N clients send
+``gunicorn``: ``gunicorn.conf.py``'s 2 workers and default threads) and each level N, N clients send
 writes back to back, all released together:
 
 - ``sign-in``: every request is a person never seen before (header sign-in inserts a user row);

@@ -76,14 +76,14 @@ def test_views_and_maintenance_get_their_own_timeouts(tmp_path):
         maintenance.close()
 
 
-def test_defaults_are_short_and_leave_a_thread_free(monkeypatch):
+def test_defaults_are_short_and_leave_half_the_threads_free(monkeypatch):
     for name in ("LITELLM_TIMEOUT", "LITELLM_MAX_CONCURRENCY", "GUNICORN_THREADS"):
         monkeypatch.delenv(name, raising=False)
     config = Config()
     assert config.LITELLM_TIMEOUT == 5 and config.LITELLM_MAINTENANCE_TIMEOUT == 30
-    assert config.LITELLM_MAX_CONCURRENCY == 3  # gunicorn's 4 threads minus one
-    monkeypatch.setenv("GUNICORN_THREADS", "8")
-    assert Config().LITELLM_MAX_CONCURRENCY == 7
+    assert config.LITELLM_MAX_CONCURRENCY == 16  # half of gunicorn's default 32 threads
+    monkeypatch.setenv("GUNICORN_THREADS", "6")
+    assert Config().LITELLM_MAX_CONCURRENCY == 3
 
 
 @pytest.mark.parametrize(
