@@ -82,7 +82,6 @@ class Config:
         # LiteLLM writes usage 10-60 s late: ranges that reach the last minutes stay cached
         # only briefly, so a view just after a request does not keep showing "nothing yet".
         self.LITELLM_USAGE_TODAY_TTL = _env_int("LITELLM_USAGE_TODAY_TTL", 15)
-        self.LITELLM_KEY_INFO_TTL = _env_int("LITELLM_KEY_INFO_TTL", 30)
         self.LITELLM_MAX_PAGES = _env_int("LITELLM_MAX_PAGES", 50)
         # Benchmarks only: "off" emulates the design before token ids were stored (scripts/bench).
         writeback = (_env("LITELLM_TOKEN_WRITEBACK", "on") or "on").lower()

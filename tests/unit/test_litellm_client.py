@@ -290,7 +290,7 @@ def test_403_detail_becomes_auth_error(client, rsps):
 
 def test_404_dict_repr_message_is_cleaned(client, rsps):
     rsps.get(
-        f"{BASE}/key/info",
+        f"{BASE}/key/list",
         status=404,
         json={
             "error": {
@@ -301,9 +301,9 @@ def test_404_dict_repr_message_is_cleaned(client, rsps):
         },
     )
     with pytest.raises(LiteLLMNotFound) as info:
-        client.key_info(H1)
+        client.list_keys("alice")
     assert info.value.message == "No keys found"
-    assert str(info.value) == "LiteLLM /key/info answered 404: No keys found"
+    assert str(info.value) == "LiteLLM /key/list answered 404: No keys found"
 
 
 def test_delete_answers_false_when_already_gone(client, rsps):
@@ -408,11 +408,11 @@ def test_truncated_json_is_a_bad_response(client, rsps):
 
 
 def test_errors_are_not_cached(client, rsps):
-    rsps.get(f"{BASE}/key/info", status=404, json={"error": {"message": "Key not found"}})
-    rsps.get(f"{BASE}/key/info", json={"key": H1, "info": {"key_alias": "a"}})
+    rsps.get(f"{BASE}/key/list", status=404, json={"error": {"message": "Not found"}})
+    rsps.get(f"{BASE}/key/list", json=KEYS_BODY)
     with pytest.raises(LiteLLMNotFound):
-        client.key_info(H1)
-    assert client.key_info(H1).key_alias == "a"
+        client.list_keys("alice")
+    assert client.list_keys("alice").from_cache is False and len(rsps.calls) == 2
 
 
 def test_views_never_see_requests_exceptions(client, rsps):
@@ -467,12 +467,12 @@ def test_stale_fallback_on_refused_connection(closed_port):
 
 
 def test_no_stale_fallback_for_client_errors(client, rsps):
-    rsps.get(f"{BASE}/key/info", json={"key": H1, "info": {"key_alias": "a"}})
-    client.key_info(H1)
+    rsps.get(f"{BASE}/key/list", json=KEYS_BODY)
+    client.list_keys("alice")
     expire_everything(client)
-    rsps.get(f"{BASE}/key/info", status=404, json={"error": {"message": "Key not found"}})
+    rsps.get(f"{BASE}/key/list", status=404, json={"error": {"message": "Not found"}})
     with pytest.raises(LiteLLMNotFound):
-        client.key_info(H1)
+        client.list_keys("alice")
 
 
 def test_outage_without_cache_raises(client, rsps):

@@ -17,7 +17,6 @@ from .errors import (
 )
 from .key_models import (
     GeneratedKey,
-    KeyInfo,
     KeyListResult,
     KeyPage,
     KeyRecord,
@@ -40,7 +39,6 @@ __all__ = [
     "DailyActivity",
     "DayActivity",
     "GeneratedKey",
-    "KeyInfo",
     "KeyListResult",
     "KeyPage",
     "KeyRecord",

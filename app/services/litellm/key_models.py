@@ -115,15 +115,13 @@ def parse_key_list(body: Any) -> KeyListBody:
 class KeyPage:
     """One page of ``/key/list`` after the client-side equality post-filter.
 
-    ``raw_count`` is how many items LiteLLM returned before filtering; ``fetched_at`` is when
-    this page left LiteLLM (UTC).
+    ``fetched_at`` is when this page left LiteLLM (UTC).
     """
 
     keys: tuple[KeyRecord, ...]
     page: int
     total_pages: int
     total_count: int
-    raw_count: int
     from_cache: bool = False
     stale: bool = False
     fetched_at: dt.datetime | None = None
@@ -202,39 +200,3 @@ def parse_generated_key(body: Any) -> GeneratedKey:
         expires=parse_datetime(body.get("expires")),
         max_budget=opt_float(body.get("max_budget")),
     )
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    """Result of ``/key/info`` (``info`` has no ``token``; CONTRACT §4). ``status`` is
-    ``active|expired|revoked|deleted`` on 1.106+, else derived from ``blocked``/``expires``."""
-
-    key_alias: str | None
-    key_name: str | None
-    user_id: str | None
-    spend: float
-    max_budget: float | None
-    expires: dt.datetime | None
-    blocked: bool
-    status: str
-    models: tuple[str, ...] = ()
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-
-def parse_key_info(body: Any, now: dt.datetime | None = None) -> KeyInfo:
-    """Parse ``{"key": …, "info": {…}}``."""
-    if not isinstance(body, Mapping) or not isinstance(body.get("info"), Mapping):
-        raise ShapeError("expected an object with an 'info' object")
-    info = body["info"]
-    expires = parse_datetime(info.get("expires"))
-    blocked = bool(info.get("blocked"))
-    status = info.get("status")
-    if not isinstance(status, str) or not status:
-        now = now or dt.datetime.now(dt.UTC)
-        if blocked:
-            status = "revoked"
-        elif expires is not None and expires <= now:
-            status = "expired"
-        else:
-            status = "active"
-    return KeyInfo(expires=expires, blocked=blocked, status=status, **_key_fields(info))

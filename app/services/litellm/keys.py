@@ -9,14 +9,11 @@ from typing import Any
 from .errors import LiteLLMBadResponse, LiteLLMNotFound
 from .key_models import (
     GeneratedKey,
-    KeyInfo,
     KeyListBody,
     KeyListResult,
     KeyPage,
     KeyRecord,
-    hash_secret,
     parse_generated_key,
-    parse_key_info,
     parse_key_list,
 )
 from .parsing import ShapeError
@@ -25,7 +22,7 @@ KEY_LIST_PAGE_SIZE = 100  # LiteLLM's maximum (422 above), CONTRACT §2
 
 
 class KeysMixin:
-    """``/key/list``, ``/key/generate``, ``/key/delete``, ``/key/info``. Needs the transport's
+    """``/key/list``, ``/key/generate``, ``/key/delete``. Needs the transport's
     ``_request``, ``_invalidate`` and ``max_pages``."""
 
     def iter_key_pages(
@@ -81,7 +78,6 @@ class KeysMixin:
                 page=page,
                 total_pages=total_pages,
                 total_count=body.total_count,
-                raw_count=len(body.records),
                 from_cache=result.from_cache,
                 stale=result.stale,
                 fetched_at=result.fetched_at,
@@ -95,14 +91,6 @@ class KeysMixin:
             elif page >= total_pages:
                 return
             page += 1
-
-    def count_key_pages(self, user_id: str | None = None, *, force_refresh: bool = False) -> int:
-        """How many ``/key/list`` pages (of 100) a sweep for ``user_id`` (or all keys) needs.
-
-        Fetches page 1 only (the same, cached request :meth:`iter_key_pages` starts with).
-        """
-        first = next(self.iter_key_pages(user_id, force_refresh=force_refresh))
-        return first.total_pages
 
     def list_keys(
         self,
@@ -150,7 +138,6 @@ class KeysMixin:
         max_budget: float | None = None,
         duration: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        budget_duration: str | None = None,
     ) -> GeneratedKey:
         """Create a key with ``POST /key/generate`` (never retried, never cached).
 
@@ -168,8 +155,6 @@ class KeysMixin:
             payload["max_budget"] = max_budget
         if duration is not None:
             payload["duration"] = duration
-        if budget_duration is not None:
-            payload["budget_duration"] = budget_duration
         result = self._request("POST", "/key/generate", json=payload)
         self._invalidate("/key/list")
         try:
@@ -192,18 +177,5 @@ class KeysMixin:
             deleted = False
         else:
             deleted = True
-        self._invalidate("/key/list", "/key/info")
+        self._invalidate("/key/list")
         return deleted
-
-    def key_info(self, token: str, *, force_refresh: bool = False) -> KeyInfo:
-        """``GET /key/info?key=<hash>`` (cached briefly). A raw ``sk-`` key is hashed locally
-        first so it never travels in a URL. Raises ``LiteLLMNotFound`` for unknown keys."""
-        key = hash_secret(token) if token.startswith("sk-") else token
-        result = self._request(
-            "GET",
-            "/key/info",
-            params={"key": key},
-            force_refresh=force_refresh,
-            parse=parse_key_info,
-        )
-        return result.body

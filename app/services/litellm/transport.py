@@ -67,7 +67,7 @@ class LiteLLMTransport(CacheMixin):
 
     Cache lifetimes: ``/key/list`` ``key_list_ttl``; ``/user/daily/activity*`` ``usage_ttl``
     (``usage_today_ttl`` when the range reaches the last minutes, whose usage LiteLLM has not
-    written yet); ``/key/info`` ``key_info_ttl``; everything else is never cached. Only GET
+    written yet); everything else is never cached. Only GET
     responses with status 200 that parse are kept: an answer that cannot be read is deleted from
     the cache again. The master key is kept out of cache keys, stored responses, logs, exception
     messages and ``repr``.
@@ -93,7 +93,6 @@ class LiteLLMTransport(CacheMixin):
         key_list_ttl: int = 300,
         usage_ttl: int = 300,
         usage_today_ttl: int = 15,
-        key_info_ttl: int = 30,
         connect_timeout: float = 3.05,
         read_timeout: float = 5,
         write_timeout: float = 15,
@@ -135,7 +134,6 @@ class LiteLLMTransport(CacheMixin):
             urls_expire_after={
                 "*/key/list": int(key_list_ttl),
                 "*/user/daily/activity": int(usage_ttl),  # also matches /aggregated
-                "*/key/info": int(key_info_ttl),
             },
             allowable_methods=("GET",),
             allowable_codes=(200,),
@@ -188,7 +186,7 @@ class LiteLLMTransport(CacheMixin):
         Reads LITELLM_BASE_URL, LITELLM_MASTER_KEY (both required), HTTP_CACHE_URL,
         LITELLM_TIMEOUT (read, 5), LITELLM_WRITE_TIMEOUT (15), LITELLM_CONNECT_TIMEOUT (3.05),
         LITELLM_MAX_CONCURRENCY (3), LITELLM_CONCURRENCY_WAIT (0.5), LITELLM_KEY_LIST_TTL (300),
-        LITELLM_USAGE_TTL (300), LITELLM_USAGE_TODAY_TTL (15), LITELLM_KEY_INFO_TTL (30),
+        LITELLM_USAGE_TTL (300), LITELLM_USAGE_TODAY_TTL (15),
         LITELLM_MAX_PAGES (50), LITELLM_RETRIES (2), LITELLM_RETRY_BACKOFF (0.2).
 
         ``maintenance=True`` is for commands such as ``flask backfill-tokens``, which nobody
@@ -227,7 +225,6 @@ class LiteLLMTransport(CacheMixin):
             key_list_ttl=get("LITELLM_KEY_LIST_TTL", 300, int),
             usage_ttl=get("LITELLM_USAGE_TTL", 300, int),
             usage_today_ttl=get("LITELLM_USAGE_TODAY_TTL", 15, int),
-            key_info_ttl=get("LITELLM_KEY_INFO_TTL", 30, int),
             connect_timeout=get("LITELLM_CONNECT_TIMEOUT", 3.05, float),
             read_timeout=read_timeout,
             write_timeout=get("LITELLM_WRITE_TIMEOUT", 15.0, float),

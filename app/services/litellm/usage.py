@@ -57,7 +57,6 @@ class UsageMixin:
         end_date: dt.date,
         api_key: str | None = None,
         user_id: str | None = None,
-        model: str | None = None,
         *,
         force_refresh: bool = False,
     ) -> DailyActivity:
@@ -81,8 +80,6 @@ class UsageMixin:
             params["api_key"] = api_key
         if user_id is not None:
             params["user_id"] = user_id
-        if model is not None:
-            params["model"] = model
         expire_after = self.usage_today_ttl if covers_recent_usage(end_date) else None
 
         if not self._aggregated_unavailable:

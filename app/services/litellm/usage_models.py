@@ -47,11 +47,6 @@ class Metrics:
     successful_requests: int = 0
     failed_requests: int = 0
 
-    @classmethod
-    def zero(cls) -> Metrics:
-        """All counters 0."""
-        return cls()
-
     def __add__(self, other: Metrics) -> Metrics:
         # Spelled out (no getattr loop): reports add a few hundred Metrics per view.
         if not isinstance(other, Metrics):
