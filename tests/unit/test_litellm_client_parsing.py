@@ -17,6 +17,7 @@ from app.services.litellm import (
     DailyActivity,
     LiteLLMBadResponse,
     LiteLLMClient,
+    LiteLLMSettings,
     Metrics,
 )
 
@@ -30,7 +31,7 @@ H2 = hashlib.sha256(b"sk-two").hexdigest()
 
 @pytest.fixture
 def client():
-    c = LiteLLMClient(BASE, MASTER, cache_backend="memory", backoff_factor=0, max_pages=5)
+    c = LiteLLMClient(LiteLLMSettings(BASE, MASTER, backoff_factor=0, max_pages=5))
     yield c
     c.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,25 @@ class KeyListBody:
     total_count: int
     has_totals: bool
 
+    def matching(self, user_id: str | None, key_alias: str | None) -> tuple[KeyRecord, ...]:
+        """The records whose ``user_id`` / ``key_alias`` equal the ones asked for (``None``:
+        any). Some LiteLLM versions matched these filters as substrings."""
+        return tuple(
+            r
+            for r in self.records
+            if (user_id is None or r.user_id == user_id)
+            and (key_alias is None or r.key_alias == key_alias)
+        )
+
+    def is_last_page(self, page: int, page_size: int) -> bool:
+        """Whether page ``page`` (of ``page_size`` items asked for) ends the listing: it is
+        empty, or the last by ``total_pages``, or (without totals) not full."""
+        if not self.records:
+            return True
+        if not self.has_totals:
+            return len(self.records) < page_size
+        return page >= self.total_pages
+
 
 def parse_key_list(body: Any) -> KeyListBody:
     """Parse ``{"keys": [...], "total_pages": …, "total_count": …}``."""
@@ -143,6 +162,25 @@ class KeyListResult:
     fetched_at: dt.datetime | None = None
     from_cache: bool = False
     stale: bool = False
+
+    @classmethod
+    def from_pages(cls, pages: Iterable[KeyPage]) -> KeyListResult:
+        """Merge the pages of one listing: de-duplicated by token, first seen wins."""
+        seen: dict[str, KeyRecord] = {}
+        count = total_count = 0
+        from_cache, stale = True, False
+        fetched_at: dt.datetime | None = None
+        for page in pages:
+            count += 1
+            if page.page == 1:
+                total_count = page.total_count
+            from_cache = from_cache and page.from_cache
+            stale = stale or page.stale
+            if page.fetched_at and (fetched_at is None or page.fetched_at < fetched_at):
+                fetched_at = page.fetched_at
+            for record in page.keys:
+                seen.setdefault(record.token, record)
+        return cls(tuple(seen.values()), count, total_count, fetched_at, from_cache, stale)
 
     def __iter__(self) -> Iterator[KeyRecord]:
         return iter(self.keys)

@@ -284,3 +284,26 @@ def merge_days(days) -> tuple[DayActivity, ...]:
     for day in days:
         by_date[day.date] = by_date[day.date] + day if day.date in by_date else day
     return tuple(by_date[d] for d in sorted(by_date))
+
+
+@dataclass(frozen=True)
+class AggregatedAnswer:
+    """One parsed ``/aggregated`` response, everything in it that does not depend on when or
+    how it was read, so a cached answer is parsed, merged and summed once per process."""
+
+    days: tuple[DayActivity, ...]
+    totals: Metrics
+    truncated_key_lists: bool
+
+
+def parse_aggregated(body: Any) -> AggregatedAnswer:
+    """Parse an ``/aggregated`` body: days merged and sorted, totals, and whether LiteLLM cut
+    its per-key lists (``total_api_keys`` above the hashes it returned, CONTRACT §10.8)."""
+    page = parse_activity_page(body)
+    days = merge_days(page.days)
+    returned = {h for day in days for h in day.api_keys}
+    return AggregatedAnswer(
+        days=days,
+        totals=Metrics.sum(d.metrics for d in days),
+        truncated_key_lists=page.total_api_keys is not None and page.total_api_keys > len(returned),
+    )
