@@ -1,4 +1,4 @@
-"""Fill ``api_keys.litellm_token_id`` for keys created before the column existed (issue 6).
+"""Fill ``api_keys.litellm_token_id`` for keys created before the column existed.
 
 The work happens in two halves that never overlap:
 

@@ -96,6 +96,10 @@ def test_defaults_are_short_and_leave_half_the_threads_free(monkeypatch):
         ("LITELLM_MAX_CONCURRENCY", "0"),
         ("LITELLM_TIMEOUT", "0"),
         ("LITELLM_CONCURRENCY_WAIT", "-1"),
+        ("LITELLM_CONNECT_TIMEOUT", "0"),
+        ("LITELLM_MAX_PAGES", "0"),
+        ("LITELLM_RETRIES", "-1"),
+        ("LITELLM_USAGE_TTL", "-5"),
     ],
 )
 def test_nonsense_values_stop_start_up_naming_the_variable(monkeypatch, name, value):

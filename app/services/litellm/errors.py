@@ -73,7 +73,7 @@ class LiteLLMBadResponse(LiteLLMError):
 
 def _clean_repr(message: str) -> str:
     """Turn LiteLLM's ``"{'error': 'No keys found'}"`` (a Python dict repr inside ``message``,
-    CONTRACT §7) into ``"No keys found"``; leave any other text unchanged."""
+    e.g. ``/key/delete`` for a missing key) into ``"No keys found"``; leave other text unchanged."""
     text = message.strip()
     if text.startswith("{") and text.endswith("}"):
         try:
@@ -90,8 +90,9 @@ def _clean_repr(message: str) -> str:
 def extract_message(body: Any, fallback: str) -> str:
     """Find the human-readable message in either LiteLLM error envelope.
 
-    Order (CONTRACT §7): ``body["error"]["message"]``; ``body["detail"]["error"]`` when
-    ``detail`` is a dict; the ``msg`` of each item of a 422 ``detail`` list; ``str(detail)``.
+    Order (docs/litellm.md, "Errors"): ``body["error"]["message"]``; ``body["detail"]["error"]``
+    when ``detail`` is a dict; the ``msg`` of each item of a 422 ``detail`` list;
+    ``str(detail)``.
     """
     if isinstance(body, dict):
         error = body.get("error")
@@ -155,7 +156,7 @@ def decode_json(response: requests.Response, path: str) -> Any:
 
 
 def error_for(response: requests.Response, path: str, scrub: Callable[[str], str]) -> LiteLLMError:
-    """Map a non-2xx answer to an exception. Branches on status only (CONTRACT §7): LiteLLM's
+    """Map a non-2xx answer to an exception. Branches on status only: LiteLLM's
     error bodies change between versions, its status codes do not. ``scrub`` removes secrets
     from the message, which LiteLLM sometimes echoes back."""
     status = response.status_code

@@ -1,7 +1,7 @@
 """Key results of the LiteLLM client (``/key/list``, ``/key/generate``, ``/key/info``) and their
 parsers, plus the token-hash helpers that tie a raw ``sk-`` secret to LiteLLM's key id.
 
-The ONE place where key JSON is read. Tolerant like the usage parsers (CONTRACT §2-§4): unknown
+The ONE place where key JSON is read. Tolerant like the usage parsers: unknown
 fields are ignored, a null spend is 0, a bad budget is no budget; unreadable shapes and a token id
 that does not match the secret raise :class:`~.parsing.ShapeError`.
 """
@@ -26,7 +26,7 @@ def is_token_hash(value: Any) -> bool:
 
 
 def hash_secret(secret: str) -> str:
-    """LiteLLM's ``hash_token``: sha256 hex of the raw ``sk-`` key, no salt (CONTRACT §1)."""
+    """LiteLLM's ``hash_token``: sha256 hex of the raw ``sk-`` key, no salt (the key's id)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -208,7 +208,7 @@ class GeneratedKey:
 
 
 def parse_generated_key(body: Any) -> GeneratedKey:
-    """Parse ``GenerateKeyResponse`` and establish the token id (CONTRACT §3, #10191).
+    """Parse ``GenerateKeyResponse`` and establish the token id (docs/litellm.md, "Key ids").
 
     ``token_id`` wins; on 1.65 ``token`` held the raw key, so ``token`` is accepted only when it
     is a 64-hex hash; otherwise the id is computed as sha256(secret). A ``token_id`` that is not
