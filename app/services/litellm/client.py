@@ -32,6 +32,8 @@ from .usage_results import (
 
 __all__ = ["LiteLLMClient", "covers_recent_usage"]
 
+_DEFAULT_LOGGER = logging.getLogger("app.litellm")
+
 KEY_LIST_PAGE_SIZE = 100  # LiteLLM's maximum (422 above)
 ACTIVITY_PAGE_SIZE = 1000  # LiteLLM's maximum since 1.70
 AGGREGATED_PATH = "/user/daily/activity/aggregated"
@@ -65,7 +67,7 @@ class LiteLLMClient:
         cache_backend: BaseCache | str = "memory",
         logger: logging.Logger | None = None,
     ) -> None:
-        self.http = LiteLLMHttp(settings, cache_backend, logger)
+        self.http = LiteLLMHttp(settings, cache_backend, logger or _DEFAULT_LOGGER)
         # Set after the aggregated usage endpoint answered 404 (older releases): from then on
         # this client goes straight to the paginated one.
         self._aggregated_unavailable = False

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from logging import Logger
 from typing import Any
 
 import requests
@@ -42,8 +43,6 @@ from .parsing import ShapeError
 from .settings import LiteLLMSettings
 
 __all__ = ["Answer", "ClientStats", "LiteLLMHttp"]
-
-_DEFAULT_LOGGER = logging.getLogger("app.litellm")
 
 
 @dataclass
@@ -165,18 +164,13 @@ class LiteLLMHttp:
         "stored",
     )
 
-    def __init__(
-        self,
-        settings: LiteLLMSettings,
-        cache_backend: BaseCache | str = "memory",
-        logger: logging.Logger | None = None,
-    ) -> None:
+    def __init__(self, settings: LiteLLMSettings, backend: BaseCache | str, logger: Logger) -> None:
         self.settings = settings
-        self.logger = logger or _DEFAULT_LOGGER
+        self.logger = logger
         self.stats = ClientStats()
         self.bulkhead = Bulkhead(settings.max_concurrency, settings.concurrency_wait)
         self.parsed_memo = ParsedMemo(settings.parsed_memo_size)
-        self.session = _cached_session(settings, cache_backend, self.bulkhead)
+        self.session = _cached_session(settings, backend, self.bulkhead)
         self.stored = StoredAnswers(self.session, self.logger)
         self._probe = _probe_session(self.session.headers)
         self._lock = threading.Lock()
