@@ -610,3 +610,11 @@ def test_sqlite_cache_file_works_end_to_end(tmp_path, rsps):
         assert os.path.exists(tmp_path / "http_cache.sqlite")
     finally:
         client.close()
+
+
+def test_an_unknown_setting_cannot_be_set_silently(client):
+    # Settings live in the frozen LiteLLMSettings; a stray attribute would change nothing.
+    with pytest.raises(AttributeError):
+        client.timeout = (1.0, 0.2)
+    with pytest.raises(AttributeError):
+        client.http.read_timeout = 0.2
