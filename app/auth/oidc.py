@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, current_app, request, url_for
+from flask import Flask, Response, current_app, request, url_for
 from joserfc.errors import JoseError
 from werkzeug.exceptions import HTTPException
 
 from app.auth.session import normalize_email
+from app.security import CSP
 
 log = logging.getLogger("app.auth.oidc")
 PROVIDER = "oidc"
@@ -154,3 +156,17 @@ def sign_out_url(id_token: str | None) -> str | None:
         id_token_hint=id_token,
         client_id=current_app.config["OIDC_CLIENT_ID"],
     )["url"]
+
+
+def allow_provider_sign_out(response: Response) -> Response:
+    """Let the sign-out form's redirect reach the provider: browsers apply ``form-action`` to
+    the redirects that follow a form submission too."""
+    if current_app.config["AUTH_MODE"] == "oidc":
+        issuer = urlsplit(current_app.config["OIDC_ISSUER"])
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            CSP.replace(
+                "form-action 'self'", f"form-action 'self' {issuer.scheme}://{issuer.netloc}"
+            ),
+        )
+    return response

@@ -21,6 +21,7 @@ from app.auth.session import get_or_create_user, load_user, normalize_email, sta
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 bp.before_app_request(load_user)
 bp.record_once(lambda state: oidc.init_app(state.app))
+bp.after_app_request(oidc.allow_provider_sign_out)
 # Where to go after the provider signs someone in; kept in the session across the round trip.
 SESSION_NEXT = "oidc_next"
 SESSION_ID_TOKEN = "oidc_id_token"

@@ -2,9 +2,9 @@
 
 ``redact()`` masks anything that looks like a LiteLLM virtual key (``sk-`` followed by at least six
 url-safe characters), a JSON Web Token (OpenID ID and access tokens) and the ``code``/``state``
-values of an OpenID callback URL. ``RedactingFilter`` applies it to every log record that passes through a
-handler, and additionally removes configured literal secrets such as the master key, which need
-not start with ``sk-``.
+values of an OpenID callback URL. ``RedactingFilter`` applies it to every log record that passes
+through a handler, and additionally removes configured literal secrets such as the master key,
+which need not start with ``sk-``.
 """
 
 from __future__ import annotations
