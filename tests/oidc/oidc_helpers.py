@@ -55,9 +55,10 @@ class MixUpProxy:
     audience. With ``swap_to=None`` it only passes through (to stop it mid-flow: provider down).
     """
 
-    def __init__(self, issuer: str, swap_to: str | None) -> None:
+    def __init__(self, issuer: str, swap_to: str | None, end_session: bool = True) -> None:
         self.issuer = issuer.rstrip("/")
         self.swap_to = swap_to
+        self.end_session = end_session  # False: a provider without RP-initiated logout
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -87,9 +88,10 @@ class MixUpProxy:
                 parts = urlsplit(self.path)
                 if parts.path == "/.well-known/openid-configuration":
                     upstream = requests.get(proxy.issuer + self.path, timeout=5).json()
-                    self.server.upstream = upstream
                     upstream["authorization_endpoint"] = proxy.url + "/authorize"
                     upstream["token_endpoint"] = proxy.url + "/token"
+                    if not proxy.end_session:
+                        del upstream["end_session_endpoint"]
                     body = json.dumps(upstream).encode()
                     self._send(200, body, [("Content-Type", "application/json")])
                 elif parts.path == "/authorize":

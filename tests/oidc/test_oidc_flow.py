@@ -218,3 +218,45 @@ def test_codes_and_tokens_never_reach_the_logs(oidc_portal):
     assert '"path": "/auth/callback"' in output and "OIDC callback refused" in output
     assert code not in output and state not in output and id_token not in output
     assert "eyJ" not in output
+
+
+def test_sign_out_without_provider_logout_ends_the_portal_session(oidc_portal, oidc_issuer):
+    proxy = MixUpProxy(oidc_issuer, swap_to=None, end_session=False)
+    try:
+        portal = oidc_portal(OIDC_ISSUER=proxy.url)
+        http = requests.Session()
+        sign_in(http, portal.url, "alice")
+        page = http.get(portal.url + "/keys", timeout=10).text
+        answer = http.post(
+            portal.url + "/auth/sign-out",
+            data={"csrf_token": csrf_from(page)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == 303 and answer.headers["Location"] == "/auth/signed-out"
+        assert _signed_in_as(http, portal) is None
+    finally:
+        proxy.stop()
+
+
+def test_redirect_uri_follows_the_forwarded_host_and_scheme_or_the_setting(oidc_portal):
+    portal = oidc_portal()
+    client = portal.app.test_client()
+    # What gunicorn hands the portal behind a trusted proxy: the forwarded Host, and https from
+    # X-Forwarded-Proto (FORWARDED_ALLOW_IPS).
+    answer = client.get("/auth/sign-in", base_url="https://portal.example.com")
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["redirect_uri"] == ["https://portal.example.com/auth/callback"]
+
+    explicit = oidc_portal(OIDC_REDIRECT_URI="https://keys.example.com/auth/callback")
+    answer = explicit.app.test_client().get("/auth/sign-in")
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["redirect_uri"] == ["https://keys.example.com/auth/callback"]
+
+
+def test_pages_let_the_sign_out_form_reach_the_provider(oidc_portal, oidc_issuer, client):
+    portal = oidc_portal()
+    csp = requests.get(portal.url + "/auth/signed-out", timeout=10).headers
+    assert f"form-action 'self' {oidc_issuer};" in csp["Content-Security-Policy"]
+    # Other modes keep the strict policy.
+    assert "form-action 'self';" in client.get("/auth/sign-in").headers["Content-Security-Policy"]
