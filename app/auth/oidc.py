@@ -9,6 +9,7 @@ verified claims to a portal user and turns every failure into a page that says w
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from app.security import CSP
 
 log = logging.getLogger("app.auth.oidc")
 PROVIDER = "oidc"
+ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
 class ProviderUnavailable(HTTPException):
@@ -93,10 +95,12 @@ def finish_sign_in() -> tuple[Identity, str]:
     """Verify the provider's answer on the callback; return who signed in and the ID token."""
     error = request.args.get("error")
     if error:
-        log.warning("OIDC provider refused the sign-in: %s", error[:64])
+        # Only an OAuth error code is shown: anyone can craft this URL and its text.
+        error = error if ERROR_CODE.fullmatch(error) else "unknown_error"
+        log.warning("OIDC provider refused the sign-in: %s", error)
         raise SignInRefused(
             "Your organisation's sign-in provider did not sign you in "
-            f"({error[:64]}). Try again, or ask your administrator for access."
+            f"({error}). Try again, or ask your administrator for access."
         )
     client = _client()
     try:

@@ -157,6 +157,8 @@ def test_provider_error_on_the_callback_is_shown(oidc_portal):
         portal.url + "/auth/callback?error=access_denied&state=whatever", timeout=10
     )
     assert answer.status_code == 403 and "(access_denied)" in answer.text
+    crafted = requests.get(portal.url + "/auth/callback?error=Call+0800+now+to+unlock", timeout=10)
+    assert crafted.status_code == 403 and "0800" not in crafted.text
 
 
 def test_sign_out_ends_both_sessions_with_rp_initiated_logout(oidc_portal, oidc_issuer):
