@@ -104,14 +104,19 @@ def finish_sign_in() -> tuple[Identity, str]:
         )
     client = _client()
     try:
-        token = client.authorize_access_token()
+        # Authlib alone checks the audience only through "azp"; name the expected values.
+        claims_options = {
+            "iss": {"essential": True, "values": [client.load_server_metadata()["issuer"]]},
+            "aud": {"essential": True, "values": [current_app.config["OIDC_CLIENT_ID"]]},
+        }
+        token = client.authorize_access_token(claims_options=claims_options)
     except requests.RequestException as exc:
         log.warning("OIDC token request failed: %s", type(exc).__name__)
         raise ProviderUnavailable() from None
     except (OAuthError, JoseError, ValueError, KeyError) as exc:
         # The provider's error code or the failed check's name: never the code or a token.
         reason = getattr(exc, "error", None) or type(exc).__name__
-        log.warning("OIDC callback refused: %s", reason)
+        log.warning("OIDC callback refused: %s (%s)", reason, getattr(exc, "description", ""))
         raise SignInFailed(
             "The answer from the sign-in provider could not be verified (it was stale, reused "
             "or altered), so you are not signed in. Start again from the portal."

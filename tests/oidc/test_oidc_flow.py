@@ -82,7 +82,7 @@ def test_unverified_email_is_refused_unless_allowed(oidc_portal):
     assert _signed_in_as(http, lenient) == "eve@example.com"
 
 
-def test_tampered_state_is_refused(oidc_portal):
+def test_tampered_state_is_refused(oidc_portal, caplog):
     portal = oidc_portal()
     http = requests.Session()
     callback = follow_to_callback(http, portal.url, "alice")
@@ -90,10 +90,11 @@ def test_tampered_state_is_refused(oidc_portal):
     answer = http.get(callback.replace(state, state[:-2] + "xx"), timeout=10)
     assert answer.status_code == 400
     assert "could not be verified" in answer.text and "Traceback" not in answer.text
+    assert "OIDC callback refused: mismatching_state" in caplog.text
     assert _signed_in_as(http, portal) is None
 
 
-def test_replayed_code_is_refused(oidc_portal):
+def test_replayed_code_is_refused(oidc_portal, caplog):
     portal = oidc_portal()
     http = requests.Session()
     callback = follow_to_callback(http, portal.url, "alice")
@@ -103,26 +104,29 @@ def test_replayed_code_is_refused(oidc_portal):
     # Same code, same state and PKCE verifier (the old session cookie): the provider refuses.
     replay = before.get(callback, allow_redirects=False, timeout=10)
     assert replay.status_code == 400 and "could not be verified" in replay.text
+    assert "OIDC callback refused: invalid_grant" in caplog.text
     assert _signed_in_as(before, portal) is None
 
 
-def test_id_token_for_another_audience_is_refused(oidc_portal, oidc_issuer):
+def test_id_token_for_another_audience_is_refused(oidc_portal, oidc_issuer, caplog):
     proxy = MixUpProxy(oidc_issuer, swap_to="other-app")
     try:
         portal = oidc_portal(OIDC_ISSUER=proxy.url)
         http = requests.Session()
         answer = sign_in(http, portal.url, "alice")
         assert answer.status_code == 400 and "could not be verified" in answer.text
+        assert "OIDC callback refused: invalid_claim (Invalid claim: 'aud')" in caplog.text
         assert _signed_in_as(http, portal) is None
     finally:
         proxy.stop()
 
 
-def test_expired_id_token_is_refused(oidc_portal):
+def test_expired_id_token_is_refused(oidc_portal, caplog):
     portal = oidc_portal(OIDC_CLIENT_ID="portal-expired")
     http = requests.Session()
     answer = sign_in(http, portal.url, "alice")
     assert answer.status_code == 400 and "could not be verified" in answer.text
+    assert "OIDC callback refused: expired_token" in caplog.text
     assert _signed_in_as(http, portal) is None
 
 
