@@ -103,7 +103,7 @@ class Config:
         self.OIDC_GROUPS_CLAIM = _env("OIDC_GROUPS_CLAIM", "groups")
         self.OIDC_ALLOW_UNVERIFIED_EMAIL = _env_bool("OIDC_ALLOW_UNVERIFIED_EMAIL")
         self.OIDC_TIMEOUT = _env_float("OIDC_TIMEOUT", 5)
-        # Signed-in sessions (dev and oidc) end after this many seconds, signed-in or not.
+        # How long a sign-in lasts (dev and oidc sessions); then the user signs in again.
         self.PERMANENT_SESSION_LIFETIME = _env_int("SESSION_LIFETIME", 8 * 3600)
         self.RATE_LIMIT_KEY_CREATE = _env("RATE_LIMIT_KEY_CREATE", "10/hour")
         self.RATE_LIMIT_USAGE_REFRESH = _env("RATE_LIMIT_USAGE_REFRESH", "30/minute")

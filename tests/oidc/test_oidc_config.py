@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 
@@ -93,6 +94,22 @@ ID_TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJ
 )
 def test_redact_masks_callback_codes_and_tokens(text, expected):
     assert redact(text) == expected
+
+
+def test_the_client_secret_never_reaches_the_logs(oidc_env):
+    oidc_env.setenv("OIDC_ISSUER", "https://sso.example.com")
+    oidc_env.setenv("OIDC_CLIENT_ID", "portal")
+    oidc_env.setenv("OIDC_CLIENT_SECRET", "client-secret-0f9e8d7c")
+    create_app()
+    handler = next(h for h in logging.getLogger("app").handlers if hasattr(h, "_portal_handler"))
+    captured = io.StringIO()
+    original = handler.setStream(captured)
+    try:
+        logging.getLogger("app.auth.oidc").warning("token request: client-secret-0f9e8d7c")
+    finally:
+        handler.setStream(original)
+    assert "client-secret-0f9e8d7c" not in captured.getvalue()
+    assert "token request: sk-\\u2026REDACTED" in captured.getvalue()  # JSON-escaped …
 
 
 def test_filter_masks_a_token_inside_an_exception():
