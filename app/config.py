@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from app.services.litellm.settings import LiteLLMSettings
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "LITELLM_BASE_URL", "LITELLM_MASTER_KEY")
-AUTH_MODES = ("header", "dev")
+AUTH_MODES = ("header", "dev", "oidc")
+REQUIRED_FOR_OIDC = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
 # gunicorn threads per worker (gunicorn.conf.py reads this too). The portal mostly waits on
 # LiteLLM and the database, so threads are cheap; having far more threads than LiteLLM slots
 # is what keeps /healthz and database-only pages answering while LiteLLM hangs.
@@ -53,6 +54,10 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _env_bool(name: str) -> bool:
+    return (_env(name) or "").lower() in ("1", "true", "yes", "on")
 
 
 def _csv(raw: str | None) -> tuple[str, ...]:
@@ -100,6 +105,17 @@ class Config:
         self.AUTH_HEADER = _env("AUTH_HEADER", "X-Forwarded-Email")
         self.TRUSTED_PROXY_IPS = _csv(_env("TRUSTED_PROXY_IPS"))
         self.ADMIN_EMAILS = tuple(e.lower() for e in _csv(_env("ADMIN_EMAILS")))
+        self.OIDC_ISSUER = _env("OIDC_ISSUER")
+        self.OIDC_CLIENT_ID = _env("OIDC_CLIENT_ID")
+        self.OIDC_CLIENT_SECRET = _env("OIDC_CLIENT_SECRET")
+        self.OIDC_SCOPES = _env("OIDC_SCOPES", "openid email profile")
+        self.OIDC_REDIRECT_URI = _env("OIDC_REDIRECT_URI")  # None: derived from the request
+        self.OIDC_ADMIN_GROUPS = _csv(_env("OIDC_ADMIN_GROUPS"))
+        self.OIDC_GROUPS_CLAIM = _env("OIDC_GROUPS_CLAIM", "groups")
+        self.OIDC_ALLOW_UNVERIFIED_EMAIL = _env_bool("OIDC_ALLOW_UNVERIFIED_EMAIL")
+        self.OIDC_TIMEOUT = _env_float("OIDC_TIMEOUT", 5)
+        # How long a sign-in lasts (dev and oidc sessions); then the user signs in again.
+        self.PERMANENT_SESSION_LIFETIME = _env_int("SESSION_LIFETIME", 8 * 3600)
         self.RATE_LIMIT_KEY_CREATE = _env("RATE_LIMIT_KEY_CREATE", "10/hour")
         self.RATE_LIMIT_USAGE_REFRESH = _env("RATE_LIMIT_USAGE_REFRESH", "30/minute")
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
@@ -131,6 +147,10 @@ class Config:
             )
         if self.is_production and self.AUTH_MODE == "dev":
             raise ConfigError("AUTH_MODE=dev is refused when PORTAL_ENV=production")
+        if self.AUTH_MODE == "oidc":
+            _check_oidc(self)
+        if self.PERMANENT_SESSION_LIFETIME < 60:
+            raise ConfigError("SESSION_LIFETIME must be at least 60 seconds")
         _check_trusted_proxies(self.TRUSTED_PROXY_IPS)
         if self.is_production and self.AUTH_MODE == "header" and not self.TRUSTED_PROXY_IPS:
             # Unset would let any client that reaches the port sign in as anyone.
@@ -242,6 +262,20 @@ def engine_options(url: str | None, options: dict, connect_timeout: int) -> dict
     connect_args = dict(options.get("connect_args") or {})
     connect_args.setdefault("connect_timeout", connect_timeout)
     return {**options, "connect_args": connect_args}
+
+
+def _check_oidc(config: Config) -> None:
+    missing = [name for name in REQUIRED_FOR_OIDC if not getattr(config, name)]
+    if missing:
+        raise ConfigError("AUTH_MODE=oidc needs " + ", ".join(missing))
+    for name in ("OIDC_ISSUER", "OIDC_REDIRECT_URI"):
+        url = urlsplit(getattr(config, name) or "http://set")
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise ConfigError(f"{name} must be an http(s) URL, got {getattr(config, name)!r}")
+    if "openid" not in config.OIDC_SCOPES.split():
+        raise ConfigError(f"OIDC_SCOPES must include openid, got {config.OIDC_SCOPES!r}")
+    if config.OIDC_TIMEOUT <= 0:
+        raise ConfigError("OIDC_TIMEOUT must be a positive number of seconds")
 
 
 def _check_trusted_proxies(entries: tuple[str, ...]) -> None:

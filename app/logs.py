@@ -49,6 +49,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+def _redacting_filter(app: Flask) -> RedactingFilter:
+    return RedactingFilter(
+        master_key=app.config.get("LITELLM_MASTER_KEY"),
+        extra_secrets=(app.config.get("OIDC_CLIENT_SECRET") or "",),
+    )
+
+
 def init_app(app: Flask) -> None:
     """Attach one redacting JSON handler to the ``app`` logger tree and log every request."""
     logger = logging.getLogger("app")
@@ -56,12 +63,12 @@ def init_app(app: Flask) -> None:
         handler = logging.StreamHandler()
         handler._portal_handler = True  # type: ignore[attr-defined]
         handler.setFormatter(JsonFormatter())
-        handler.addFilter(RedactingFilter(master_key=app.config.get("LITELLM_MASTER_KEY")))
+        handler.addFilter(_redacting_filter(app))
         logger.addHandler(handler)
     logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
     # Flask's own logger (unhandled exceptions) goes through the same redaction.
     for handler in app.logger.handlers:
-        handler.addFilter(RedactingFilter(master_key=app.config.get("LITELLM_MASTER_KEY")))
+        handler.addFilter(_redacting_filter(app))
 
     request_log = logging.getLogger("app.request")
 

@@ -1,4 +1,4 @@
-"""Dev sign-in page and sign-out."""
+"""Sign-in (dev: type an email; oidc: the OpenID provider) and sign-out."""
 
 from __future__ import annotations
 
@@ -15,10 +15,16 @@ from flask import (
     url_for,
 )
 
-from app.auth.session import SESSION_USER, get_or_create_user, load_user, normalize_email
+from app.auth import oidc
+from app.auth.session import get_or_create_user, load_user, normalize_email, start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 bp.before_app_request(load_user)
+bp.record_once(lambda state: oidc.init_app(state.app))
+bp.after_app_request(oidc.allow_provider_sign_out)
+# Where to go after the provider signs someone in; kept in the session across the round trip.
+SESSION_NEXT = "oidc_next"
+SESSION_ID_TOKEN = "oidc_id_token"
 
 
 def _safe_next(target: str | None) -> str:
@@ -32,7 +38,10 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
-    """Type an email to sign in (AUTH_MODE=dev only)."""
+    """Type an email to sign in (AUTH_MODE=dev); off to the OpenID provider (AUTH_MODE=oidc)."""
+    if current_app.config["AUTH_MODE"] == "oidc":
+        session[SESSION_NEXT] = _safe_next(request.args.get("next"))
+        return oidc.start_sign_in()
     if current_app.config["AUTH_MODE"] != "dev":
         abort(404)
     error = None
@@ -43,9 +52,7 @@ def sign_in():
         if email is None:
             error = "Enter a valid email address, such as alice@example.com."
         else:
-            user = get_or_create_user(email)
-            session.clear()
-            session[SESSION_USER] = user.id
+            start_session(get_or_create_user(email))
             return redirect(_safe_next(request.form.get("next")), 303)
     status = 400 if error else 200
     return (
@@ -56,10 +63,37 @@ def sign_in():
     )
 
 
+@bp.get("/callback")
+def oidc_callback():
+    """The provider sends people back here with a code; the portal checks it and signs them in."""
+    if current_app.config["AUTH_MODE"] != "oidc":
+        abort(404)
+    target = _safe_next(session.get(SESSION_NEXT))
+    identity, id_token = oidc.finish_sign_in()
+    start_session(get_or_create_user(identity.email, admin_by_group=identity.admin_by_group))
+    session[SESSION_ID_TOKEN] = id_token  # the id_token_hint for signing out at the provider
+    return redirect(target, 303)
+
+
+@bp.get("/signed-out")
+def signed_out():
+    """Where the provider sends people after signing them out there too."""
+    if current_app.config["AUTH_MODE"] != "oidc":
+        abort(404)
+    return render_template("auth/signed_out.html")
+
+
 @bp.post("/sign-out")
 def sign_out():
-    """Forget the session; in header mode the proxy owns the real sign-out."""
+    """Forget the session; in oidc mode end the provider's session too, when it offers that.
+
+    In header mode the proxy owns the real sign-out.
+    """
+    id_token = session.get(SESSION_ID_TOKEN)
     session.clear()
+    if current_app.config["AUTH_MODE"] == "oidc":
+        provider_url = oidc.sign_out_url(id_token)
+        return redirect(provider_url or url_for("auth.signed_out"), 303)
     if current_app.config["AUTH_MODE"] == "dev":
         return redirect(url_for("auth.sign_in"), 303)
     return redirect(url_for("main.index"), 303)

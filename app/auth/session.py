@@ -3,6 +3,7 @@
 ``AUTH_MODE=header``: a reverse proxy (oauth2-proxy style) authenticates people and passes their
 email in ``AUTH_HEADER``; it is trusted only from ``TRUSTED_PROXY_IPS`` (``*``: any peer; empty:
 any peer too, refused in production). ``AUTH_MODE=dev``: a sign-in page where you type an email.
+``AUTH_MODE=oidc``: the portal signs people in with an OpenID provider (app/auth/oidc.py).
 """
 
 from __future__ import annotations
@@ -40,9 +41,12 @@ def normalize_email(value: str) -> str | None:
     return value
 
 
-def get_or_create_user(email: str) -> User:
-    """Find the user by email, creating them (LiteLLM user_id = email) on first sign-in."""
-    is_admin = email in current_app.config["ADMIN_EMAILS"]  # the source of truth
+def get_or_create_user(email: str, admin_by_group: bool = False) -> User:
+    """Find the user by email, creating them (LiteLLM user_id = email) on first sign-in.
+
+    ADMIN_EMAILS is the source of truth, plus (OIDC) membership of an OIDC_ADMIN_GROUPS group.
+    """
+    is_admin = email in current_app.config["ADMIN_EMAILS"] or admin_by_group
     by_email = sa.select(User).where(User.email == email)
     user = db.session.scalar(by_email)
     if user is not None and user.is_admin == is_admin:
@@ -57,6 +61,13 @@ def get_or_create_user(email: str) -> User:
     except IntegrityError:  # PostgreSQL: another request created the same user first
         user = db.session.scalar(by_email)
     return user
+
+
+def start_session(user: User) -> None:
+    """A fresh session for *user* (nothing from before sign-in survives), SESSION_LIFETIME long."""
+    session.clear()
+    session[SESSION_USER] = user.id
+    session.permanent = True
 
 
 def _parse_ip(value: str | None) -> IPAddress | None:

@@ -1,9 +1,10 @@
-"""Keep LiteLLM secrets out of logs.
+"""Keep LiteLLM secrets and sign-in credentials out of logs.
 
 ``redact()`` masks anything that looks like a LiteLLM virtual key (``sk-`` followed by at least six
-url-safe characters). ``RedactingFilter`` applies it to every log record that passes through a
-handler, and additionally removes configured literal secrets such as the master key, which need
-not start with ``sk-``.
+url-safe characters), a JSON Web Token (OpenID ID and access tokens) and the ``code``/``state``
+values of an OpenID callback URL. ``RedactingFilter`` applies it to every log record that passes
+through a handler, and additionally removes configured literal secrets such as the master key,
+which need not start with ``sk-``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ REDACTED = "sk-…REDACTED"
 # ``sk-`` + 6 or more url-safe characters. A leading word boundary avoids hitting words such as
 # "task-runner"; LiteLLM's abbreviated ``key_name`` ("sk-...yBnA") has dots and is left alone.
 _SECRET_RE = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{6,}")
+# Three base64url parts, the first a JSON header ("eyJ" is base64 for '{"').
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# A callback's one-time code, and state, in a URL or form body.
+_CALLBACK_PARAM_RE = re.compile(r"(?<![A-Za-z0-9_])(code|state|id_token_hint)=[^&\s\"']+")
 
 # Standard LogRecord attributes that never carry user data; everything else (``extra=`` fields)
 # is scrubbed if it is a string.
@@ -53,6 +58,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
+    text = _JWT_RE.sub("…REDACTED-TOKEN", text)
+    text = _CALLBACK_PARAM_RE.sub(r"\1=…REDACTED", text)
     return _SECRET_RE.sub(REDACTED, text)
 
 
