@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.run [--latency-ms 50] [--out-dir docs]
 
 1. Usage views under gunicorn against the simulator (added upstream latency), for two designs:
-   ``lookup`` (before the token column: no token stored, ``LITELLM_KEY_LIST_TTL=0``,
-   ``LITELLM_TOKEN_WRITEBACK=off`` — every view pays ``/key/list``) and ``stored`` (today);
+   ``lookup`` (before the token column: ``LITELLM_KEY_LIST_TTL=0`` and the viewed key's token
+   id cleared before each view — every view pays ``/key/list``) and ``stored`` (today);
    cold and warm, at 1, 8 and 32 concurrent clients.
 2. The portal's own overhead: warm and cold usage fragments (``HX-Request``), one client.
 3. ``flask backfill-tokens`` at 1,000/10,000 keys over 50/500 users vs one lookup per key.
@@ -27,12 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from bench.report import render
 from bench.services import (
     MASTER_KEY,
     ROOT,
     Portal,
     Sim,
+    TokenEraser,
     count_tokens,
     migrate,
     proc_status_kib,
@@ -84,7 +87,7 @@ def _loadavg() -> str:
 
 
 def portal_env(args, sim: Sim, database_url: str, workdir: Path, design: str) -> dict[str, str]:
-    """Production settings with header sign-in; the lookup design adds its two knobs."""
+    """Production settings with header sign-in; the lookup design turns the key-list cache off."""
     env = {
         "PORTAL_ENV": "production",
         "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
@@ -99,7 +102,7 @@ def portal_env(args, sim: Sim, database_url: str, workdir: Path, design: str) ->
         "LOG_LEVEL": "INFO",
     }
     if design == "lookup":
-        env.update(LITELLM_KEY_LIST_TTL="0", LITELLM_TOKEN_WRITEBACK="off")
+        env.update(LITELLM_KEY_LIST_TTL="0")
     return env
 
 
@@ -109,8 +112,9 @@ def run_design(args, sim, fixture, database_url, workdir, design: str) -> dict:
     env = portal_env(args, sim, database_url, workdir, design)
     portal = Portal.start(workdir, env, name=design)
     out: dict = {"tokens_stored_before": tokens}
+    eraser = TokenEraser(sa.create_engine(database_url)) if design == "lookup" else None
     try:
-        bench = UsageBench(portal, sim, fixture)
+        bench = UsageBench(portal, sim, fixture, forget_token=eraser)
         out["priming"] = bench.prime()
         log(f"{design}: cold views")
         out["cold"] = bench.sweep(cold=True, limits=COLD)
@@ -138,6 +142,8 @@ def run_design(args, sim, fixture, database_url, workdir, design: str) -> dict:
         out["views_sent"] = bench.views_sent
     finally:
         portal.stop()
+        if eraser is not None:
+            eraser.engine.dispose()
     out["tokens_stored_after"] = count_tokens(database_url)
     return out
 

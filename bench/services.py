@@ -212,6 +212,21 @@ def set_tokens(database_url: str, fixture: Fixture, *, stored: bool) -> int:
         engine.dispose()
 
 
+class TokenEraser:
+    """Clears one key's stored token id, so the portal's next view of it must look the token
+    up by alias again: how the benchmark emulates the design before the token column."""
+
+    def __init__(self, engine):
+        import sqlalchemy as sa
+
+        self.engine = engine
+        self._clear = sa.text("UPDATE api_keys SET litellm_token_id = NULL WHERE id = :i")
+
+    def __call__(self, key_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._clear, {"i": key_id})
+
+
 def count_tokens(database_url: str) -> int:
     """Rows of api_keys with a stored token id (to prove the pre-column run wrote none)."""
     import sqlalchemy as sa
