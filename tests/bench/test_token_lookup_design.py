@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.extensions import db
 from app.models import ApiKey
-from bench.services import TokenEraser
+from scripts.benchmarks.services import TokenEraser
 
 
 def _usage_view(client, key_id: int) -> None:

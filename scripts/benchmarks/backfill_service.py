@@ -1,6 +1,7 @@
 """Benchmark ``flask backfill-tokens``'s service against the in-thread LiteLLM simulator.
 
-    .venv/bin/python scripts/bench_backfill.py /tmp/bench_backfill.json [--users 500 --keys 10000]
+    .venv/bin/python -m scripts.benchmarks.backfill_service /tmp/bench_backfill.json \
+        [--users 500 --keys 10000]
 
 Seeds N pending keys over U users (in the simulator and in a throwaway SQLite file database),
 then measures two ways to fill ``litellm_token_id``:
@@ -27,17 +28,15 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import sqlalchemy as sa
 
-import sqlalchemy as sa  # noqa: E402
-
-from app import create_app  # noqa: E402
-from app.config import TestingConfig  # noqa: E402
-from app.extensions import db  # noqa: E402
-from app.litellm_sim import create_sim_app, run_in_thread  # noqa: E402
-from app.models import ApiKey, User  # noqa: E402
-from app.services.backfill import build_backfill_client, run_backfill  # noqa: E402
-from app.services.tokens import store_token_if_missing  # noqa: E402
+from app import create_app
+from app.config import TestingConfig
+from app.extensions import db
+from app.litellm_sim import create_sim_app, run_in_thread
+from app.models import ApiKey, User
+from app.services.backfill import build_backfill_client, run_backfill
+from app.services.tokens import store_token_if_missing
 
 MASTER_KEY = "sk-bench-master-0123456789"
 

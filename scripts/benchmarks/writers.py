@@ -1,6 +1,6 @@
 """How many concurrent writers the embedded default (one SQLite file) holds.
 
-    .venv/bin/python -m bench.writers [--servers flask,gunicorn] [--levels 1,4,16,64]
+    .venv/bin/python -m scripts.benchmarks.writers [--servers flask,gunicorn] [--levels 1,4,16,64]
 
 For each server (``flask``: ``flask run``, a thread per request, what ``scripts/run`` serves;
 ``gunicorn``: ``gunicorn.conf.py``'s 2 workers and default threads) and each level N, N clients send
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import requests
 
-from bench.load import percentile
-from bench.run import machine
-from bench.services import (
+from scripts.benchmarks.load import percentile
+from scripts.benchmarks.run import machine
+from scripts.benchmarks.services import (
     MASTER_KEY,
     ROOT,
     Portal,

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from bench.load import RequestFactory, run_load
-from bench.services import Fixture, Portal, Sim, cpu_seconds
+from scripts.benchmarks.load import RequestFactory, run_load
+from scripts.benchmarks.services import Fixture, Portal, Sim, cpu_seconds
 
 WINDOW_DAYS = 14
 HX_HEADERS = {"HX-Request": "true"}

@@ -1,11 +1,11 @@
 """``flask backfill-tokens`` at one size, in its own process (so its peak RSS is its own).
 
-    python -m bench.backfill --users 500 --keys 10000 --baseline-sample 250 out.json
+    python -m scripts.benchmarks.backfill --users 500 --keys 10000 --baseline-sample 250 out.json
 
-Reuses scripts/bench_backfill.py (its seeding, its one-lookup-per-key baseline and its
-``measure``) instead of copying it. The only difference: the baseline, which makes one
-``/key/list?key_alias=…`` call per key, runs on a random sample of the pending keys (all the
-other rows get their token first, so the baseline's own ``WHERE litellm_token_id IS NULL``
+Reuses :mod:`scripts.benchmarks.backfill_service` (its seeding, its one-lookup-per-key
+baseline and its ``measure``) instead of copying it. The only difference: the baseline, which
+makes one ``/key/list?key_alias=…`` call per key, runs on a random sample of the pending keys
+(all the other rows get their token first, so the baseline's own ``WHERE litellm_token_id IS NULL``
 picks exactly the sample) and its wall time is scaled to all keys. Its call count per key is
 exactly 1 by construction (checked on the sample). Without sampling, 10,000 keys take more
 than 14 minutes on a 2-core machine — beyond this benchmark's budget.
@@ -14,7 +14,6 @@ than 14 minutes on a 2-core machine — beyond this benchmark's budget.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -25,17 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _bench_backfill():
-    """scripts/bench_backfill.py as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_backfill_script", ROOT / "scripts" / "bench_backfill.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts.benchmarks import backfill_service as bb
 
 
 def _leave_pending(app, sample_ids: set[int], tokens: dict[str, str]) -> None:
@@ -56,7 +45,6 @@ def _leave_pending(app, sample_ids: set[int], tokens: dict[str, str]) -> None:
 
 def run(users: int, keys: int, sample: int) -> dict:
     """Seed, run the backfill service (timed, then traced), then the sampled baseline."""
-    bb = _bench_backfill()
     import sqlalchemy as sa
 
     from app import create_app

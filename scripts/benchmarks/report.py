@@ -78,7 +78,7 @@ def render(figures: dict) -> str:
     latency = s["latency_ms"]
     parts = [
         "# Benchmarks\n",
-        "Written by `scripts/bench` (bench/run.py) in one run; the raw figures are in "
+        "Written by `scripts/bench` (scripts/benchmarks/run.py) in one run; the raw figures are in "
         "[benchmarks.json](benchmarks.json). Re-run with `scripts/bench` (about 3–5 minutes "
         "on 2 cores); numbers move by a few percent between runs on a shared machine.\n",
         "## Machine and settings\n",
@@ -106,7 +106,7 @@ def render(figures: dict) -> str:
                 ),
                 (
                     "Load",
-                    "bench/load.py: threads with one requests.Session each, loopback, "
+                    "scripts/benchmarks/load.py: threads with one requests.Session each, loopback, "
                     f"each phase ≤ its request count and ≤ {s['limits']['deadline_s']:g} s",
                 ),
                 (
@@ -254,7 +254,7 @@ def _section_backfill(figures: dict) -> list[str]:
     sample = figures["backfill"][0]["baseline"]["sample_keys"]
     return [
         "## 3. `flask backfill-tokens`\n",
-        "scripts/bench_backfill.py's service run and its one-lookup-per-key baseline "
+        "scripts/benchmarks/backfill_service.py's service run and its one-lookup-per-key baseline "
         "(`/key/list?key_alias=…`), each size in its own process, simulator in-process with "
         "no added latency, SQLite file. Peak Python memory is tracemalloc's (a second, traced "
         "run); peak RSS is the process's, simulator and 10,000 seeded keys included. The "

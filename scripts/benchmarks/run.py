@@ -1,6 +1,6 @@
 """The whole benchmark in one run (issue 10); ``scripts/bench`` is its entry point.
 
-    .venv/bin/python -m bench.run [--latency-ms 50] [--out-dir docs]
+    .venv/bin/python -m scripts.benchmarks.run [--latency-ms 50] [--out-dir docs]
 
 1. Usage views under gunicorn against the simulator (added upstream latency), for two designs:
    ``lookup`` (before the token column: ``LITELLM_KEY_LIST_TTL=0`` and the viewed key's token
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.report import render
-from bench.services import (
+from scripts.benchmarks.report import render
+from scripts.benchmarks.services import (
     MASTER_KEY,
     ROOT,
     Portal,
@@ -42,8 +42,8 @@ from bench.services import (
     seed,
     set_tokens,
 )
-from bench.soak_report import update_benchmarks_md
-from bench.usage import PhaseLimits, UsageBench, direct_upstream
+from scripts.benchmarks.soak_report import update_benchmarks_md
+from scripts.benchmarks.usage import PhaseLimits, UsageBench, direct_upstream
 
 COLD = PhaseLimits({1: 120, 8: 400, 32: 800}, deadline_s=20)
 WARM = PhaseLimits({1: 200, 8: 1000, 32: 2000}, deadline_s=20)
@@ -160,8 +160,8 @@ def run_backfills(workdir: Path, sample: int) -> list[dict]:
         path = workdir / f"backfill-{keys}-{users}.json"
         with open(workdir / f"backfill-{keys}-{users}.log", "wb") as err:
             subprocess.run(
-                [sys.executable, "-m", "bench.backfill", str(path), "--users", str(users),
-                 "--keys", str(keys), "--baseline-sample", str(sample)],
+                [sys.executable, "-m", "scripts.benchmarks.backfill", str(path),
+                 "--users", str(users), "--keys", str(keys), "--baseline-sample", str(sample)],
                 cwd=ROOT, check=True, timeout=240, stdout=subprocess.DEVNULL, stderr=err,
             )  # fmt: skip
         results.append(json.loads(path.read_text()))

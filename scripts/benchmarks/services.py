@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = "sk-bench-master-0123456789"
 
 
