@@ -15,6 +15,7 @@ from app.htmx import is_partial, render_page_or_partial
 from app.ids import parse_id
 from app.models import ApiKey, User
 from app.services import admin as admin_service
+from app.services import key_listing
 from app.services import keys as key_service
 from app.services.usage import usage_for_key, usage_for_user
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
@@ -42,7 +43,7 @@ def _user_or_404(user_id: int) -> User:
 
 
 def _key_or_404(user: User, key_id: int) -> ApiKey:
-    key = admin_service.find_key_of(user, key_id)
+    key = key_listing.find_user_key(user, key_id)
     if key is None:
         abort(404, description=NO_SUCH_KEY)
     return key
@@ -77,7 +78,7 @@ def _render_usage(status: int = 200, **context):
         "admin/_usage_results.html",
         status,
         users=admin_service.all_users(),
-        user_keys=list(target.keys) if target is not None else [],
+        user_keys=key_listing.keys_of(target, newest_first=False) if target is not None else [],
         presets=PRESETS,
         metrics=METRICS,
         # The shared usage fragments (cards, chart, tables) link back here, keeping the user.
@@ -142,7 +143,7 @@ def usage():
 
 
 def _render_keys(user: User, status: int = 200, **context):
-    listing = key_service.list_keys_for_user(user)
+    listing = key_listing.list_keys_for_user(user)
     context.setdefault("message", None)
     context.setdefault("list_error", None)
     return render_page_or_partial(

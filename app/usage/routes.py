@@ -17,9 +17,10 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from app.auth import login_required
 from app.htmx import render_page_or_partial
 from app.models import ApiKey
+from app.services.key_listing import find_user_key, keys_of
 from app.services.litellm import LiteLLMError
 from app.services.tokens import UnknownAlias
-from app.services.usage import UsageReport, find_user_key, usage_for_key, usage_for_user, user_keys
+from app.services.usage import UsageReport, usage_for_key, usage_for_user
 from app.services.usage_export import (
     export_filename,
     freshness_headers,
@@ -56,7 +57,7 @@ def _render(status: int = 200, **context) -> Response:
         "usage/index.html",
         "usage/_results.html",
         status,
-        keys=user_keys(g.user),
+        keys=keys_of(g.user, newest_first=False),
         presets=PRESETS,
         metrics=METRICS,
         **context,
