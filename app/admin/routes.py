@@ -195,7 +195,7 @@ def revoke(user_id: int, key_id: int):
             actor=g.user,
             target_user=user,
             target_key=key,
-            detail={"alias": key.name},
+            detail={"alias": key.alias},
         )
         message = f"Key “{key.label}” of {user.email} revoked."
     if not is_partial():

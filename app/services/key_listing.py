@@ -88,6 +88,6 @@ def list_keys_for_user(user: User, *, with_litellm: bool = True) -> KeyListing:
         if key.litellm_token_id is not None:
             record = by_token.get(key.litellm_token_id)
         else:
-            record = by_alias.get(key.name)
+            record = by_alias.get(key.alias)
         rows.append(KeyRow(key, record))
     return KeyListing(tuple(rows), True, stale=result.stale)

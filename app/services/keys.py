@@ -8,7 +8,7 @@ The secret LiteLLM returns lives only in :class:`CreatedKey` (excluded from ``re
 response that shows it. It is never stored, logged, flashed, put in the session or in a URL.
 
 LiteLLM aliases are unique across the whole proxy, while labels are unique per user only, so the
-alias (``api_keys.name``) is ``f"{slug(owner.litellm_user_id)}--{label}"``, where ``slug``
+alias (``api_keys.alias``) is ``f"{slug(owner.litellm_user_id)}--{label}"``, where ``slug``
 lower-cases and turns every character outside ``[a-z0-9._-]`` into ``-`` (see :func:`slug`).
 """
 
@@ -39,7 +39,7 @@ log = logging.getLogger("app.keys")
 PORTAL_TAG = "litellm-key-portal"
 ALIAS_SEPARATOR = "--"
 LABEL_MAX = 64
-# api_keys.name is String(255): slug + "--" + label (≤ 64) must fit.
+# api_keys.alias is String(255): slug + "--" + label (≤ 64) must fit.
 SLUG_MAX = 255 - len(ALIAS_SEPARATOR) - LABEL_MAX
 UNREACHABLE = "LiteLLM is unreachable right now, so nothing was changed. Try again in a minute."
 _SLUG_RE = re.compile(r"[^a-z0-9._-]")
@@ -137,7 +137,7 @@ class RevokeResult:
 def slug(value: str) -> str:
     """Lower-case ``value`` and replace every character outside ``[a-z0-9._-]`` with ``-``.
 
-    Truncated to ``SLUG_MAX`` so the alias fits ``api_keys.name``. Two ids can share a slug
+    Truncated to ``SLUG_MAX`` so the alias fits ``api_keys.alias``. Two ids can share a slug
     (``a@b.c`` and ``a-b.c``); LiteLLM's alias uniqueness and the unique ``name`` column then
     refuse the second key, and ``create_key`` cleans up, so the collision cannot leak a key.
     """
@@ -145,7 +145,7 @@ def slug(value: str) -> str:
 
 
 def alias_for(owner: User, label: str) -> str:
-    """The LiteLLM ``key_alias`` (and ``api_keys.name``) of ``owner``'s key ``label``."""
+    """The LiteLLM ``key_alias`` (and ``api_keys.alias``) of ``owner``'s key ``label``."""
     return f"{slug(owner.litellm_user_id)}{ALIAS_SEPARATOR}{label}"
 
 
@@ -251,7 +251,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
 
     key = ApiKey(
         user_id=owner_id,
-        name=alias,
+        alias=alias,
         label=request.label,
         key_prefix=f"sk-...{generated.secret[-4:]}",
         litellm_token_id=generated.token_id,
@@ -298,7 +298,7 @@ def revoke_key(key: ApiKey, *, actor: User) -> RevokeResult:
     """
     if key.revoked_at is not None:
         return RevokeResult(key, already_revoked=True, gone_in_litellm=False)
-    key_id, token, alias = key.id, key.litellm_token_id, key.name
+    key_id, token, alias = key.id, key.litellm_token_id, key.alias
     db.session.rollback()  # end the read transaction: nothing stays open during the call
     try:
         if token is not None:

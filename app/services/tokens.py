@@ -61,7 +61,7 @@ def resolve_token(key: ApiKey, *, client=None) -> str:
         return key.litellm_token_id
     found = resolve_missing_tokens(key.user, [key], client=client)
     if key.id not in found:
-        raise UnknownAlias(key.name)
+        raise UnknownAlias(key.alias)
     return found[key.id]
 
 
@@ -83,7 +83,7 @@ def resolve_missing_tokens(user, keys, *, client=None) -> dict[int, str]:
         client = litellm_client()
     by_alias = client.list_keys(user.litellm_user_id).by_alias()
     for key in missing:
-        record = by_alias.get(key.name)
+        record = by_alias.get(key.alias)
         if record is None or record.user_id != user.litellm_user_id:
             continue
         key_id = key.id

@@ -66,7 +66,7 @@ class KeyUsageRow:
 
     id: int
     label: str
-    name: str
+    alias: str  # the LiteLLM key_alias
     revoked: bool
     token_known: bool
     metrics: Metrics
@@ -143,7 +143,7 @@ def usage_for_user(
         KeyUsageRow(
             id=k.id,
             label=k.label,
-            name=k.name,
+            alias=k.alias,
             revoked=k.is_revoked,
             token_known=k.id in tokens_by_id,
             metrics=acc.per_key.get(k.id, Metrics()),

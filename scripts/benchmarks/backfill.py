@@ -35,7 +35,7 @@ def _leave_pending(app, sample_ids: set[int], tokens: dict[str, str]) -> None:
     from app.models import ApiKey
 
     with app.app_context():
-        rows = db.session.execute(sa.select(ApiKey.id, ApiKey.name)).all()
+        rows = db.session.execute(sa.select(ApiKey.id, ApiKey.alias)).all()
         for key_id, alias in rows:
             if key_id not in sample_ids:
                 statement = sa.update(ApiKey).where(ApiKey.id == key_id)

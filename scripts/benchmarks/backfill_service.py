@@ -63,7 +63,7 @@ def seed(app, state, users: int, keys: int) -> None:
             for k in range(per_user + (1 if u < extra else 0)):
                 alias = f"{email}--key{k}"
                 state.add_key(key_alias=alias, user_id=email)
-                db.session.add(ApiKey(user_id=user.id, name=alias, label=f"key{k}"))
+                db.session.add(ApiKey(user_id=user.id, alias=alias, label=f"key{k}"))
         db.session.commit()
 
 
@@ -77,7 +77,7 @@ def baseline(app, client, batch_size: int = 500) -> dict:
     """One /key/list?key_alias=… call per key, same guarded write, same batches."""
     with app.app_context():
         rows = db.session.execute(
-            sa.select(ApiKey.id, ApiKey.name, User.litellm_user_id)
+            sa.select(ApiKey.id, ApiKey.alias, User.litellm_user_id)
             .join(User)
             .where(ApiKey.litellm_token_id.is_(None))
         ).all()

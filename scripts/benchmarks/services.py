@@ -175,7 +175,7 @@ def seed(sim: Sim, database_url: str, users: int, keys_per_user: int, days: int)
             for k in range(keys_per_user):
                 alias = f"bench{u:03d}-example.com--key{k}"
                 token = sim.add_key(alias, email)
-                row = ApiKey(user_id=user.id, name=alias, label=f"key{k}", key_prefix="sk-...")
+                row = ApiKey(user_id=user.id, alias=alias, label=f"key{k}", key_prefix="sk-...")
                 db.session.add(row)
                 db.session.flush()
                 mine.append((row.id, token))

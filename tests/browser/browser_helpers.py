@@ -133,7 +133,7 @@ def seed_key(
             db.session.flush()
         key = ApiKey(
             user_id=user.id,
-            name=alias,
+            alias=alias,
             label=label,
             key_prefix=f"sk-...{secret[-4:]}",
             litellm_token_id=token_of(secret),

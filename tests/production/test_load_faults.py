@@ -121,7 +121,7 @@ def test_every_key_in_litellm_has_exactly_one_portal_row_and_back(run):
     with run.engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT k.name, k.litellm_token_id, k.revoked_at FROM api_keys k "
+                "SELECT k.alias, k.litellm_token_id, k.revoked_at FROM api_keys k "
                 "JOIN users u ON u.id = k.user_id"
             )
         ).all()
