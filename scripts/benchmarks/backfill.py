@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import random
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -47,28 +44,12 @@ def run(users: int, keys: int, sample: int) -> dict:
     """Seed, run the backfill service (timed, then traced), then the sampled baseline."""
     import sqlalchemy as sa
 
-    from app import create_app
-    from app.config import TestingConfig
     from app.extensions import db
-    from app.litellm_sim import create_sim_app, run_in_thread
     from app.models import ApiKey
     from app.services.backfill import build_backfill_client
 
-    sim_app = create_sim_app(master_key=bb.MASTER_KEY, seed=None)
-    state = sim_app.extensions["litellm_sim"]
-    server = run_in_thread(sim_app, host="127.0.0.1", port=0)
-    workdir = tempfile.mkdtemp(prefix="bench-backfill-")
-    config = TestingConfig()
-    config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{workdir}/portal.sqlite"
-    config.LITELLM_BASE_URL = server.base_url
-    config.LITELLM_MASTER_KEY = bb.MASTER_KEY
-    app = create_app(config)
-    app.instance_path = os.path.join(workdir, "instance")
-    logging.getLogger("app.litellm").setLevel(logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app, state, server = bb.start_portal_and_sim()
     try:
-        with app.app_context():
-            db.create_all()
         t0 = time.perf_counter()
         bb.seed(app, state, users, keys)
         seed_s = round(time.perf_counter() - t0, 1)

@@ -132,6 +132,28 @@ def measure(name: str, app, state, func, *, trace: bool = True) -> dict:
     return figures
 
 
+def start_portal_and_sim():
+    """The simulator in a thread and a portal app on a fresh SQLite file with its tables:
+    ``(app, simulator state, simulator server)``."""
+    import logging
+
+    sim_app = create_sim_app(master_key=MASTER_KEY, seed=None)
+    state = sim_app.extensions["litellm_sim"]
+    server = run_in_thread(sim_app, host="127.0.0.1", port=0)
+    workdir = tempfile.mkdtemp(prefix="bench-backfill-")
+    config = TestingConfig()
+    config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{workdir}/portal.sqlite"
+    config.LITELLM_BASE_URL = server.base_url
+    config.LITELLM_MASTER_KEY = MASTER_KEY
+    app = create_app(config)
+    app.instance_path = os.path.join(workdir, "instance")
+    logging.getLogger("app.litellm").setLevel(logging.WARNING)  # one line per call otherwise
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with app.app_context():
+        db.create_all()
+    return app, state, server
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", help="where to write the figures (JSON)")
@@ -145,23 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    sim_app = create_sim_app(master_key=MASTER_KEY, seed=None)
-    state = sim_app.extensions["litellm_sim"]
-    server = run_in_thread(sim_app, host="127.0.0.1", port=0)
-    workdir = tempfile.mkdtemp(prefix="bench-backfill-")
-    config = TestingConfig()
-    config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{workdir}/portal.sqlite"
-    config.LITELLM_BASE_URL = server.base_url
-    config.LITELLM_MASTER_KEY = MASTER_KEY
-    app = create_app(config)
-    app.instance_path = os.path.join(workdir, "instance")
-    import logging
-
-    logging.getLogger("app.litellm").setLevel(logging.WARNING)  # one line per call otherwise
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app, state, server = start_portal_and_sim()
     try:
-        with app.app_context():
-            db.create_all()
         t0 = time.perf_counter()
         seed(app, state, args.users, args.keys)
         seed_seconds = round(time.perf_counter() - t0, 1)
