@@ -31,12 +31,12 @@ import sqlalchemy as sa
 
 from scripts.benchmarks.report import render
 from scripts.benchmarks.services import (
-    MASTER_KEY,
     ROOT,
     Portal,
     Sim,
     TokenEraser,
     count_tokens,
+    header_sign_in_env,
     migrate,
     proc_status_kib,
     seed,
@@ -89,13 +89,8 @@ def _loadavg() -> str:
 def portal_env(args, sim: Sim, database_url: str, workdir: Path, design: str) -> dict[str, str]:
     """Production settings with header sign-in; the lookup design turns the key-list cache off."""
     env = {
+        **header_sign_in_env(sim, database_url),
         "PORTAL_ENV": "production",
-        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-        "DATABASE_URL": database_url,
-        "LITELLM_BASE_URL": sim.base_url,
-        "LITELLM_MASTER_KEY": MASTER_KEY,
-        "AUTH_MODE": "header",
-        "TRUSTED_PROXY_IPS": "127.0.0.1",
         "HTTP_CACHE_URL": args.http_cache_url or f"sqlite:///{workdir}/http_cache_{design}.sqlite",
         "GUNICORN_WORKERS": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),

@@ -212,6 +212,19 @@ def set_tokens(database_url: str, fixture: Fixture, *, stored: bool) -> int:
         engine.dispose()
 
 
+def header_sign_in_env(sim: Sim, database_url: str) -> dict[str, str]:
+    """What every benchmarked portal shares: its database, the simulator, and sign-in by the
+    ``X-Forwarded-Email`` header from loopback (the load generator is the trusted proxy)."""
+    return {
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+        "DATABASE_URL": database_url,
+        "LITELLM_BASE_URL": sim.base_url,
+        "LITELLM_MASTER_KEY": MASTER_KEY,
+        "AUTH_MODE": "header",
+        "TRUSTED_PROXY_IPS": "127.0.0.1",
+    }
+
+
 class TokenEraser:
     """Clears one key's stored token id, so the portal's next view of it must look the token
     up by alias again: how the benchmark emulates the design before the token column."""

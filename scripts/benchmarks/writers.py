@@ -36,11 +36,11 @@ import requests
 from scripts.benchmarks.load import percentile
 from scripts.benchmarks.run import machine
 from scripts.benchmarks.services import (
-    MASTER_KEY,
     ROOT,
     Portal,
     Sim,
     free_port,
+    header_sign_in_env,
     migrate,
     stop_process,
     wait_http,
@@ -53,12 +53,7 @@ EXPECTED = {"sign-in": 302, "create": 201}
 def portal_env(sim: Sim, database_url: str) -> dict[str, str]:
     """Header sign-in from loopback, no practical rate limit: only the database is measured."""
     return {
-        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-        "DATABASE_URL": database_url,
-        "LITELLM_BASE_URL": sim.base_url,
-        "LITELLM_MASTER_KEY": MASTER_KEY,
-        "AUTH_MODE": "header",
-        "TRUSTED_PROXY_IPS": "127.0.0.1",
+        **header_sign_in_env(sim, database_url),
         "HTTP_CACHE_URL": "memory",
         "RATE_LIMIT_KEY_CREATE": "1000000/hour",
         "LOG_LEVEL": "WARNING",
