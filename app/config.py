@@ -95,9 +95,6 @@ class Config:
         # only briefly, so a view just after a request does not keep showing "nothing yet".
         self.LITELLM_USAGE_TODAY_TTL = _env_int("LITELLM_USAGE_TODAY_TTL", 15)
         self.LITELLM_MAX_PAGES = _env_int("LITELLM_MAX_PAGES", 50)
-        # Benchmarks only: "off" emulates the design before token ids were stored (scripts/bench).
-        writeback = (_env("LITELLM_TOKEN_WRITEBACK", "on") or "on").lower()
-        self.LITELLM_TOKEN_WRITEBACK = writeback not in ("0", "off", "false", "no")
         self.LITELLM_RETRIES = _env_int("LITELLM_RETRIES", 2)
         self.LITELLM_RETRY_BACKOFF = _env_float("LITELLM_RETRY_BACKOFF", 0.2)
         self.HTTP_CACHE_URL = _env("HTTP_CACHE_URL", "")  # "" = SQLite file in the instance folder

@@ -39,13 +39,13 @@ def seed_demo_command(without_tokens: str) -> None:
             user = User(email=email, litellm_user_id=email, display_name=email.split("@")[0])
             db.session.add(user)
             db.session.flush()
-        if db.session.scalar(sa.select(ApiKey).where(ApiKey.name == demo["alias"])):
+        if db.session.scalar(sa.select(ApiKey).where(ApiKey.alias == demo["alias"])):
             continue
         label = demo["alias"].split("--", 1)[1]
         db.session.add(
             ApiKey(
                 user_id=user.id,
-                name=demo["alias"],
+                alias=demo["alias"],
                 label=label,
                 key_prefix=f"sk-...{demo['secret'][-4:]}",
                 litellm_token_id=None if label in legacy_labels else demo["token"],

@@ -71,6 +71,9 @@ def init_app(app: Flask) -> None:
         handler.addFilter(_redacting_filter(app))
 
     request_log = logging.getLogger("app.request")
+    # The line below is the one line per request; the development server's own access line
+    # (``flask run``) would repeat it. Its warnings and errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     @app.before_request
     def _start_timer() -> None:

@@ -43,7 +43,7 @@ class ApiKey(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     # Exactly the key's key_alias in LiteLLM (unique across the whole proxy).
-    name: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    alias: Mapped[str] = mapped_column(sa.String(255), unique=True)
     # What the owner typed and sees; unique per user only.
     label: Mapped[str] = mapped_column(sa.String(64))
     key_prefix: Mapped[str | None] = mapped_column(sa.String(32))
@@ -78,7 +78,7 @@ class ApiKey(db.Model):
         return "expired" if self.is_expired else "active"
 
     def __repr__(self) -> str:
-        return f"<ApiKey {self.id} {self.name}>"
+        return f"<ApiKey {self.id} {self.alias}>"
 
 
 class AuditEvent(db.Model):

@@ -217,7 +217,7 @@ def make_key(app, sim):
         with app.app_context():
             key = ApiKey(
                 user_id=user.id,
-                name=alias,
+                alias=alias,
                 label=label,
                 key_prefix=f"sk-...{secret[-4:]}",
                 litellm_token_id=token if store_token else None,

@@ -7,20 +7,19 @@ user's data are written to the audit trail.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, request, url_for
 
-from app import audit, ratelimit
+from app import audit
 from app.auth import admin_required
 from app.htmx import is_partial, render_page_or_partial
 from app.ids import parse_id
 from app.models import ApiKey, User
 from app.services import admin as admin_service
+from app.services import key_listing
 from app.services import keys as key_service
-from app.services.chart import report_chart
-from app.services.litellm import LiteLLMError, LiteLLMUnavailable
-from app.services.tokens import UnknownAlias
 from app.services.usage import usage_for_key, usage_for_user
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
+from app.usage.view import form_after_error, form_values, refresh_or_notice, render_results
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -44,7 +43,7 @@ def _user_or_404(user_id: int) -> User:
 
 
 def _key_or_404(user: User, key_id: int) -> ApiKey:
-    key = admin_service.find_key_of(user, key_id)
+    key = key_listing.find_user_key(user, key_id)
     if key is None:
         abort(404, description=NO_SUCH_KEY)
     return key
@@ -79,7 +78,7 @@ def _render_usage(status: int = 200, **context):
         "admin/_usage_results.html",
         status,
         users=admin_service.all_users(),
-        user_keys=list(target.keys) if target is not None else [],
+        user_keys=key_listing.keys_of(target, newest_first=False) if target is not None else [],
         presets=PRESETS,
         metrics=METRICS,
         # The shared usage fragments (cards, chart, tables) link back here, keeping the user.
@@ -99,8 +98,7 @@ def usage():
     try:
         query = UsageQuery.parse(request.args)
     except InvalidUsageQuery as exc:
-        form = dict(exc.raw, user=request.args.get("user", ""))
-        form["preset"] = form.get("preset") or ("custom" if form.get("start_date") else "7d")
+        form = form_after_error(exc, user=request.args.get("user", ""))
         return _render_usage(400, errors=exc.errors, form=form, target_user=target)
     key = None
     if query.key_id is not None:
@@ -111,12 +109,7 @@ def usage():
             target = found.user
         key = _key_or_404(target, query.key_id)
 
-    refresh, notice = False, None
-    if query.refresh:
-        if ratelimit.hit(g.user, "usage-refresh", current_app.config["RATE_LIMIT_USAGE_REFRESH"]):
-            refresh = True
-        else:
-            notice = "You refreshed very often just now, so this is cached data. Try again soon."
+    refresh, notice = refresh_or_notice(query)
     if target is not None and target.id != g.user.id:
         audit.record(
             "admin.usage.view",
@@ -125,14 +118,7 @@ def usage():
             target_key=key,
             detail={"start": query.start.isoformat(), "end": query.end.isoformat()},
         )
-    form = {
-        "user": str(target.id) if target is not None else "all",
-        "key": query.key_param,
-        "preset": query.preset,
-        "start_date": query.start.isoformat(),
-        "end_date": query.end.isoformat(),
-        "metric": query.metric,
-    }
+    form = form_values(query, user=str(target.id) if target is not None else "all")
     context = {
         "query": query,
         "form": form,
@@ -140,35 +126,24 @@ def usage():
         "selected_key": key,
         "notice": notice,
     }
-    try:
+
+    def load() -> dict:
+        start, end = query.start, query.end
         if key is not None:
-            report, all_users = usage_for_key(key, query.start, query.end, refresh=refresh), None
-        elif target is not None:
-            report = usage_for_user(target, query.start, query.end, refresh=refresh)
-            all_users = None
-        else:
-            all_users = admin_service.usage_for_all_users(query.start, query.end, refresh=refresh)
-            report = all_users.report
-    except UnknownAlias as exc:
-        return _render_usage(200, unknown_alias=exc, **context)
-    except LiteLLMError as exc:
-        current_app.logger.warning("admin usage view: %s", exc)
-        title = (
-            "LiteLLM is unreachable"
-            if isinstance(exc, LiteLLMUnavailable)
-            else "LiteLLM could not deliver usage data"
-        )
-        api_error = {"title": title, "detail": exc.message}
-        return _render_usage(502 if is_partial() else 200, api_error=api_error, **context)
-    chart = report_chart(report, query.metric)
-    return _render_usage(200, report=report, all_users=all_users, chart=chart, **context)
+            return {"report": usage_for_key(key, start, end, refresh=refresh)}
+        if target is not None:
+            return {"report": usage_for_user(target, start, end, refresh=refresh)}
+        everyone = admin_service.usage_for_all_users(start, end, refresh=refresh)
+        return {"report": everyone.report, "all_users": everyone}
+
+    return render_results(_render_usage, load, query, context, what="admin usage view")
 
 
 # --- any user's keys -----------------------------------------------------------------------
 
 
 def _render_keys(user: User, status: int = 200, **context):
-    listing = key_service.list_keys_for_user(user)
+    listing = key_listing.list_keys_for_user(user)
     context.setdefault("message", None)
     context.setdefault("list_error", None)
     return render_page_or_partial(
@@ -220,7 +195,7 @@ def revoke(user_id: int, key_id: int):
             actor=g.user,
             target_user=user,
             target_key=key,
-            detail={"alias": key.name},
+            detail={"alias": key.alias},
         )
         message = f"Key “{key.label}” of {user.email} revoked."
     if not is_partial():

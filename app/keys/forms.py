@@ -25,9 +25,11 @@ def new_idempotency_token() -> str:
 
 @dataclass
 class CreateKeyForm:
-    """Raw values as typed (for re-rendering) and field-level errors."""
+    """Raw values as typed (for re-rendering) and field-level errors. ``label`` is what the
+    owner types in the field shown as "Name" (form field ``name``); the LiteLLM alias is made
+    from it (``api_keys.alias``)."""
 
-    name: str = ""
+    label: str = ""
     max_budget: str = ""
     duration: str = ""
     models: str = ""
@@ -38,7 +40,7 @@ class CreateKeyForm:
     @classmethod
     def from_form(cls, data: Mapping[str, str]) -> CreateKeyForm:
         return cls(
-            name=(data.get("name") or "").strip(),
+            label=(data.get("name") or "").strip(),
             max_budget=(data.get("max_budget") or "").strip(),
             duration=(data.get("duration") or "").strip(),
             models=(data.get("models") or "").strip(),
@@ -48,11 +50,11 @@ class CreateKeyForm:
     def validate(self) -> NewKeyRequest | None:
         """The validated request, or None with ``errors`` filled in."""
         self.errors = {}
-        if not self.name:
+        if not self.label:
             self.errors["name"] = "Enter a name for the key."
-        elif len(self.name) > LABEL_MAX:
+        elif len(self.label) > LABEL_MAX:
             self.errors["name"] = f"Use at most {LABEL_MAX} characters."
-        elif not NAME_RE.match(self.name):
+        elif not NAME_RE.match(self.label):
             self.errors["name"] = "Use only letters, digits, “-”, “_” and “.”."
 
         budget: float | None = None
@@ -89,7 +91,7 @@ class CreateKeyForm:
         if self.errors:
             return None
         return NewKeyRequest(
-            label=self.name,
+            label=self.label,
             idempotency_token=self.idempotency_token,
             max_budget=budget,
             duration=self.duration or None,

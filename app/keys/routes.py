@@ -14,6 +14,7 @@ from app.auth import login_required
 from app.htmx import is_partial, render_page_or_partial
 from app.keys.forms import CreateKeyForm
 from app.models import ApiKey
+from app.services import key_listing
 from app.services import keys as key_service
 
 bp = Blueprint("keys", __name__, url_prefix="/keys")
@@ -23,7 +24,7 @@ PAGE = "keys/index.html"
 
 def _own_key_or_404(key_id: int) -> ApiKey:
     """The signed-in user's key; another user's key looks exactly like a missing one."""
-    key = key_service.find_user_key(g.user, key_id)
+    key = key_listing.find_user_key(g.user, key_id)
     if key is None:
         abort(404)
     return key
@@ -39,7 +40,7 @@ def _no_store(response):
 @login_required
 def index():
     """The keys page (or, for htmx, just the list region)."""
-    listing = key_service.list_keys_for_user(g.user)
+    listing = key_listing.list_keys_for_user(g.user)
     return render_page_or_partial(
         PAGE, "keys/_key_list.html", listing=listing, form=CreateKeyForm()
     )
@@ -47,7 +48,7 @@ def index():
 
 def _form_error(form: CreateKeyForm, status: int):
     """Re-render the create form with its errors; LiteLLM is not asked for the list."""
-    listing = key_service.list_keys_for_user(g.user, with_litellm=False)
+    listing = key_listing.list_keys_for_user(g.user, with_litellm=False)
     response = render_page_or_partial(
         PAGE, "keys/_create_form.html", status=status, listing=listing, form=form
     )
@@ -67,7 +68,7 @@ def create():
         created = key_service.create_key(g.user, new_key)
     except key_service.AlreadyCreated as exc:
         # A double submission: show the list, never the secret again.
-        listing = key_service.list_keys_for_user(g.user)
+        listing = key_listing.list_keys_for_user(g.user)
         response = render_page_or_partial(
             PAGE,
             "keys/_create_result.html",
@@ -82,7 +83,7 @@ def create():
         else:
             form.error = exc.message
         return _form_error(form, exc.status)
-    listing = key_service.list_keys_for_user(g.user)
+    listing = key_listing.list_keys_for_user(g.user)
     response = render_page_or_partial(
         PAGE,
         "keys/_create_result.html",
@@ -110,7 +111,7 @@ def revoke(key_id: int):
     try:
         result = key_service.revoke_key(key, actor=g.user)
     except key_service.KeyServiceError as exc:
-        listing = key_service.list_keys_for_user(g.user)
+        listing = key_listing.list_keys_for_user(g.user)
         return render_page_or_partial(
             PAGE,
             "keys/_key_list.html",
@@ -126,7 +127,7 @@ def revoke(key_id: int):
     if not is_partial():
         flash(message)
         return redirect(url_for("keys.index"), 303)
-    listing = key_service.list_keys_for_user(g.user)
+    listing = key_listing.list_keys_for_user(g.user)
     return render_page_or_partial(
         PAGE, "keys/_key_list.html", listing=listing, form=CreateKeyForm(), message=message
     )

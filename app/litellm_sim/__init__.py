@@ -11,7 +11,8 @@ Public interface::
 from .app import DEFAULT_MASTER_KEY, create_sim_app
 from .seed import demo_keys
 from .server import SimServer, run_in_thread
-from .state import SimState, hash_token
+from .state import SimState
+from .values import hash_token
 
 __all__ = [
     "DEFAULT_MASTER_KEY",

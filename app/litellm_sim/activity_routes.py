@@ -10,7 +10,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import activity
 from .errors import Params, detail_error
-from .state import SimState, utcnow
+from .state import SimState
+from .values import utcnow
 from .versions import activity_as_sent_by
 
 bp = Blueprint("litellm_sim_activity", __name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import time
 from typing import Any
 
@@ -96,7 +97,9 @@ def create_sim_app(
 
     app.register_blueprint(key_routes.bp)
     app.register_blueprint(activity_routes.bp)
-    app.register_blueprint(control.bp)
+    if os.environ.get("PORTAL_ENV") != "production":
+        # Test and demo controls (seeding, faults, latency): never beside a production portal.
+        app.register_blueprint(control.bp)
 
     @app.get("/health/liveliness")
     def liveliness() -> Any:

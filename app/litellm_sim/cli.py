@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 
 import click
 from werkzeug.serving import run_simple
 
+from . import persist
 from .app import DEFAULT_MASTER_KEY, create_sim_app
 from .versions import DEFAULT_VERSION
 
@@ -48,6 +51,14 @@ def _parse_fault(value: str) -> tuple[str, int]:
     show_default=True,
     help="LiteLLM release to imitate where releases differ (e.g. 1.75.0, 1.108.7).",
 )
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep keys and usage in this JSON file across restarts: read at start when it exists "
+    "(instead of --seed), rewritten after every change.",
+)
+@click.option("--quiet", is_flag=True, help="No line per request (errors are still printed).")
 @click.option("--enterprise", is_flag=True, help="Allow /key/regenerate like a licensed proxy.")
 @click.option(
     "--fault",
@@ -64,6 +75,8 @@ def litellm_sim_command(
     latency_ms: int,
     batch_write_delay: float,
     litellm_version: str,
+    state_file: Path | None,
+    quiet: bool,
     enterprise: bool,
     faults: tuple[str, ...],
 ) -> None:
@@ -73,14 +86,22 @@ def litellm_sim_command(
     /user/daily/activity[/aggregated] and /health/liveliness, plus /_sim/* control routes.
     """
     parsed = [_parse_fault(f) for f in faults]
+    restored = state_file is not None and state_file.exists()
     app = create_sim_app(
         master_key=master_key,
-        seed=None if seed == "none" else seed,
+        seed=None if seed == "none" or restored else seed,
         latency_ms=latency_ms,
         batch_write_delay=batch_write_delay,
         version=litellm_version,
     )
     state = app.extensions["litellm_sim"]
+    if state_file is not None:
+        if restored:
+            persist.load(state, state_file)
+            seed = f"kept in {state_file}"
+        else:
+            persist.save(state, state_file)
+        persist.save_after_changes(app, state_file)
     state.set_enterprise(enterprise)
     for route, status in parsed:
         state.set_fault(route, status)
@@ -88,4 +109,6 @@ def litellm_sim_command(
         f"LiteLLM simulator on http://{host}:{port} (seed={seed}, keys={len(state.keys)}, "
         f"usage rows={len(state.rows)})"
     )
+    if quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)

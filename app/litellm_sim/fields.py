@@ -190,3 +190,16 @@ def router_config(with_content_policy: bool) -> dict[str, Any]:
 def empty_metrics() -> dict[str, Any]:
     """SpendMetrics with every field at zero."""
     return {f: (0.0 if f in FLOAT_METRICS else 0) for f in SPEND_METRIC_FIELDS}
+
+
+# Request fields stored on the key row as-is (type for 422 checks).
+KEY_FIELDS: dict[str, str] = {
+    "key_alias": "str", "user_id": "str", "team_id": "str", "organization_id": "str",
+    "project_id": "str", "agent_id": "str", "models": "list", "max_budget": "number",
+    "budget_duration": "str", "metadata": "dict", "tpm_limit": "int", "rpm_limit": "int",
+    "tpd_limit": "int", "max_parallel_requests": "int", "soft_budget": "number",
+    "blocked": "bool", "key_type": "str", "aliases": "dict", "config": "dict",
+    "permissions": "dict", "model_max_budget": "dict", "allowed_routes": "list",
+    "allowed_cache_controls": "list", "tags": "list", "spend": "number",
+}  # fmt: skip
+BODY_ONLY = {"key": "str", "duration": "str", "model_tpm_limit": "dict", "model_rpm_limit": "dict"}

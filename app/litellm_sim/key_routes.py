@@ -20,14 +20,17 @@ from .errors import (
     wrapped_error,
 )
 from .fields import (
+    BODY_ONLY,
     GENERATE_DEFAULTS,
+    KEY_FIELDS,
     deleted_object,
     full_object,
     info_object,
     offset_datetimes,
     router_config,
 )
-from .state import SimState, hash_token_if_needed, iso, parse_iso, utcnow
+from .state import SimState
+from .values import hash_token_if_needed, iso, masked, parse_iso, utcnow
 
 bp = Blueprint("litellm_sim_keys", __name__)
 
@@ -37,17 +40,6 @@ _SORT_FIELDS = (
     "last_active", "budget_reset_at", "total_spend", "tpm_limit", "rpm_limit",
 )  # fmt: skip
 _STATUSES = ("active", "expired", "revoked", "deleted")
-# Request fields stored on the key row as-is (type for 422 checks).
-_KEY_FIELDS: dict[str, str] = {
-    "key_alias": "str", "user_id": "str", "team_id": "str", "organization_id": "str",
-    "project_id": "str", "agent_id": "str", "models": "list", "max_budget": "number",
-    "budget_duration": "str", "metadata": "dict", "tpm_limit": "int", "rpm_limit": "int",
-    "tpd_limit": "int", "max_parallel_requests": "int", "soft_budget": "number",
-    "blocked": "bool", "key_type": "str", "aliases": "dict", "config": "dict",
-    "permissions": "dict", "model_max_budget": "dict", "allowed_routes": "list",
-    "allowed_cache_controls": "list", "tags": "list", "spend": "number",
-}  # fmt: skip
-_BODY_ONLY = {"key": "str", "duration": "str", "model_tpm_limit": "dict", "model_rpm_limit": "dict"}
 
 
 def _state() -> SimState:
@@ -101,7 +93,7 @@ def _status(row: dict[str, Any]) -> str:
 def generate_key() -> Any:
     """POST /key/generate → GenerateKeyResponse (200)."""
     body = _json_body()
-    check_body_types(body, {**_KEY_FIELDS, **_BODY_ONLY})
+    check_body_types(body, {**KEY_FIELDS, **BODY_ONLY})
     check_budget(body.get("max_budget"))
     state = _state()
     secret = body.get("key") or "sk-" + secrets.token_urlsafe(16)
@@ -109,10 +101,10 @@ def generate_key() -> Any:
         raise wrapped_error(
             400,
             "Invalid key format. LiteLLM Virtual Key must start with 'sk-'. "
-            f"Received: {_masked(secret)}",
+            f"Received: {masked(secret)}",
         )
     now = utcnow()
-    fields = {k: body[k] for k in _KEY_FIELDS if k in body and k != "spend"}
+    fields = {k: body[k] for k in KEY_FIELDS if k in body and k != "spend"}
     for empty_is_unset in ("team_id", "organization_id", "project_id"):
         if fields.get(empty_is_unset) == "":
             fields[empty_is_unset] = None
@@ -177,11 +169,6 @@ def regenerate_key(key: str | None) -> Any:
             raise wrapped_error(404, f"Key {key} not found.")
         row = state.regenerate_key(token, body.get("new_key"))
     return jsonify(_key_response(state, row, row.pop("key"), body))
-
-
-def _masked(secret: str) -> str:
-    """How LiteLLM quotes a refused secret: first and last four characters only."""
-    return f"{secret[:4]}****{secret[-4:]}" if len(secret) > 8 else "****"
 
 
 def _matches(value: str | None, wanted: str, substring: bool) -> bool:
@@ -327,7 +314,7 @@ def delete_keys() -> Any:
 def update_key() -> Any:
     """POST /key/update → ``{"key": <as sent>, ...updated row}`` (merge patch)."""
     body = _json_body()
-    check_body_types(body, {**_KEY_FIELDS, **_BODY_ONLY})
+    check_body_types(body, {**KEY_FIELDS, **BODY_ONLY})
     if not body.get("key") and not body.get("key_alias"):
         raise validation_error(
             [verr("value_error", ["body"], "Value error, either key or key_alias must be provided")]
@@ -344,7 +331,7 @@ def update_key() -> Any:
             row = matches[0] if matches else None
         if row is None:
             raise proxy_error(404, "Key not found.", param="key")
-        patch = {k: body[k] for k in _KEY_FIELDS if k in body}
+        patch = {k: body[k] for k in KEY_FIELDS if k in body}
         new_alias = patch.get("key_alias", row["key_alias"])
         if new_alias != row["key_alias"] and state.alias_taken(new_alias, row["token"]):
             raise proxy_error(

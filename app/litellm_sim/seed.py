@@ -7,7 +7,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .state import SimState, hash_token, utcnow
+from .state import SimState
+from .values import hash_token, utcnow
 
 DEMO_USERS: tuple[str, ...] = ("alice@example.com", "bob@example.com", "carol@example.com")
 _DEVICES: dict[str, tuple[str, ...]] = {

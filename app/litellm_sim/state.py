@@ -2,61 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import secrets
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from .durations import next_budget_reset
 from .faults import Fault, FaultSwitches
 from .fields import new_row
+from .values import abbreviate, as_iso, hash_token, hash_token_if_needed, iso, parse_iso, utcnow
 from .versions import DEFAULT_VERSION, parse_version, supports
-
-
-def hash_token(secret: str) -> str:
-    """LiteLLM's token id: sha256 hex of the raw key, no salt (``hash_token``)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def hash_token_if_needed(value: str) -> str:
-    """Only values starting with ``sk-`` are hashed; anything else is taken as the hash."""
-    return hash_token(value) if value.startswith("sk-") else value
-
-
-def abbreviate(secret: str) -> str:
-    """``key_name`` display form: ``sk-...`` + last 4 characters."""
-    return "sk-..." + secret[-4:] if len(secret) > 4 else "sk-..."
-
-
-def iso(dt: datetime) -> str:
-    """Serialize an aware datetime like pydantic v2 does for UTC: ISO-8601 with ``Z``.
-
-    PostgreSQL keeps what LiteLLM stores to the millisecond, so the fraction is too.
-    """
-    dt = dt.astimezone(UTC)
-    dt = dt.replace(microsecond=dt.microsecond // 1000 * 1000)
-    return dt.isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    """Parse an ISO datetime (``Z`` allowed); naive values are taken as UTC."""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    """Current aware UTC time (one place to patch in tests)."""
-    return datetime.now(UTC)
-
-
-def _as_iso(value: datetime | str | None) -> str | None:
-    if value is None:
-        return None
-    return iso(value) if isinstance(value, datetime) else iso(parse_iso(value))
 
 
 class SimState(FaultSwitches):
@@ -184,12 +142,12 @@ class SimState(FaultSwitches):
             "models": list(models),
             "max_budget": max_budget,
             "metadata": dict(metadata or {}),
-            "expires": _as_iso(expires),
+            "expires": as_iso(expires),
             "blocked": blocked,
             "key_type": "default",
         }
         if created_at is not None:
-            fields["created_at"] = fields["updated_at"] = _as_iso(created_at)
+            fields["created_at"] = fields["updated_at"] = as_iso(created_at)
         row = self.insert_key(secret, fields)
         return {**row, "key": secret}
 

@@ -64,13 +64,6 @@ def get_key(key_id: int) -> ApiKey | None:
     return db.session.get(ApiKey, key_id)
 
 
-def find_key_of(user: User, key_id: int) -> ApiKey | None:
-    """``user``'s key with this id; None also when it belongs to someone else."""
-    return db.session.scalar(
-        sa.select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)
-    )
-
-
 def usage_for_all_users(
     start: dt.date, end: dt.date, *, refresh: bool = False, client=None
 ) -> AllUsersReport:

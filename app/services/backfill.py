@@ -158,7 +158,7 @@ def _load(
 ) -> tuple[list[_Row], list[KeyResult]]:
     """Rows to resolve (and to verify), plus the revoked ones reported as skipped."""
     query = (
-        sa.select(ApiKey.id, ApiKey.name, User.litellm_user_id, ApiKey.litellm_token_id,
+        sa.select(ApiKey.id, ApiKey.alias, User.litellm_user_id, ApiKey.litellm_token_id,
                   ApiKey.revoked_at)
         .join(User, ApiKey.user_id == User.id)
         .order_by(ApiKey.id)

@@ -1,4 +1,4 @@
-"""Key lifecycle: create a LiteLLM virtual key, record it, list it with spend, revoke it.
+"""Key lifecycle: create a LiteLLM virtual key, record it, revoke it (listing: ``key_listing``).
 
 Two systems hold a key: LiteLLM (the key itself) and the portal's ``api_keys`` row (who owns it
 and its token id). Every operation here keeps them consistent: LiteLLM is called first, and when
@@ -8,7 +8,7 @@ The secret LiteLLM returns lives only in :class:`CreatedKey` (excluded from ``re
 response that shows it. It is never stored, logged, flashed, put in the session or in a URL.
 
 LiteLLM aliases are unique across the whole proxy, while labels are unique per user only, so the
-alias (``api_keys.name``) is ``f"{slug(owner.litellm_user_id)}--{label}"``, where ``slug``
+alias (``api_keys.alias``) is ``f"{slug(owner.litellm_user_id)}--{label}"``, where ``slug``
 lower-cases and turns every character outside ``[a-z0-9._-]`` into ``-`` (see :func:`slug`).
 """
 
@@ -27,7 +27,6 @@ from app.extensions import db
 from app.models import ApiKey, User, utcnow
 from app.services import litellm_client
 from app.services.litellm import (
-    KeyRecord,
     LiteLLMBadResponse,
     LiteLLMError,
     LiteLLMRejected,
@@ -40,7 +39,7 @@ log = logging.getLogger("app.keys")
 PORTAL_TAG = "litellm-key-portal"
 ALIAS_SEPARATOR = "--"
 LABEL_MAX = 64
-# api_keys.name is String(255): slug + "--" + label (≤ 64) must fit.
+# api_keys.alias is String(255): slug + "--" + label (≤ 64) must fit.
 SLUG_MAX = 255 - len(ALIAS_SEPARATOR) - LABEL_MAX
 UNREACHABLE = "LiteLLM is unreachable right now, so nothing was changed. Try again in a minute."
 _SLUG_RE = re.compile(r"[^a-z0-9._-]")
@@ -132,43 +131,13 @@ class RevokeResult:
     gone_in_litellm: bool  # LiteLLM answered 404: someone deleted it there before
 
 
-@dataclass(frozen=True)
-class KeyRow:
-    """One line of the keys page: the row plus what LiteLLM says about it (when known)."""
-
-    key: ApiKey
-    record: KeyRecord | None
-
-    @property
-    def token_known(self) -> bool:
-        return self.key.litellm_token_id is not None
-
-    @property
-    def spend(self) -> float | None:
-        return self.record.spend if self.record is not None else None
-
-    @property
-    def max_budget(self) -> float | None:
-        if self.record is not None and self.record.max_budget is not None:
-            return self.record.max_budget
-        return self.key.max_budget
-
-
-@dataclass(frozen=True)
-class KeyListing:
-    rows: tuple[KeyRow, ...]
-    litellm_loaded: bool  # spend/budget columns come from LiteLLM
-    notice: str | None = None  # why they do not (LiteLLM down), for a small notice
-    stale: bool = False  # LiteLLM was down; numbers come from an expired cache entry
-
-
 # --- naming ------------------------------------------------------------------------------------
 
 
 def slug(value: str) -> str:
     """Lower-case ``value`` and replace every character outside ``[a-z0-9._-]`` with ``-``.
 
-    Truncated to ``SLUG_MAX`` so the alias fits ``api_keys.name``. Two ids can share a slug
+    Truncated to ``SLUG_MAX`` so the alias fits ``api_keys.alias``. Two ids can share a slug
     (``a@b.c`` and ``a-b.c``); LiteLLM's alias uniqueness and the unique ``name`` column then
     refuse the second key, and ``create_key`` cleans up, so the collision cannot leak a key.
     """
@@ -176,60 +145,8 @@ def slug(value: str) -> str:
 
 
 def alias_for(owner: User, label: str) -> str:
-    """The LiteLLM ``key_alias`` (and ``api_keys.name``) of ``owner``'s key ``label``."""
+    """The LiteLLM ``key_alias`` (and ``api_keys.alias``) of ``owner``'s key ``label``."""
     return f"{slug(owner.litellm_user_id)}{ALIAS_SEPARATOR}{label}"
-
-
-# --- queries -----------------------------------------------------------------------------------
-
-
-def find_user_key(user: User, key_id: int) -> ApiKey | None:
-    """``user``'s key ``key_id``, or None (missing and someone else's look the same)."""
-    return db.session.scalar(
-        sa.select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)
-    )
-
-
-def keys_of(user: User) -> list[ApiKey]:
-    """The user's keys, newest first, revoked ones included."""
-    return list(
-        db.session.scalars(
-            sa.select(ApiKey)
-            .where(ApiKey.user_id == user.id)
-            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
-        )
-    )
-
-
-def list_keys_for_user(user: User, *, with_litellm: bool = True) -> KeyListing:
-    """The user's keys from the DB, with spend and budget from one ``/key/list`` sweep.
-
-    LiteLLM being down never hides the list: rows come from the DB and ``notice`` says why the
-    numbers are missing. ``with_litellm=False`` skips LiteLLM entirely (form error re-renders).
-    """
-    keys = keys_of(user)
-    if not with_litellm:
-        return KeyListing(tuple(KeyRow(k, None) for k in keys), litellm_loaded=False)
-    try:
-        result = litellm_client().list_keys(user.litellm_user_id)
-    except LiteLLMError as exc:
-        log.warning("key list without LiteLLM numbers for user %s: %s", user.id, exc.message)
-        notice = (
-            "LiteLLM is unreachable right now: spend and budgets are not shown."
-            if isinstance(exc, LiteLLMUnavailable)
-            else f"LiteLLM did not answer properly ({exc.message}): spend is not shown."
-        )
-        return KeyListing(tuple(KeyRow(k, None) for k in keys), False, notice)
-    by_token = {r.token: r for r in result}
-    by_alias = result.by_alias()
-    rows = []
-    for key in keys:
-        if key.litellm_token_id is not None:
-            record = by_token.get(key.litellm_token_id)
-        else:
-            record = by_alias.get(key.name)
-        rows.append(KeyRow(key, record))
-    return KeyListing(tuple(rows), True, stale=result.stale)
 
 
 # --- create ------------------------------------------------------------------------------------
@@ -334,7 +251,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
 
     key = ApiKey(
         user_id=owner_id,
-        name=alias,
+        alias=alias,
         label=request.label,
         key_prefix=f"sk-...{generated.secret[-4:]}",
         litellm_token_id=generated.token_id,
@@ -381,7 +298,7 @@ def revoke_key(key: ApiKey, *, actor: User) -> RevokeResult:
     """
     if key.revoked_at is not None:
         return RevokeResult(key, already_revoked=True, gone_in_litellm=False)
-    key_id, token, alias = key.id, key.litellm_token_id, key.name
+    key_id, token, alias = key.id, key.litellm_token_id, key.alias
     db.session.rollback()  # end the read transaction: nothing stays open during the call
     try:
         if token is not None:

@@ -61,7 +61,7 @@ def resolve_token(key: ApiKey, *, client=None) -> str:
         return key.litellm_token_id
     found = resolve_missing_tokens(key.user, [key], client=client)
     if key.id not in found:
-        raise UnknownAlias(key.name)
+        raise UnknownAlias(key.alias)
     return found[key.id]
 
 
@@ -82,22 +82,18 @@ def resolve_missing_tokens(user, keys, *, client=None) -> dict[int, str]:
 
         client = litellm_client()
     by_alias = client.list_keys(user.litellm_user_id).by_alias()
-    writeback = _writeback_enabled()
     for key in missing:
-        record = by_alias.get(key.name)
+        record = by_alias.get(key.alias)
         if record is None or record.user_id != user.litellm_user_id:
             continue
         key_id = key.id
-        if not writeback:
-            resolved[key_id] = record.token
-            continue
         try:
             store_token_if_missing(key_id, record.token)
         except SQLAlchemyError as exc:
             if not is_unavailable(exc):
                 raise
             # A database that cannot be written now (read-only) must not hide usage: use the
-            # token found, as with write-back off; a later view writes it.
+            # token found; a later view writes it.
             log.warning("token id of key %s not stored: %s", key_id, type(exc).__name__)
             resolved[key_id] = record.token
             continue
@@ -106,11 +102,3 @@ def resolve_missing_tokens(user, keys, *, client=None) -> dict[int, str]:
         if stored is not None and stored.litellm_token_id:
             resolved[key_id] = stored.litellm_token_id
     return resolved
-
-
-def _writeback_enabled() -> bool:
-    """LITELLM_TOKEN_WRITEBACK (default on). Off emulates the portal before token ids were
-    stored — every view looks the key up again — so ``scripts/bench`` can measure that design."""
-    from flask import current_app, has_app_context
-
-    return not has_app_context() or bool(current_app.config.get("LITELLM_TOKEN_WRITEBACK", True))

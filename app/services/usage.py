@@ -16,10 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-import sqlalchemy as sa
-
-from app.extensions import db
 from app.models import ApiKey, User
+from app.services.key_listing import keys_of
 from app.services.litellm import (
     BreakdownEntry,
     DailyActivity,
@@ -34,14 +32,12 @@ _ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" defau
 
 __all__ = [
     "DayRow",
-    "KeyRow",
+    "KeyUsageRow",
     "NamedRow",
     "UsageAccumulator",
     "UsageReport",
     "accumulate_tokens",
     "key_lists_truncated",
-    "find_user_key",
-    "user_keys",
     "usage_for_key",
     "usage_for_user",
 ]
@@ -64,13 +60,13 @@ class NamedRow:
 
 
 @dataclass(frozen=True)
-class KeyRow:
+class KeyUsageRow:
     """One of the user's keys in an "all keys" report. ``token_known`` False means LiteLLM
     could not tell us its token id, so its usage cannot be attributed (shown as such)."""
 
     id: int
     label: str
-    name: str
+    alias: str  # the LiteLLM key_alias
     revoked: bool
     token_known: bool
     metrics: Metrics
@@ -87,7 +83,7 @@ class UsageReport:
     daily: tuple[DayRow, ...]
     models: tuple[NamedRow, ...]
     providers: tuple[NamedRow, ...]
-    keys: tuple[KeyRow, ...]
+    keys: tuple[KeyUsageRow, ...]
     as_of: dt.datetime
     stale: bool = False
     from_cache: bool = False
@@ -96,24 +92,9 @@ class UsageReport:
     recent: bool = False
 
     @property
-    def unresolved_keys(self) -> tuple[KeyRow, ...]:
+    def unresolved_keys(self) -> tuple[KeyUsageRow, ...]:
         """Keys whose usage could not be counted because LiteLLM has no token for them."""
         return tuple(k for k in self.keys if not k.token_known)
-
-
-def user_keys(user: User) -> list[ApiKey]:
-    """All of ``user``'s keys, revoked ones included (their history still counts)."""
-    return list(
-        db.session.scalars(sa.select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id))
-    )
-
-
-def find_user_key(user: User, key_id: int) -> ApiKey | None:
-    """``user``'s key with this id, or None — also for another user's key, so callers answer
-    both cases identically and ids of other people's keys cannot be probed."""
-    return db.session.scalar(
-        sa.select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)
-    )
 
 
 def _client():
@@ -149,7 +130,7 @@ def usage_for_user(
     on its own with ``api_key=<token>``.
     """
     client = client or _client()
-    keys = user_keys(user)
+    keys = keys_of(user, newest_first=False)
     if any(not k.litellm_token_id for k in keys):
         tokens_by_id = resolve_missing_tokens(user, keys, client=client)
     else:
@@ -159,10 +140,10 @@ def usage_for_user(
         client, start, end, key_by_token, refresh=refresh, user_id=user.litellm_user_id
     )
     rows = tuple(
-        KeyRow(
+        KeyUsageRow(
             id=k.id,
             label=k.label,
-            name=k.name,
+            alias=k.alias,
             revoked=k.is_revoked,
             token_known=k.id in tokens_by_id,
             metrics=acc.per_key.get(k.id, Metrics()),
@@ -269,7 +250,7 @@ class UsageAccumulator:
         _add_breakdown(self.models, day.models, tokens, only_ours)
         _add_breakdown(self.providers, day.providers, tokens, only_ours)
 
-    def report(self, *, key: ApiKey | None, keys: tuple[KeyRow, ...]) -> UsageReport:
+    def report(self, *, key: ApiKey | None, keys: tuple[KeyUsageRow, ...]) -> UsageReport:
         """The frozen report over the whole range: days without usage get zero rows, and
         ``as_of`` is the oldest response's fetch time (the data is at least that fresh)."""
         daily = tuple(DayRow(d, self.days.get(d, _ZERO)) for d in _date_range(self.start, self.end))

@@ -14,14 +14,13 @@ import json
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from app import ratelimit
 from app.auth import login_required
-from app.htmx import is_partial, render_page_or_partial
+from app.htmx import render_page_or_partial
 from app.models import ApiKey
-from app.services.chart import report_chart
-from app.services.litellm import LiteLLMError, LiteLLMUnavailable
+from app.services.key_listing import find_user_key, keys_of
+from app.services.litellm import LiteLLMError
 from app.services.tokens import UnknownAlias
-from app.services.usage import UsageReport, find_user_key, usage_for_key, usage_for_user, user_keys
+from app.services.usage import UsageReport, usage_for_key, usage_for_user
 from app.services.usage_export import (
     export_filename,
     freshness_headers,
@@ -29,6 +28,12 @@ from app.services.usage_export import (
     report_json,
 )
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
+from app.usage.view import (
+    form_after_error,
+    form_values,
+    refresh_or_notice,
+    render_results,
+)
 
 bp = Blueprint("usage", __name__, url_prefix="/usage")
 
@@ -39,16 +44,6 @@ def _report(query: UsageQuery, key: ApiKey | None, *, refresh: bool = False) -> 
     if key is not None:
         return usage_for_key(key, query.start, query.end, refresh=refresh)
     return usage_for_user(g.user, query.start, query.end, refresh=refresh)
-
-
-def _form_values(query: UsageQuery) -> dict[str, str]:
-    return {
-        "key": query.key_param,
-        "preset": query.preset,
-        "start_date": query.start.isoformat(),
-        "end_date": query.end.isoformat(),
-        "metric": query.metric,
-    }
 
 
 def _render(status: int = 200, **context) -> Response:
@@ -62,7 +57,7 @@ def _render(status: int = 200, **context) -> Response:
         "usage/index.html",
         "usage/_results.html",
         status,
-        keys=user_keys(g.user),
+        keys=keys_of(g.user, newest_first=False),
         presets=PRESETS,
         metrics=METRICS,
         **context,
@@ -76,41 +71,22 @@ def index():
     try:
         query = UsageQuery.parse(request.args)
     except InvalidUsageQuery as exc:
-        form = dict(exc.raw)
-        form["preset"] = form.get("preset") or ("custom" if form.get("start_date") else "7d")
-        return _render(400, errors=exc.errors, form=form)
+        return _render(400, errors=exc.errors, form=form_after_error(exc))
     key = None
     if query.key_id is not None:
         key = find_user_key(g.user, query.key_id)
         if key is None:
             abort(404, description=NO_SUCH_KEY)
 
-    refresh, notice = False, None
-    if query.refresh:
-        spec = current_app.config["RATE_LIMIT_USAGE_REFRESH"]
-        if ratelimit.hit(g.user, "usage-refresh", spec):
-            refresh = True
-        else:
-            notice = "You refreshed very often just now, so this is cached data. Try again soon."
-
-    context = {"query": query, "form": _form_values(query), "selected_key": key, "notice": notice}
-    try:
-        report = _report(query, key, refresh=refresh)
-    except UnknownAlias as exc:
-        return _render(200, unknown_alias=exc, **context)
-    except LiteLLMError as exc:
-        current_app.logger.warning("usage view: %s", exc)
-        return _render(502 if is_partial() else 200, api_error=_describe(exc), **context)
-    chart = report_chart(report, query.metric)
-    return _render(200, report=report, chart=chart, **context)
-
-
-def _describe(exc: LiteLLMError) -> dict[str, str]:
-    if isinstance(exc, LiteLLMUnavailable):
-        title = "LiteLLM is unreachable"
-    else:
-        title = "LiteLLM could not deliver usage data"
-    return {"title": title, "detail": exc.message}
+    refresh, notice = refresh_or_notice(query)
+    context = {"query": query, "form": form_values(query), "selected_key": key, "notice": notice}
+    return render_results(
+        _render,
+        lambda: {"report": _report(query, key, refresh=refresh)},
+        query,
+        context,
+        what="usage view",
+    )
 
 
 def _json_error(message: str, status: int) -> Response:

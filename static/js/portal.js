@@ -35,16 +35,6 @@
     if (region) { region.textContent = ""; region.textContent = message; }
   }
 
-  // Confirmation step for destructive forms: <form data-confirm="Revoke key X?">.
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var message = form.getAttribute && form.getAttribute("data-confirm");
-    if (message && !window.confirm(message)) {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-    }
-  }, true);
-
   // Remember what had focus inside the region about to be swapped, to put it back afterwards.
   var swappedFocus = null;
   document.addEventListener("htmx:beforeSwap", function (event) {

@@ -23,7 +23,7 @@ def seed(app, sim, *, users: int, keys_per_user: int, prefix: str = "u") -> dict
             for k in range(keys_per_user):
                 alias = f"{email}--key{k}"
                 token = sim.add_key(key_alias=alias, user_id=email)["token"]
-                row = ApiKey(user_id=user.id, name=alias, label=f"key{k}")
+                row = ApiKey(user_id=user.id, alias=alias, label=f"key{k}")
                 db.session.add(row)
                 db.session.flush()
                 expected[row.id] = token

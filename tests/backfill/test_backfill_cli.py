@@ -60,7 +60,7 @@ def test_many_leftovers_cost_one_global_sweep_not_one_call_per_key(
     strays = []
     for i in range(25):  # 25 aliases that LiteLLM has under another user_id
         key = make_key(alice, f"stray{i}", store_token=False, in_litellm=False)
-        sim.add_key(key_alias=key.name, user_id="bob@example.com")
+        sim.add_key(key_alias=key.alias, user_id="bob@example.com")
         strays.append(key)
     noise(sim, 250)  # a 3-page global list
     result = runner.invoke(args=["backfill-tokens", "--json"])
@@ -80,7 +80,7 @@ def test_few_leftovers_use_alias_lookups(runner, sim, make_user, make_key, key_l
     make_key(alice, "mine", store_token=False)
     for i in range(3):
         key = make_key(alice, f"stray{i}", store_token=False, in_litellm=False)
-        sim.add_key(key_alias=key.name, user_id="bob@example.com")
+        sim.add_key(key_alias=key.alias, user_id="bob@example.com")
     noise(sim, 250)
     assert runner.invoke(args=["backfill-tokens"]).exit_code == 1
     calls = key_list_calls()

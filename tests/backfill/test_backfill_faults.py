@@ -155,9 +155,9 @@ def test_pages_that_repeat_and_shrink_never_crash(app, make_user, make_key, toke
     t_a1, t_a2, t_b1 = "a" * 64, "b" * 64, "c" * 64
     # Page 1 claims 2 pages; page 2 repeats a1 and says only 2 pages exist; b1 moved off
     # the shrinking list (a key deleted meanwhile) and is only found by the alias re-check.
-    _page([_item(a1.name, alice.email, t_a1), _item("x", "z", "d" * 64)], 2, 1)
-    _page([_item(a1.name, alice.email, t_a1), _item(a2.name, alice.email, t_a2)], 2, 2)
-    _page([_item(b1.name, bob.email, t_b1)], 1, 1, key_alias=b1.name)
+    _page([_item(a1.alias, alice.email, t_a1), _item("x", "z", "d" * 64)], 2, 1)
+    _page([_item(a1.alias, alice.email, t_a1), _item(a2.alias, alice.email, t_a2)], 2, 2)
+    _page([_item(b1.alias, bob.email, t_b1)], 1, 1, key_alias=b1.alias)
     client = LiteLLMClient(LiteLLMSettings(BASE, "sk-master-test-0123456789", retries=0))
     with app.app_context():
         report = run_backfill(client)

@@ -92,7 +92,7 @@ def test_owner_mismatch_in_a_per_user_sweep(
 ):
     alice = make_user("alice@example.com")
     key = make_key(alice, "laptop", store_token=False, in_litellm=False)
-    sim.add_key(key_alias=key.name, user_id="mallory@example.com")
+    sim.add_key(key_alias=key.alias, user_id="mallory@example.com")
     result, report = run(runner)
     assert result.exit_code == 1
     assert report["mode"] == "per-user"
@@ -110,7 +110,7 @@ def test_owner_mismatch_in_a_global_sweep(runner, sim, make_user, make_key, toke
     alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
     key = make_key(alice, "laptop", store_token=False, in_litellm=False)
     fine = make_key(bob, "ci", store_token=False)
-    sim.add_key(key_alias=key.name, user_id="ALICE@example.com")  # case differs: not alice
+    sim.add_key(key_alias=key.alias, user_id="ALICE@example.com")  # case differs: not alice
     result, report = run(runner)
     assert report["mode"] == "global"
     assert result.exit_code == 1

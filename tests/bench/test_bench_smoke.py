@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 
 from app.litellm_sim import run_in_thread
-from bench.load import LoadResult, percentile, run_load
-from bench.report import render, targets
+from scripts.benchmarks.load import LoadResult, percentile, run_load
+from scripts.benchmarks.report import render, targets
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import requests
 from flask import Flask
 
 from app.litellm_sim import run_in_thread
-from bench.writers import phase
+from scripts.benchmarks.writers import phase
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.soak_report import END, START, update_benchmarks_md
+from scripts.benchmarks.soak_report import END, START, update_benchmarks_md
 
 
 def _figures(rps: float) -> dict:

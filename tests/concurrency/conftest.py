@@ -49,7 +49,7 @@ class ServedPortal:
     def key_count(self, email: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(ApiKey)
         if email is not None:
-            query = query.where(ApiKey.name.like(email.replace("@", "-") + "--%"))
+            query = query.where(ApiKey.alias.like(email.replace("@", "-") + "--%"))
         return self.scalar(query)
 
     def key_id(self, email: str, label: str) -> int:

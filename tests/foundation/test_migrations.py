@@ -2,7 +2,8 @@
 
 Revision 0001 is the schema deployments had before the token id column; 0002 adds only
 ``api_keys.litellm_token_id`` with its unique index; 0003 adds audit and rate-limit tables;
-0004 the one-row table /readyz writes to.
+0004 the one-row table /readyz writes to; 0005 renames ``api_keys.name`` (the LiteLLM alias) to
+``api_keys.alias``.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ def _insert_old_rows() -> None:
 
 
 def _key_rows():
-    return db.session.execute(sa.text("SELECT id, name, label FROM api_keys ORDER BY id")).all()
+    """(id, LiteLLM alias, label) of every key, under the alias column's name at this revision."""
+    alias = "alias" if "alias" in _columns("api_keys") else "name"
+    return db.session.execute(sa.text(f"SELECT id, {alias}, label FROM api_keys ORDER BY id")).all()
 
 
 def test_upgrade_downgrade_upgrade_keeps_rows(empty_database):
@@ -174,3 +177,37 @@ def test_revision_0004_only_adds_the_readiness_probe(empty_database):
         assert _columns("readiness_probe") == {"id", "checked_at"}
         downgrade(revision="0003")
         assert set(sa.inspect(db.engine).get_table_names()) == before
+
+
+def _unique_constraints(table: str) -> dict[str, list[str]]:
+    constraints = sa.inspect(db.engine).get_unique_constraints(table)
+    return {c["name"]: c["column_names"] for c in constraints}
+
+
+def test_revision_0005_renames_name_to_alias_keeping_rows_and_uniqueness(empty_database):
+    rows = [(1, "alice@example.com--laptop", "laptop"), (2, "alice@example.com--ci", "ci")]
+    with _app_for(empty_database):
+        upgrade(revision="0001")
+        _insert_old_rows()
+        upgrade(revision="0004")
+        before = _columns("api_keys")
+        upgrade(revision="0005")
+        assert _columns("api_keys") == before - {"name"} | {"alias"}
+        assert _unique_constraints("api_keys")["uq_api_keys_alias"] == ["alias"]
+        assert "uq_api_keys_name" not in _unique_constraints("api_keys")
+        assert _key_rows() == rows
+        # Still unique across the whole proxy, like LiteLLM's key_alias.
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO api_keys (id, user_id, alias, label, created_at) VALUES "
+                    "(3, 1, 'alice@example.com--ci', 'other', '2025-01-04 03:04:05+00')"
+                )
+            )
+            db.session.commit()
+        db.session.rollback()
+
+        downgrade(revision="0004")
+        assert _columns("api_keys") == before
+        assert _unique_constraints("api_keys")["uq_api_keys_name"] == ["name"]
+        assert _key_rows() == rows

@@ -15,7 +15,7 @@ def test_seed_demo_matches_the_simulator_and_is_idempotent(app, runner):
     again = runner.invoke(args=["seed-demo"])
     assert "0 keys created" in again.output
     with app.app_context():
-        keys = {k.name: k for k in db.session.scalars(sa.select(ApiKey))}
+        keys = {k.alias: k for k in db.session.scalars(sa.select(ApiKey))}
         users = {u.email for u in db.session.scalars(sa.select(User))}
     demo = demo_keys()
     assert set(keys) == {d["alias"] for d in demo}

@@ -19,7 +19,7 @@ def test_nested_token_writes_roll_back_together(make_config, tmp_path):
         db.session.add(user)
         db.session.flush()
         for label in ("one", "two"):
-            db.session.add(ApiKey(user_id=user.id, name=f"a--{label}", label=label))
+            db.session.add(ApiKey(user_id=user.id, alias=f"a--{label}", label=label))
         db.session.commit()
         ids = db.session.scalars(sa.select(ApiKey.id).order_by(ApiKey.id)).all()
 
@@ -38,7 +38,7 @@ def test_foreign_keys_are_enforced_on_sqlite(make_config, tmp_path):
     app = create_app(make_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/fk.sqlite"))
     with app.app_context():
         db.create_all()
-        db.session.add(ApiKey(user_id=999, name="orphan", label="orphan"))
+        db.session.add(ApiKey(user_id=999, alias="orphan", label="orphan"))
         try:
             db.session.commit()
             committed = True

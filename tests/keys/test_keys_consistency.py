@@ -127,7 +127,7 @@ def _winner(app, alice_id: int, token: str, label: str, sim) -> None:
         db.session.add(
             ApiKey(
                 user_id=alice_id,
-                name=alias,
+                alias=alias,
                 label=label,
                 litellm_token_id=stored["token"],
                 idempotency_token=token,
@@ -206,7 +206,7 @@ def test_created_row_matches_the_simulator(client, app, alice, create_form, secr
     (row,) = rows()
     assert row.litellm_token_id == hashlib.sha256(secret.encode()).hexdigest()
     live = sim.keys[row.litellm_token_id]
-    assert live["key_alias"] == row.name == "alice-example.com--ci.bot_1"
+    assert live["key_alias"] == row.alias == "alice-example.com--ci.bot_1"
     assert live["user_id"] == "alice@example.com"
     assert live["models"] == ["gpt-4o", "o3"] and row.models == "gpt-4o,o3"
     assert live["max_budget"] == 5.0 and row.max_budget == 5.0

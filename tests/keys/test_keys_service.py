@@ -8,6 +8,7 @@ import pytest
 
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User
+from app.services import key_listing
 from app.services import keys as key_service
 
 
@@ -106,7 +107,7 @@ def test_listing_matches_by_token_and_by_alias(app, make_user, make_key, sim):
     sim.keys[legacy.token]["max_budget"] = 3.0
     sim.reset_calls()
     with app.app_context():
-        listing = key_service.list_keys_for_user(db.session.get(User, alice.id))
+        listing = key_listing.list_keys_for_user(db.session.get(User, alice.id))
     assert listing.litellm_loaded and listing.notice is None
     by_label = {row.key.label: row for row in listing.rows}
     assert set(by_label) == {"known", "legacy"}
@@ -121,9 +122,9 @@ def test_listing_without_litellm(app, make_user, make_key, sim):
     make_key(alice, "laptop")
     sim.set_fault("/key/list", 500)
     with app.app_context():
-        listing = key_service.list_keys_for_user(db.session.get(User, alice.id))
+        listing = key_listing.list_keys_for_user(db.session.get(User, alice.id))
         assert not listing.litellm_loaded and "spend is not shown" in listing.notice
         assert [r.key.label for r in listing.rows] == ["laptop"]
         sim.reset_calls()
-        offline = key_service.list_keys_for_user(db.session.get(User, alice.id), with_litellm=False)
+        offline = key_listing.list_keys_for_user(db.session.get(User, alice.id), with_litellm=False)
         assert len(offline.rows) == 1 and sim.count() == 0

@@ -41,7 +41,7 @@ def _seed_alice(app, sim) -> dict[str, int]:
             token = sim.add_key(key_alias=alias, user_id="alice@example.com")["token"]
             key = ApiKey(
                 user_id=alice.id,
-                name=alias,
+                alias=alias,
                 label=label,
                 litellm_token_id=token if store else None,
             )

@@ -2,9 +2,9 @@
 threads and bulkhead) while the LiteLLM simulator (its own process, real HTTP) adds latency,
 answers 500s, HTML and cut JSON, and hangs: the load the portal will meet.
 
-The run happens once per module (bench/storm.py; about a minute); each test checks one promise
-about it. The database is SQLite (a file, the embedded default) or, in the PostgreSQL pass
-(``TEST_DATABASE_URL``), a fresh PostgreSQL database with the shared Redis cache.
+The run happens once per module (scripts/benchmarks/storm.py; about a minute); each test checks
+one promise about it. The database is SQLite (a file, the embedded default) or, in the PostgreSQL
+pass (``TEST_DATABASE_URL``), a fresh PostgreSQL database with the shared Redis cache.
 scripts/test runs this module on its own after each pass, so no other test competes for the
 CPU while /healthz is timed.
 """
@@ -22,9 +22,9 @@ import pytest
 import sqlalchemy as sa
 from prod_support import Instance, production_env, start_instance
 
-from bench.services import MASTER_KEY, Sim
-from bench.storm import KEY_CREATE_LIMIT, REFRESH_LIMIT, Storm, StormResult
-from bench.traffic import REFRESH_ROUTE
+from scripts.benchmarks.services import MASTER_KEY, Sim
+from scripts.benchmarks.storm import KEY_CREATE_LIMIT, REFRESH_LIMIT, Storm, StormResult
+from scripts.benchmarks.traffic import REFRESH_ROUTE
 
 pytestmark = [pytest.mark.load]
 
@@ -121,7 +121,7 @@ def test_every_key_in_litellm_has_exactly_one_portal_row_and_back(run):
     with run.engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT k.name, k.litellm_token_id, k.revoked_at FROM api_keys k "
+                "SELECT k.alias, k.litellm_token_id, k.revoked_at FROM api_keys k "
                 "JOIN users u ON u.id = k.user_id"
             )
         ).all()

@@ -101,7 +101,7 @@ def _seed_user(cluster: Cluster, sim, email: str, labels: list[str], ghosts: lis
                     completion_tokens=5,
                     spend=0.5,
                 )
-            key = ApiKey(user_id=user.id, name=alias, label=label, litellm_token_id=None)
+            key = ApiKey(user_id=user.id, alias=alias, label=label, litellm_token_id=None)
             session.add(key)
             session.flush()
             out[label] = (key.id, token)

@@ -38,7 +38,7 @@ def test_created_key_is_stored_and_enforced_by_litellm_as_asked(real_proxy, port
     # The portal stored LiteLLM's token id (sha256 of the secret), never the secret.
     with portal.engine.connect() as conn:
         stored = conn.scalar(
-            sa.select(ApiKey.litellm_token_id).where(ApiKey.name == info["key_alias"])
+            sa.select(ApiKey.litellm_token_id).where(ApiKey.alias == info["key_alias"])
         )
     assert stored == token_of(secret)
 
@@ -84,7 +84,7 @@ def test_backfill_resolves_keys_created_directly_in_litellm(real_proxy, portal):
         session.add(owner)
         session.flush()
         for label in (*made, "never-in-litellm"):
-            session.add(ApiKey(user_id=owner.id, name=f"{slug(email)}--{label}", label=label))
+            session.add(ApiKey(user_id=owner.id, alias=f"{slug(email)}--{label}", label=label))
         session.commit()
     user = portal.user(email)
     assert "unknown" in user.key_row("old-laptop")
@@ -150,7 +150,7 @@ def test_key_unknown_to_litellm_is_explained_on_usage_and_revokes_cleanly(real_p
         owner = User(email=email, litellm_user_id=email, display_name="gone")
         session.add(owner)
         session.flush()
-        session.add(ApiKey(user_id=owner.id, name=f"{slug(email)}--gone", label="gone"))
+        session.add(ApiKey(user_id=owner.id, alias=f"{slug(email)}--gone", label="gone"))
         session.commit()
     user = portal.user(email)
     key_id = user.key_id("gone")

@@ -67,12 +67,12 @@ def test_headers_on_static_files_and_error_pages(app, client, admin_with_key, mo
     assert refused.status_code == 400
     assert_security_headers(refused, "csrf")
 
-    from app.services import keys as key_service
+    from app.services import key_listing
 
     def boom(*args, **kwargs):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(key_service, "list_keys_for_user", boom)
+    monkeypatch.setattr(key_listing, "list_keys_for_user", boom)
     crashed = client.get("/keys")
     assert crashed.status_code == 500 and "Traceback" not in crashed.get_data(as_text=True)
     assert_security_headers(crashed, "500")

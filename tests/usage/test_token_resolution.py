@@ -33,7 +33,7 @@ def test_unknown_alias_raises_a_readable_error(app, sim, make_user, make_key):
     key = make_key(make_user("alice@example.com"), "ghost", store_token=False, in_litellm=False)
     with app.app_context(), pytest.raises(UnknownAlias) as excinfo:
         resolve_token(db.session.get(ApiKey, key.id))
-    assert str(excinfo.value) == f"LiteLLM has no key with alias “{key.name}”."
+    assert str(excinfo.value) == f"LiteLLM has no key with alias “{key.alias}”."
 
 
 def test_a_key_listed_for_a_substring_user_is_not_taken(app, sim, make_user, make_key):

@@ -131,7 +131,7 @@ def test_unknown_alias_is_a_400_naming_the_alias(client, alice, make_key):
     ghost = make_key(alice, "ghost", store_token=False, in_litellm=False)
     response = client.get(f"/usage/export.json?key={ghost.id}")
     assert response.status_code == 400
-    assert ghost.name in response.get_json()["error"]
+    assert ghost.alias in response.get_json()["error"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])

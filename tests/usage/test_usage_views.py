@@ -140,7 +140,7 @@ def test_unknown_alias_is_a_message_not_an_error_page(client, alice, make_key):
     response = client.get(f"/usage?key={ghost.id}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert f"LiteLLM has no key with alias “{ghost.name}”" in html
+    assert f"LiteLLM has no key with alias “{ghost.alias}”" in html
     assert 'id="usage-unknown-alias"' in html
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import _table
+from scripts.benchmarks.report import _table
 
 START = "<!-- soak:start -->"
 END = "<!-- soak:end -->"
@@ -21,14 +21,15 @@ def render_soak(figures: dict) -> str:
     parts = [
         START,
         "## Soak: concurrent users while LiteLLM misbehaves\n",
-        f"Written by `scripts/bench soak` (bench/soak.py) on {m['date']}: {m['cpu_model']}, "
+        "Written by `scripts/bench soak` (scripts/benchmarks/soak.py) on "
+        f"{m['date']}: {m['cpu_model']}, "
         f"nproc {m['nproc']}, Python {m['python']}, load average {m['loadavg_start']} at the "
         f"start and {m['loadavg_end']} at the end; raw figures in [soak.json](soak.json). "
         f"{s['users']} users for {s['minutes']} min against gunicorn ({s['workers']} workers × "
         f"{s['threads']} threads, AUTH_MODE=dev) on {s['database']}, the LiteLLM simulator in "
         "its own process cycling through +400 ms latency, 500s, 200 with HTML, 200 with cut "
-        "JSON and a 6 s hang, each followed by a recovery check (bench/storm.py, the scenario "
-        "of tests/production/test_load_faults.py).\n",
+        "JSON and a 6 s hang, each followed by a recovery check (scripts/benchmarks/storm.py, "
+        "the scenario of tests/production/test_load_faults.py).\n",
         _table(
             ["Requests", "Wall (s)", "Requests/s", "Answers by status", "Failed checks"],
             [
@@ -101,15 +102,16 @@ def render_soak(figures: dict) -> str:
 
 
 def _writers(writers: dict | None) -> list[str]:
-    """bench/writers.py's figures: writers on one SQLite file, each level held or not."""
+    """scripts/benchmarks/writers.py's figures: writers on one SQLite file, each level held or
+    not."""
     if not writers:
         return []
     rows = [(r["server"], r["workload"], r["clients"], r["ok"], r["writes_per_s"], r["p95_ms"],
              r["max_ms"], _statuses(r["other"]) or "none") for r in writers["runs"]]  # fmt: skip
     return [
         "### Concurrent writers on the embedded default (SQLite file)\n",
-        "bench/writers.py: N clients send writes back to back, released together (`sign-in`: "
-        "a new person each request; `create`: a key each request, LiteLLM "
+        "scripts/benchmarks/writers.py: N clients send writes back to back, released together "
+        "(`sign-in`: a new person each request; `create`: a key each request, LiteLLM "
         f"+{writers['latency_ms']} ms). A level is held when no answer is other than expected.\n",
         _table(
             ["Server", "Workload", "Writers", "OK", "Writes/s", "p95 ms", "max ms", "Other"],

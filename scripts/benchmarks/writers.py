@@ -1,6 +1,6 @@
 """How many concurrent writers the embedded default (one SQLite file) holds.
 
-    .venv/bin/python -m bench.writers [--servers flask,gunicorn] [--levels 1,4,16,64]
+    .venv/bin/python -m scripts.benchmarks.writers [--servers flask,gunicorn] [--levels 1,4,16,64]
 
 For each server (``flask``: ``flask run``, a thread per request, what ``scripts/run`` serves;
 ``gunicorn``: ``gunicorn.conf.py``'s 2 workers and default threads) and each level N, N clients send
@@ -33,14 +33,14 @@ from pathlib import Path
 
 import requests
 
-from bench.load import percentile
-from bench.run import machine
-from bench.services import (
-    MASTER_KEY,
+from scripts.benchmarks.load import percentile
+from scripts.benchmarks.run import machine
+from scripts.benchmarks.services import (
     ROOT,
     Portal,
     Sim,
     free_port,
+    header_sign_in_env,
     migrate,
     stop_process,
     wait_http,
@@ -53,12 +53,7 @@ EXPECTED = {"sign-in": 302, "create": 201}
 def portal_env(sim: Sim, database_url: str) -> dict[str, str]:
     """Header sign-in from loopback, no practical rate limit: only the database is measured."""
     return {
-        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-        "DATABASE_URL": database_url,
-        "LITELLM_BASE_URL": sim.base_url,
-        "LITELLM_MASTER_KEY": MASTER_KEY,
-        "AUTH_MODE": "header",
-        "TRUSTED_PROXY_IPS": "127.0.0.1",
+        **header_sign_in_env(sim, database_url),
         "HTTP_CACHE_URL": "memory",
         "RATE_LIMIT_KEY_CREATE": "1000000/hour",
         "LOG_LEVEL": "WARNING",

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.probe import HealthProbe, Probe
-from bench.services import Sim
-from bench.traffic import (
+from scripts.benchmarks.probe import HealthProbe, Probe
+from scripts.benchmarks.services import Sim
+from scripts.benchmarks.traffic import (
     PortalUser,
     Recorder,
     export_state,

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = "sk-bench-master-0123456789"
 
 
@@ -175,7 +175,7 @@ def seed(sim: Sim, database_url: str, users: int, keys_per_user: int, days: int)
             for k in range(keys_per_user):
                 alias = f"bench{u:03d}-example.com--key{k}"
                 token = sim.add_key(alias, email)
-                row = ApiKey(user_id=user.id, name=alias, label=f"key{k}", key_prefix="sk-...")
+                row = ApiKey(user_id=user.id, alias=alias, label=f"key{k}", key_prefix="sk-...")
                 db.session.add(row)
                 db.session.flush()
                 mine.append((row.id, token))
@@ -210,6 +210,34 @@ def set_tokens(database_url: str, fixture: Fixture, *, stored: bool) -> int:
         return count_tokens(database_url)
     finally:
         engine.dispose()
+
+
+def header_sign_in_env(sim: Sim, database_url: str) -> dict[str, str]:
+    """What every benchmarked portal shares: its database, the simulator, and sign-in by the
+    ``X-Forwarded-Email`` header from loopback (the load generator is the trusted proxy)."""
+    return {
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
+        "DATABASE_URL": database_url,
+        "LITELLM_BASE_URL": sim.base_url,
+        "LITELLM_MASTER_KEY": MASTER_KEY,
+        "AUTH_MODE": "header",
+        "TRUSTED_PROXY_IPS": "127.0.0.1",
+    }
+
+
+class TokenEraser:
+    """Clears one key's stored token id, so the portal's next view of it must look the token
+    up by alias again: how the benchmark emulates the design before the token column."""
+
+    def __init__(self, engine):
+        import sqlalchemy as sa
+
+        self.engine = engine
+        self._clear = sa.text("UPDATE api_keys SET litellm_token_id = NULL WHERE id = :i")
+
+    def __call__(self, key_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._clear, {"i": key_id})
 
 
 def count_tokens(database_url: str) -> int:

@@ -14,12 +14,12 @@ import datetime as dt
 import itertools
 import resource
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from bench.load import RequestFactory, run_load
-from bench.services import Fixture, Portal, Sim, cpu_seconds
+from scripts.benchmarks.load import RequestFactory, run_load
+from scripts.benchmarks.services import Fixture, Portal, Sim, cpu_seconds
 
 WINDOW_DAYS = 14
 HX_HEADERS = {"HX-Request": "true"}
@@ -35,16 +35,20 @@ class PhaseLimits:
 
 @dataclass
 class UsageBench:
-    """Runs phases against ``portal``; counts every view sent (for the RSS figure)."""
+    """Runs phases against ``portal``; counts every view sent (for the RSS figure).
+    ``forget_token``, when given, is called with each key id before its view is sent."""
 
     portal: Portal
     sim: Sim
     fixture: Fixture
+    forget_token: Callable[[int], None] | None = None
     views_sent: int = 0
     _cold: itertools.count = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _url(self, key_id: int, start: dt.date, end: dt.date) -> str:
+        if self.forget_token is not None:
+            self.forget_token(key_id)
         query = {"key": key_id, "start_date": start.isoformat(), "end_date": end.isoformat()}
         return f"{self.portal.base_url}/usage?{urlencode(query)}"
 

@@ -1,11 +1,11 @@
 """``flask backfill-tokens`` at one size, in its own process (so its peak RSS is its own).
 
-    python -m bench.backfill --users 500 --keys 10000 --baseline-sample 250 out.json
+    python -m scripts.benchmarks.backfill --users 500 --keys 10000 --baseline-sample 250 out.json
 
-Reuses scripts/bench_backfill.py (its seeding, its one-lookup-per-key baseline and its
-``measure``) instead of copying it. The only difference: the baseline, which makes one
-``/key/list?key_alias=…`` call per key, runs on a random sample of the pending keys (all the
-other rows get their token first, so the baseline's own ``WHERE litellm_token_id IS NULL``
+Reuses :mod:`scripts.benchmarks.backfill_service` (its seeding, its one-lookup-per-key
+baseline and its ``measure``) instead of copying it. The only difference: the baseline, which
+makes one ``/key/list?key_alias=…`` call per key, runs on a random sample of the pending keys
+(all the other rows get their token first, so the baseline's own ``WHERE litellm_token_id IS NULL``
 picks exactly the sample) and its wall time is scaled to all keys. Its call count per key is
 exactly 1 by construction (checked on the sample). Without sampling, 10,000 keys take more
 than 14 minutes on a 2-core machine — beyond this benchmark's budget.
@@ -14,28 +14,14 @@ than 14 minutes on a 2-core machine — beyond this benchmark's budget.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import logging
-import os
 import random
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _bench_backfill():
-    """scripts/bench_backfill.py as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_backfill_script", ROOT / "scripts" / "bench_backfill.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts.benchmarks import backfill_service as bb
 
 
 def _leave_pending(app, sample_ids: set[int], tokens: dict[str, str]) -> None:
@@ -46,7 +32,7 @@ def _leave_pending(app, sample_ids: set[int], tokens: dict[str, str]) -> None:
     from app.models import ApiKey
 
     with app.app_context():
-        rows = db.session.execute(sa.select(ApiKey.id, ApiKey.name)).all()
+        rows = db.session.execute(sa.select(ApiKey.id, ApiKey.alias)).all()
         for key_id, alias in rows:
             if key_id not in sample_ids:
                 statement = sa.update(ApiKey).where(ApiKey.id == key_id)
@@ -56,31 +42,14 @@ def _leave_pending(app, sample_ids: set[int], tokens: dict[str, str]) -> None:
 
 def run(users: int, keys: int, sample: int) -> dict:
     """Seed, run the backfill service (timed, then traced), then the sampled baseline."""
-    bb = _bench_backfill()
     import sqlalchemy as sa
 
-    from app import create_app
-    from app.config import TestingConfig
     from app.extensions import db
-    from app.litellm_sim import create_sim_app, run_in_thread
     from app.models import ApiKey
     from app.services.backfill import build_backfill_client
 
-    sim_app = create_sim_app(master_key=bb.MASTER_KEY, seed=None)
-    state = sim_app.extensions["litellm_sim"]
-    server = run_in_thread(sim_app, host="127.0.0.1", port=0)
-    workdir = tempfile.mkdtemp(prefix="bench-backfill-")
-    config = TestingConfig()
-    config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{workdir}/portal.sqlite"
-    config.LITELLM_BASE_URL = server.base_url
-    config.LITELLM_MASTER_KEY = bb.MASTER_KEY
-    app = create_app(config)
-    app.instance_path = os.path.join(workdir, "instance")
-    logging.getLogger("app.litellm").setLevel(logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app, state, server = bb.start_portal_and_sim()
     try:
-        with app.app_context():
-            db.create_all()
         t0 = time.perf_counter()
         bb.seed(app, state, users, keys)
         seed_s = round(time.perf_counter() - t0, 1)

@@ -1,6 +1,7 @@
 """Benchmark ``flask backfill-tokens``'s service against the in-thread LiteLLM simulator.
 
-    .venv/bin/python scripts/bench_backfill.py /tmp/bench_backfill.json [--users 500 --keys 10000]
+    .venv/bin/python -m scripts.benchmarks.backfill_service /tmp/bench_backfill.json \
+        [--users 500 --keys 10000]
 
 Seeds N pending keys over U users (in the simulator and in a throwaway SQLite file database),
 then measures two ways to fill ``litellm_token_id``:
@@ -27,17 +28,15 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import sqlalchemy as sa
 
-import sqlalchemy as sa  # noqa: E402
-
-from app import create_app  # noqa: E402
-from app.config import TestingConfig  # noqa: E402
-from app.extensions import db  # noqa: E402
-from app.litellm_sim import create_sim_app, run_in_thread  # noqa: E402
-from app.models import ApiKey, User  # noqa: E402
-from app.services.backfill import build_backfill_client, run_backfill  # noqa: E402
-from app.services.tokens import store_token_if_missing  # noqa: E402
+from app import create_app
+from app.config import TestingConfig
+from app.extensions import db
+from app.litellm_sim import create_sim_app, run_in_thread
+from app.models import ApiKey, User
+from app.services.backfill import build_backfill_client, run_backfill
+from app.services.tokens import store_token_if_missing
 
 MASTER_KEY = "sk-bench-master-0123456789"
 
@@ -64,7 +63,7 @@ def seed(app, state, users: int, keys: int) -> None:
             for k in range(per_user + (1 if u < extra else 0)):
                 alias = f"{email}--key{k}"
                 state.add_key(key_alias=alias, user_id=email)
-                db.session.add(ApiKey(user_id=user.id, name=alias, label=f"key{k}"))
+                db.session.add(ApiKey(user_id=user.id, alias=alias, label=f"key{k}"))
         db.session.commit()
 
 
@@ -78,7 +77,7 @@ def baseline(app, client, batch_size: int = 500) -> dict:
     """One /key/list?key_alias=… call per key, same guarded write, same batches."""
     with app.app_context():
         rows = db.session.execute(
-            sa.select(ApiKey.id, ApiKey.name, User.litellm_user_id)
+            sa.select(ApiKey.id, ApiKey.alias, User.litellm_user_id)
             .join(User)
             .where(ApiKey.litellm_token_id.is_(None))
         ).all()
@@ -133,6 +132,28 @@ def measure(name: str, app, state, func, *, trace: bool = True) -> dict:
     return figures
 
 
+def start_portal_and_sim():
+    """The simulator in a thread and a portal app on a fresh SQLite file with its tables:
+    ``(app, simulator state, simulator server)``."""
+    import logging
+
+    sim_app = create_sim_app(master_key=MASTER_KEY, seed=None)
+    state = sim_app.extensions["litellm_sim"]
+    server = run_in_thread(sim_app, host="127.0.0.1", port=0)
+    workdir = tempfile.mkdtemp(prefix="bench-backfill-")
+    config = TestingConfig()
+    config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{workdir}/portal.sqlite"
+    config.LITELLM_BASE_URL = server.base_url
+    config.LITELLM_MASTER_KEY = MASTER_KEY
+    app = create_app(config)
+    app.instance_path = os.path.join(workdir, "instance")
+    logging.getLogger("app.litellm").setLevel(logging.WARNING)  # one line per call otherwise
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with app.app_context():
+        db.create_all()
+    return app, state, server
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", help="where to write the figures (JSON)")
@@ -146,23 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    sim_app = create_sim_app(master_key=MASTER_KEY, seed=None)
-    state = sim_app.extensions["litellm_sim"]
-    server = run_in_thread(sim_app, host="127.0.0.1", port=0)
-    workdir = tempfile.mkdtemp(prefix="bench-backfill-")
-    config = TestingConfig()
-    config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{workdir}/portal.sqlite"
-    config.LITELLM_BASE_URL = server.base_url
-    config.LITELLM_MASTER_KEY = MASTER_KEY
-    app = create_app(config)
-    app.instance_path = os.path.join(workdir, "instance")
-    import logging
-
-    logging.getLogger("app.litellm").setLevel(logging.WARNING)  # one line per call otherwise
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app, state, server = start_portal_and_sim()
     try:
-        with app.app_context():
-            db.create_all()
         t0 = time.perf_counter()
         seed(app, state, args.users, args.keys)
         seed_seconds = round(time.perf_counter() - t0, 1)

@@ -1,12 +1,12 @@
-"""The soak: the concurrency and fault scenario (bench/storm.py) round after round for a few
-minutes against one gunicorn, then how many concurrent writers the embedded default holds.
+"""The soak: the concurrency and fault scenario (scripts/benchmarks/storm.py) round after round
+for a few minutes against one gunicorn, then how many concurrent writers the embedded default holds.
 
     scripts/bench soak [--minutes 3] [--users 16]      # BENCH_DB=postgres for PostgreSQL
 
 Measures requests/s and p50/p95/p99 latency per route, answers by status, /healthz latency
 (from a probe process of its own; overall and while LiteLLM hangs), the workers' RSS every few
-seconds; then bench/writers.py (1…64 writers signing in and creating keys on one SQLite file,
-under ``flask run`` and gunicorn). Writes ``soak.json`` and the "Soak" section of
+seconds; then scripts/benchmarks/writers.py (1…64 writers signing in and creating keys on one
+SQLite file, under ``flask run`` and gunicorn). Writes ``soak.json`` and the "Soak" section of
 ``benchmarks.md`` in ``--out-dir``. Loopback only; every phase is bounded in requests and time.
 """
 
@@ -22,12 +22,12 @@ from collections import Counter
 from pathlib import Path
 
 from app.config import DEFAULT_GUNICORN_THREADS
-from bench.load import percentile
-from bench.run import log, machine
-from bench.services import MASTER_KEY, ROOT, Portal, Sim, migrate, proc_status_kib
-from bench.soak_report import update_benchmarks_md
-from bench.storm import Storm
-from bench.writers import main as run_writers
+from scripts.benchmarks.load import percentile
+from scripts.benchmarks.run import log, machine
+from scripts.benchmarks.services import MASTER_KEY, ROOT, Portal, Sim, migrate, proc_status_kib
+from scripts.benchmarks.soak_report import update_benchmarks_md
+from scripts.benchmarks.storm import Storm
+from scripts.benchmarks.writers import main as run_writers
 
 RSS_EVERY_S = 5.0
 

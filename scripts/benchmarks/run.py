@@ -1,10 +1,10 @@
 """The whole benchmark in one run; ``scripts/bench`` is its entry point.
 
-    .venv/bin/python -m bench.run [--latency-ms 50] [--out-dir docs]
+    .venv/bin/python -m scripts.benchmarks.run [--latency-ms 50] [--out-dir docs]
 
 1. Usage views under gunicorn against the simulator (added upstream latency), for two designs:
-   ``lookup`` (before the token column: no token stored, ``LITELLM_KEY_LIST_TTL=0``,
-   ``LITELLM_TOKEN_WRITEBACK=off`` — every view pays ``/key/list``) and ``stored`` (today);
+   ``lookup`` (before the token column: ``LITELLM_KEY_LIST_TTL=0`` and the viewed key's token
+   id cleared before each view — every view pays ``/key/list``) and ``stored`` (today);
    cold and warm, at 1, 8 and 32 concurrent clients.
 2. The portal's own overhead: warm and cold usage fragments (``HX-Request``), one client.
 3. ``flask backfill-tokens`` at 1,000/10,000 keys over 50/500 users vs one lookup per key.
@@ -27,20 +27,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.report import render
-from bench.services import (
-    MASTER_KEY,
+import sqlalchemy as sa
+
+from scripts.benchmarks.report import render
+from scripts.benchmarks.services import (
     ROOT,
     Portal,
     Sim,
+    TokenEraser,
     count_tokens,
+    header_sign_in_env,
     migrate,
     proc_status_kib,
     seed,
     set_tokens,
 )
-from bench.soak_report import update_benchmarks_md
-from bench.usage import PhaseLimits, UsageBench, direct_upstream
+from scripts.benchmarks.soak_report import update_benchmarks_md
+from scripts.benchmarks.usage import PhaseLimits, UsageBench, direct_upstream
 
 COLD = PhaseLimits({1: 120, 8: 400, 32: 800}, deadline_s=20)
 WARM = PhaseLimits({1: 200, 8: 1000, 32: 2000}, deadline_s=20)
@@ -84,22 +87,17 @@ def _loadavg() -> str:
 
 
 def portal_env(args, sim: Sim, database_url: str, workdir: Path, design: str) -> dict[str, str]:
-    """Production settings with header sign-in; the lookup design adds its two knobs."""
+    """Production settings with header sign-in; the lookup design turns the key-list cache off."""
     env = {
+        **header_sign_in_env(sim, database_url),
         "PORTAL_ENV": "production",
-        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
-        "DATABASE_URL": database_url,
-        "LITELLM_BASE_URL": sim.base_url,
-        "LITELLM_MASTER_KEY": MASTER_KEY,
-        "AUTH_MODE": "header",
-        "TRUSTED_PROXY_IPS": "127.0.0.1",
         "HTTP_CACHE_URL": args.http_cache_url or f"sqlite:///{workdir}/http_cache_{design}.sqlite",
         "GUNICORN_WORKERS": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),
         "LOG_LEVEL": "INFO",
     }
     if design == "lookup":
-        env.update(LITELLM_KEY_LIST_TTL="0", LITELLM_TOKEN_WRITEBACK="off")
+        env.update(LITELLM_KEY_LIST_TTL="0")
     return env
 
 
@@ -109,8 +107,9 @@ def run_design(args, sim, fixture, database_url, workdir, design: str) -> dict:
     env = portal_env(args, sim, database_url, workdir, design)
     portal = Portal.start(workdir, env, name=design)
     out: dict = {"tokens_stored_before": tokens}
+    eraser = TokenEraser(sa.create_engine(database_url)) if design == "lookup" else None
     try:
-        bench = UsageBench(portal, sim, fixture)
+        bench = UsageBench(portal, sim, fixture, forget_token=eraser)
         out["priming"] = bench.prime()
         log(f"{design}: cold views")
         out["cold"] = bench.sweep(cold=True, limits=COLD)
@@ -138,6 +137,8 @@ def run_design(args, sim, fixture, database_url, workdir, design: str) -> dict:
         out["views_sent"] = bench.views_sent
     finally:
         portal.stop()
+        if eraser is not None:
+            eraser.engine.dispose()
     out["tokens_stored_after"] = count_tokens(database_url)
     return out
 
@@ -154,8 +155,8 @@ def run_backfills(workdir: Path, sample: int) -> list[dict]:
         path = workdir / f"backfill-{keys}-{users}.json"
         with open(workdir / f"backfill-{keys}-{users}.log", "wb") as err:
             subprocess.run(
-                [sys.executable, "-m", "bench.backfill", str(path), "--users", str(users),
-                 "--keys", str(keys), "--baseline-sample", str(sample)],
+                [sys.executable, "-m", "scripts.benchmarks.backfill", str(path),
+                 "--users", str(users), "--keys", str(keys), "--baseline-sample", str(sample)],
                 cwd=ROOT, check=True, timeout=240, stdout=subprocess.DEVNULL, stderr=err,
             )  # fmt: skip
         results.append(json.loads(path.read_text()))

@@ -78,7 +78,7 @@ def render(figures: dict) -> str:
     latency = s["latency_ms"]
     parts = [
         "# Benchmarks\n",
-        "Written by `scripts/bench` (bench/run.py) in one run; the raw figures are in "
+        "Written by `scripts/bench` (scripts/benchmarks/run.py) in one run; the raw figures are in "
         "[benchmarks.json](benchmarks.json). Re-run with `scripts/bench` (about 3–5 minutes "
         "on 2 cores); numbers move by a few percent between runs on a shared machine.\n",
         "## Machine and settings\n",
@@ -106,7 +106,7 @@ def render(figures: dict) -> str:
                 ),
                 (
                     "Load",
-                    "bench/load.py: threads with one requests.Session each, loopback, "
+                    "scripts/benchmarks/load.py: threads with one requests.Session each, loopback, "
                     f"each phase ≤ its request count and ≤ {s['limits']['deadline_s']:g} s",
                 ),
                 (
@@ -184,13 +184,13 @@ def _section_views(figures: dict) -> list[str]:
                            _ratio(q.get("p50_ms"), p.get("p50_ms")),
                            _ratio(q.get("p95_ms"), p.get("p95_ms")),
                            _ratio(p["rps"], q["rps"])))  # fmt: skip
-    lookup = figures["lookup"]
     return [
         "## 1. Usage views: lookup per view vs token stored\n",
         "Full usage pages (`GET /usage?key=…&start_date=…&end_date=…`). *Lookup per view* "
-        "emulates the design before the token column: no token stored, "
-        "`LITELLM_KEY_LIST_TTL=0` and `LITELLM_TOKEN_WRITEBACK=off`, so every view pays "
-        f"`/key/list` (token ids stored after that run: {lookup['tokens_stored_after']}). "
+        "emulates the design before the token column: `LITELLM_KEY_LIST_TTL=0` and the "
+        "benchmark clears the viewed key's stored token id before each view, so every view "
+        "pays `/key/list` (the portal's write of the token found and the benchmark's "
+        "clearing of it are two writes per view the old design did not have). "
         "*Cold*: every view asks for a (key, range) never asked before, so the LiteLLM "
         "response cache misses. *Warm*: each (key, range) was viewed once before the phase. "
         "Calls per view are counted by the simulator.\n",
@@ -254,7 +254,7 @@ def _section_backfill(figures: dict) -> list[str]:
     sample = figures["backfill"][0]["baseline"]["sample_keys"]
     return [
         "## 3. `flask backfill-tokens`\n",
-        "scripts/bench_backfill.py's service run and its one-lookup-per-key baseline "
+        "scripts/benchmarks/backfill_service.py's service run and its one-lookup-per-key baseline "
         "(`/key/list?key_alias=…`), each size in its own process, simulator in-process with "
         "no added latency, SQLite file. Peak Python memory is tracemalloc's (a second, traced "
         "run); peak RSS is the process's, simulator and 10,000 seeded keys included. The "

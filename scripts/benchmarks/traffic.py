@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from bench.load import percentile
+from scripts.benchmarks.load import percentile
 
 CLIENT_TIMEOUT_S = 30.0
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')

@@ -3,7 +3,7 @@ connection (as a load balancer does), one line per answer, until stopped or ``ma
 
 Its own process, so threads of the load generator never delay the probe's own timing.
 
-    python -m bench.probe http://127.0.0.1:8000/healthz --out probe.tsv
+    python -m scripts.benchmarks.probe http://127.0.0.1:8000/healthz --out probe.tsv
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBE_TIMEOUT_S = 10.0
 
 
@@ -30,12 +30,13 @@ class Probe:
 
 
 class HealthProbe:
-    """Start ``python -m bench.probe`` on a URL; ``stop()`` returns every probe it made."""
+    """Start ``python -m scripts.benchmarks.probe`` on a URL; ``stop()`` returns every probe
+    it made."""
 
     def __init__(self, url: str, out: Path, interval_s: float = 0.05, max_s: float = 900) -> None:
         self.out = out
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.probe", url, "--out", str(out),
+            [sys.executable, "-m", "scripts.benchmarks.probe", url, "--out", str(out),
              "--interval", str(interval_s), "--max-seconds", str(max_s)],
             cwd=ROOT,
         )  # fmt: skip

@@ -1,0 +1,93 @@
+"""Finding and listing a user's keys: the one place that answers "is this key this user's?"
+and "which keys does this user have?", and the keys page's rows with LiteLLM's spend."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import ApiKey, User
+from app.services import litellm_client
+from app.services.litellm import KeyRecord, LiteLLMError, LiteLLMUnavailable
+
+log = logging.getLogger("app.keys")
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One line of the keys page: the row plus what LiteLLM says about it (when known)."""
+
+    key: ApiKey
+    record: KeyRecord | None
+
+    @property
+    def token_known(self) -> bool:
+        return self.key.litellm_token_id is not None
+
+    @property
+    def spend(self) -> float | None:
+        return self.record.spend if self.record is not None else None
+
+    @property
+    def max_budget(self) -> float | None:
+        if self.record is not None and self.record.max_budget is not None:
+            return self.record.max_budget
+        return self.key.max_budget
+
+
+@dataclass(frozen=True)
+class KeyListing:
+    rows: tuple[KeyRow, ...]
+    litellm_loaded: bool  # spend/budget columns come from LiteLLM
+    notice: str | None = None  # why they do not (LiteLLM down), for a small notice
+    stale: bool = False  # LiteLLM was down; numbers come from an expired cache entry
+
+
+def find_user_key(user: User, key_id: int) -> ApiKey | None:
+    """``user``'s key ``key_id``, or None (missing and someone else's look the same)."""
+    return db.session.scalar(
+        sa.select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)
+    )
+
+
+def keys_of(user: User, *, newest_first: bool = True) -> list[ApiKey]:
+    """The user's keys, revoked ones included: newest first (the keys page) or in the order
+    they were made (usage filters and tables)."""
+    order = (ApiKey.created_at.desc(), ApiKey.id.desc()) if newest_first else (ApiKey.id,)
+    return list(
+        db.session.scalars(sa.select(ApiKey).where(ApiKey.user_id == user.id).order_by(*order))
+    )
+
+
+def list_keys_for_user(user: User, *, with_litellm: bool = True) -> KeyListing:
+    """The user's keys from the DB, with spend and budget from one ``/key/list`` sweep.
+
+    LiteLLM being down never hides the list: rows come from the DB and ``notice`` says why the
+    numbers are missing. ``with_litellm=False`` skips LiteLLM entirely (form error re-renders).
+    """
+    keys = keys_of(user)
+    if not with_litellm:
+        return KeyListing(tuple(KeyRow(k, None) for k in keys), litellm_loaded=False)
+    try:
+        result = litellm_client().list_keys(user.litellm_user_id)
+    except LiteLLMError as exc:
+        log.warning("key list without LiteLLM numbers for user %s: %s", user.id, exc.message)
+        notice = (
+            "LiteLLM is unreachable right now: spend and budgets are not shown."
+            if isinstance(exc, LiteLLMUnavailable)
+            else f"LiteLLM did not answer properly ({exc.message}): spend is not shown."
+        )
+        return KeyListing(tuple(KeyRow(k, None) for k in keys), False, notice)
+    by_token = {r.token: r for r in result}
+    by_alias = result.by_alias()
+    rows = []
+    for key in keys:
+        if key.litellm_token_id is not None:
+            record = by_token.get(key.litellm_token_id)
+        else:
+            record = by_alias.get(key.alias)
+        rows.append(KeyRow(key, record))
+    return KeyListing(tuple(rows), True, stale=result.stale)
