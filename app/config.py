@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from app.services.litellm.settings import LiteLLMSettings
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "LITELLM_BASE_URL", "LITELLM_MASTER_KEY")
 AUTH_MODES = ("header", "dev", "oidc")
@@ -62,8 +67,10 @@ def _csv(raw: str | None) -> tuple[str, ...]:
 class Config:
     """Settings with safe development defaults."""
 
+    DEFAULT_PORTAL_ENV = "development"
+
     def __init__(self) -> None:
-        self.PORTAL_ENV = _env("PORTAL_ENV", "development")
+        self.PORTAL_ENV = _env("PORTAL_ENV", self.DEFAULT_PORTAL_ENV)
         self.SECRET_KEY = _env("SECRET_KEY", "dev-only-insecure-secret-key")
         self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")  # None: SQLite in the instance folder
         self.LITELLM_BASE_URL = _env("LITELLM_BASE_URL", "http://127.0.0.1:4000")
@@ -87,7 +94,6 @@ class Config:
         # LiteLLM writes usage 10-60 s late: ranges that reach the last minutes stay cached
         # only briefly, so a view just after a request does not keep showing "nothing yet".
         self.LITELLM_USAGE_TODAY_TTL = _env_int("LITELLM_USAGE_TODAY_TTL", 15)
-        self.LITELLM_KEY_INFO_TTL = _env_int("LITELLM_KEY_INFO_TTL", 30)
         self.LITELLM_MAX_PAGES = _env_int("LITELLM_MAX_PAGES", 50)
         self.LITELLM_RETRIES = _env_int("LITELLM_RETRIES", 2)
         self.LITELLM_RETRY_BACKOFF = _env_float("LITELLM_RETRY_BACKOFF", 0.2)
@@ -160,11 +166,7 @@ class Config:
             raise ConfigError(
                 f"LITELLM_MAX_CONCURRENCY must be at least 1, got {self.LITELLM_MAX_CONCURRENCY}"
             )
-        for name in ("LITELLM_TIMEOUT", "LITELLM_WRITE_TIMEOUT", "LITELLM_MAINTENANCE_TIMEOUT"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive number of seconds")
-        if self.LITELLM_CONCURRENCY_WAIT < 0:
-            raise ConfigError("LITELLM_CONCURRENCY_WAIT must not be negative")
+        _check_litellm_numbers(self)
         if self.DATABASE_CONNECT_TIMEOUT < 1:
             raise ConfigError(
                 f"DATABASE_CONNECT_TIMEOUT must be at least 1 second, "
@@ -180,6 +182,60 @@ class Config:
             self.DATABASE_CONNECT_TIMEOUT,
         )
         return values
+
+
+def _check_litellm_numbers(config: Config) -> None:
+    timeouts = (
+        "LITELLM_TIMEOUT",
+        "LITELLM_WRITE_TIMEOUT",
+        "LITELLM_MAINTENANCE_TIMEOUT",
+        "LITELLM_CONNECT_TIMEOUT",
+    )
+    for name in timeouts:
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name} must be a positive number of seconds")
+    if config.LITELLM_MAX_PAGES < 1:
+        raise ConfigError(f"LITELLM_MAX_PAGES must be at least 1, got {config.LITELLM_MAX_PAGES}")
+    not_negative = (
+        "LITELLM_CONCURRENCY_WAIT",
+        "LITELLM_RETRIES",
+        "LITELLM_RETRY_BACKOFF",
+        "LITELLM_KEY_LIST_TTL",
+        "LITELLM_USAGE_TTL",
+        "LITELLM_USAGE_TODAY_TTL",
+    )
+    for name in not_negative:
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must not be negative")
+
+
+def litellm_settings(config: Mapping[str, Any], *, maintenance: bool = False) -> LiteLLMSettings:
+    """The LiteLLM client's settings, taken from the app's configuration as it is (read and
+    checked once, by :class:`Config`).
+
+    ``maintenance=True`` is for commands such as ``flask backfill-tokens``, which nobody waits
+    on in a browser: reads get ``LITELLM_MAINTENANCE_TIMEOUT`` and one retry after a read
+    timeout.
+    """
+    from app.services.litellm.settings import LiteLLMSettings
+
+    read_timeout = "LITELLM_MAINTENANCE_TIMEOUT" if maintenance else "LITELLM_TIMEOUT"
+    return LiteLLMSettings(
+        base_url=config["LITELLM_BASE_URL"],
+        master_key=config["LITELLM_MASTER_KEY"],
+        connect_timeout=config["LITELLM_CONNECT_TIMEOUT"],
+        read_timeout=config[read_timeout],
+        write_timeout=config["LITELLM_WRITE_TIMEOUT"],
+        retry_read_timeouts=maintenance,
+        retries=config["LITELLM_RETRIES"],
+        backoff_factor=config["LITELLM_RETRY_BACKOFF"],
+        max_concurrency=config["LITELLM_MAX_CONCURRENCY"],
+        concurrency_wait=config["LITELLM_CONCURRENCY_WAIT"],
+        key_list_ttl=config["LITELLM_KEY_LIST_TTL"],
+        usage_ttl=config["LITELLM_USAGE_TTL"],
+        usage_today_ttl=config["LITELLM_USAGE_TODAY_TTL"],
+        max_pages=config["LITELLM_MAX_PAGES"],
+    )
 
 
 def engine_options(url: str | None, options: dict, connect_timeout: int) -> dict:
@@ -273,8 +329,9 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     """Production: header sign-in, secure cookies, every required variable present."""
 
+    DEFAULT_PORTAL_ENV = "production"  # the defaults below PORTAL_ENV are production's
+
     def __init__(self) -> None:
-        os.environ.setdefault("PORTAL_ENV", "production")
         super().__init__()
         self.PORTAL_ENV = "production"
 

@@ -1,4 +1,5 @@
-"""/user/daily/activity and /user/daily/activity/aggregated (CONTRACT §5–§6)."""
+"""/user/daily/activity and /user/daily/activity/aggregated: row paging, inclusive UTC days
+(docs/litellm.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/key/* endpoints with LiteLLM 1.110.2 semantics (CONTRACT §2–§4)."""
+"""/key/* endpoints with LiteLLM 1.110.2 semantics (docs/litellm.md)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ def init_services(app: Flask) -> None:
 
 def litellm_client():
     """The app's one LiteLLMClient (one cached session), built lazily so the factory does no I/O."""
-    from app.services.litellm import LiteLLMClient
+    from app.config import litellm_settings
+    from app.services.litellm import LiteLLMClient, build_cache_backend, cache_namespace
 
     app = current_app._get_current_object()
     client = app.extensions.get("litellm")
@@ -24,6 +25,11 @@ def litellm_client():
         with _build_lock:
             client = app.extensions.get("litellm")
             if client is None:
-                client = LiteLLMClient.from_config(app.config, app.instance_path)
+                settings = litellm_settings(app.config)
+                namespace = cache_namespace(settings.base_url, settings.master_key)
+                cache = build_cache_backend(
+                    app.config["HTTP_CACHE_URL"], app.instance_path, namespace
+                )
+                client = LiteLLMClient(settings, cache_backend=cache)
                 app.extensions["litellm"] = client
     return client

@@ -1,4 +1,4 @@
-"""Fill ``api_keys.litellm_token_id`` for keys created before the column existed (issue 6).
+"""Fill ``api_keys.litellm_token_id`` for keys created before the column existed.
 
 The work happens in two halves that never overlap:
 
@@ -35,13 +35,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 from requests_cache import DO_NOT_CACHE
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.config import litellm_settings
 from app.extensions import db
 from app.models import ApiKey, User
 from app.services.backfill_results import OK_OUTCOMES, BackfillReport, KeyResult, Outcome
@@ -90,12 +91,10 @@ def build_backfill_client(config: Any, instance_path: str) -> LiteLLMClient:
     ``/key/list`` is never cached (no stale pages, no stale fallback that would hide an outage),
     sweeps may be longer than the views' page cap, and reads get the maintenance timeout
     (``LITELLM_MAINTENANCE_TIMEOUT``), as nobody waits on this in a browser."""
-    overrides = {
-        "HTTP_CACHE_URL": "memory",
-        "LITELLM_KEY_LIST_TTL": DO_NOT_CACHE,
-        "LITELLM_MAX_PAGES": max(int(config.get("LITELLM_MAX_PAGES") or 0), BACKFILL_MAX_PAGES),
-    }
-    return LiteLLMClient.from_config({**dict(config), **overrides}, instance_path, maintenance=True)
+    settings = litellm_settings(config, maintenance=True)
+    max_pages = max(settings.max_pages, BACKFILL_MAX_PAGES)
+    settings = replace(settings, key_list_ttl=DO_NOT_CACHE, max_pages=max_pages)
+    return LiteLLMClient(settings, cache_backend="memory")
 
 
 def run_backfill(

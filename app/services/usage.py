@@ -3,10 +3,10 @@
 Framework-light: functions take model objects and dates and return a frozen
 :class:`UsageReport`, so the user page, the exports and the admin view share them.
 
-Safety rule (CONTRACT §10.8): only entries whose token hash belongs to the keys being reported
-are counted (``breakdown.api_keys[<hash>]`` and ``api_key_breakdown[<hash>]``), never a day's
-``metrics`` as such. A proxy that ignores the ``user_id`` filter can then never show someone
-else's usage.
+Safety rule (docs/litellm.md, "Known LiteLLM bugs"): only entries whose token hash belongs to
+the keys being reported are counted (``breakdown.api_keys[<hash>]`` and
+``api_key_breakdown[<hash>]``), never a day's ``metrics`` as such. A proxy that ignores the
+``user_id`` filter can then never show someone else's usage.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class UsageAccumulator:
     """Sums the reported tokens' entries of one or more DailyActivity responses.
 
     The one summing rule of every usage report (one key, one user, all users): only entries of
-    the tokens passed to :meth:`add` are counted (CONTRACT §10.8), so a proxy that ignores a
+    the tokens passed to :meth:`add` are counted (docs/litellm.md), so a proxy that ignores a
     filter cannot leak someone else's usage. ``key_by_token`` (token id → portal key id) also
     collects per-key totals in ``per_key`` for the "by key" and "by user" tables.
     """

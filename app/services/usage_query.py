@@ -1,6 +1,6 @@
 """The query parameters shared by the usage page and its exports, parsed and validated once.
 
-Dates are inclusive UTC days, because LiteLLM buckets usage by UTC calendar day (CONTRACT §6).
+Dates are inclusive UTC days, because LiteLLM buckets usage by UTC calendar day (docs/litellm.md).
 Framework-free on purpose: the admin view and the CLI can reuse it with any mapping of strings.
 """
 

@@ -1,4 +1,4 @@
-"""The whole benchmark in one run (issue 10); ``scripts/bench`` is its entry point.
+"""The whole benchmark in one run; ``scripts/bench`` is its entry point.
 
     .venv/bin/python -m scripts.benchmarks.run [--latency-ms 50] [--out-dir docs]
 

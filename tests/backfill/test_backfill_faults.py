@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.services import backfill_writer
 from app.services.backfill import run_backfill
-from app.services.litellm import LiteLLMClient
+from app.services.litellm import LiteLLMClient, LiteLLMSettings
 
 BASE = "http://litellm.test"
 
@@ -158,7 +158,7 @@ def test_pages_that_repeat_and_shrink_never_crash(app, make_user, make_key, toke
     _page([_item(a1.alias, alice.email, t_a1), _item("x", "z", "d" * 64)], 2, 1)
     _page([_item(a1.alias, alice.email, t_a1), _item(a2.alias, alice.email, t_a2)], 2, 2)
     _page([_item(b1.alias, bob.email, t_b1)], 1, 1, key_alias=b1.alias)
-    client = LiteLLMClient(BASE, "sk-master-test-0123456789", retries=0)
+    client = LiteLLMClient(LiteLLMSettings(BASE, "sk-master-test-0123456789", retries=0))
     with app.app_context():
         report = run_backfill(client)
     assert report.error is None and report.exit_status == 0

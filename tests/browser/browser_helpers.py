@@ -42,7 +42,7 @@ def create_key(page: Page, name: str) -> str:
 
 
 def token_of(secret: str) -> str:
-    """LiteLLM's token id for a secret: sha256 hex (CONTRACT)."""
+    """LiteLLM's token id for a secret: sha256 hex of it, no salt."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

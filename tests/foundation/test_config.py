@@ -112,9 +112,9 @@ def test_litellm_tuning_variables_reach_the_client(clean_env, tmp_path):
 
         client = litellm_client()
     assert app.extensions["litellm"] is client  # built once, then reused
-    assert client.timeout == (3.05, 11.0)
-    assert client.usage_today_ttl == 15
-    expire = client.session.settings.urls_expire_after
+    assert client.settings.read_timeouts == (3.05, 11.0)
+    assert client.settings.usage_today_ttl == 15
+    expire = client.http.session.settings.urls_expire_after
     assert 42 in expire.values() and 7 in expire.values()
 
 

@@ -13,17 +13,21 @@ import time
 
 import pytest
 
-from app.services.litellm import LiteLLMBadResponse, LiteLLMClient, LiteLLMUnavailable
+from app.services.litellm import (
+    LiteLLMBadResponse,
+    LiteLLMClient,
+    LiteLLMSettings,
+    LiteLLMUnavailable,
+)
 
 MASTER_KEY = "sk-sim-master-0123456789"
 DAY = dt.date(2026, 11, 25)
 AGG = "/user/daily/activity/aggregated"
 
 
-def _client(sim_server, **kwargs) -> LiteLLMClient:
-    kwargs.setdefault("cache_backend", "memory")
-    kwargs.setdefault("backoff_factor", 0)
-    return LiteLLMClient(sim_server.base_url, MASTER_KEY, **kwargs)
+def _client(sim_server, **settings) -> LiteLLMClient:
+    settings.setdefault("backoff_factor", 0)
+    return LiteLLMClient(LiteLLMSettings(sim_server.base_url, MASTER_KEY, **settings))
 
 
 @pytest.fixture
@@ -42,7 +46,7 @@ def alice_token(sim):
 
 
 def _expire_all(client: LiteLLMClient) -> None:
-    cache = client.session.cache
+    cache = client.http.session.cache
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     for key, response in list(cache.responses.items()):
         response.expires = past
@@ -59,7 +63,7 @@ def test_a_garbage_200_is_not_cached_so_the_next_call_gets_the_real_answer(
     sim.set_garbage(AGG, kind)
     with pytest.raises(LiteLLMBadResponse):
         litellm.daily_activity(DAY, DAY, api_key=alice_token)
-    assert len(litellm.session.cache.responses) == 0
+    assert len(litellm.http.session.cache.responses) == 0
     sim.clear_faults()  # the fault is over
 
     answer = litellm.daily_activity(DAY, DAY, api_key=alice_token)
@@ -153,9 +157,9 @@ def _in_flight(client: LiteLLMClient, count: int, token: str) -> list[threading.
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 5
-    while client.bulkhead.in_use < count and time.monotonic() < deadline:
+    while client.http.bulkhead.in_use < count and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert client.bulkhead.in_use == count
+    assert client.http.bulkhead.in_use == count
     return threads
 
 
@@ -180,7 +184,7 @@ def test_the_call_over_the_bound_fails_fast_instead_of_waiting(sim_server, sim, 
     finally:
         client.close()
     assert elapsed < 1.5  # 0.1 s wait for a slot, not the 2.5 s the others take
-    assert client.bulkhead.rejected == 1
+    assert client.http.bulkhead.rejected == 1
     assert sim.count(path=AGG) == 2  # the refused call never reached LiteLLM
 
 
@@ -198,7 +202,7 @@ def test_cached_answers_do_not_wait_for_a_slot(sim_server, sim, alice_token):
     finally:
         client.close()
     assert cached.from_cache and cached.totals.spend == 0.25
-    assert elapsed < 1.5 and client.bulkhead.rejected == 0
+    assert elapsed < 1.5 and client.http.bulkhead.rejected == 0
 
 
 def test_a_full_bulkhead_serves_stale_data_when_it_has_some(sim_server, sim, alice_token):

@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from app.services.litellm import LiteLLMClient, LiteLLMRejected
+from app.services.litellm import LiteLLMClient, LiteLLMRejected, LiteLLMSettings
 
 MASTER_KEY = "sk-sim-master-0123456789"  # the key tests/conftest.py starts the simulator with
 DAY = dt.date(2026, 11, 25)
@@ -18,9 +18,7 @@ DAY = dt.date(2026, 11, 25)
 
 @pytest.fixture
 def litellm(sim_server, sim):
-    client = LiteLLMClient(
-        sim_server.base_url, MASTER_KEY, cache_backend="memory", backoff_factor=0
-    )
+    client = LiteLLMClient(LiteLLMSettings(sim_server.base_url, MASTER_KEY, backoff_factor=0))
     yield client
     client.close()
 

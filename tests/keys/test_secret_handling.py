@@ -67,7 +67,7 @@ def test_secret_is_nowhere_after_the_create_response(
     with app.app_context():
         from app.services import litellm_client
 
-        cache = litellm_client().session.cache
+        cache = litellm_client().http.session.cache
         cached = [resp.text for resp in cache.responses.values()]
         assert all(secret not in text for text in cached)
 

@@ -55,7 +55,7 @@ def test_two_instances_share_key_list_and_usage(sim, redis_url, make_instance):
     token = _seed(sim)
     first, second = make_instance(redis_url), make_instance(redis_url)
     assert first is not second
-    assert isinstance(first.session.cache, RedisCache)
+    assert isinstance(first.http.session.cache, RedisCache)
 
     listed = first.list_keys("alice@example.com")
     usage = first.daily_activity(LAST_WEEK, TODAY, api_key=token)
@@ -118,7 +118,7 @@ def test_master_key_and_key_secrets_are_not_stored_in_redis(sim, redis_url, make
         assert secret.encode() not in raw
     # Also decoded (in case the serializer ever compresses): requests-cache replaces the
     # Authorization header of stored requests by a placeholder.
-    stored = list(client.session.cache.responses.values())
+    stored = list(client.http.session.cache.responses.values())
     assert len(stored) == 3
     for response in stored:
         assert response.request.headers.get("Authorization") in (None, "REDACTED")
@@ -129,7 +129,7 @@ def test_master_key_and_key_secrets_are_not_stored_in_redis(sim, redis_url, make
 def test_namespace_separates_master_keys_on_one_redis_database(sim, redis_url, make_config):
     """The cache key leaves the master key out, so the namespace must tell deployments apart."""
     from app import create_app
-    from app.services.litellm.transport import cache_namespace
+    from app.services.litellm import cache_namespace
 
     url = make_config().LITELLM_BASE_URL
     assert cache_namespace(url, "sk-one") != cache_namespace(url, "sk-two")
@@ -138,4 +138,4 @@ def test_namespace_separates_master_keys_on_one_redis_database(sim, redis_url, m
     app = create_app(make_config(HTTP_CACHE_URL=redis_url))
     with app.app_context():
         client = litellm_client()
-    assert client.session.cache.responses.namespace == cache_namespace(url, MASTER_KEY)
+    assert client.http.session.cache.responses.namespace == cache_namespace(url, MASTER_KEY)

@@ -88,7 +88,7 @@ def test_list_full_object_fields(api, lsim):
     item = api.get("/key/list", return_full_object="true")[1]["keys"][0]
     assert item["org_id"] is None and "organization_id" not in item
     assert (item["models"], item["max_budget"], item["metadata"]) == (["gpt-4o"], 5.0, {"x": 1})
-    assert item["user_email"] is None  # not filled on /key/list (issue #16483)
+    assert item["user_email"] is None  # not filled on /key/list (BerriAI/litellm#16483)
 
 
 def test_list_key_hash_needs_hash(api, lsim):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from app.services.litellm import LiteLLMClient
+from app.services.litellm import LiteLLMClient, LiteLLMSettings
 
 BASE = "http://litellm.test"
 MASTER = "sk-master-TopSecret0123456789"
 
 
-def make_client(**kwargs) -> LiteLLMClient:
-    """A client on an in-memory cache with no retry backoff (tests must not sleep)."""
-    kwargs.setdefault("cache_backend", "memory")
-    kwargs.setdefault("backoff_factor", 0)
-    return LiteLLMClient(kwargs.pop("base_url", BASE), kwargs.pop("master_key", MASTER), **kwargs)
+def make_client(**settings) -> LiteLLMClient:
+    """A client on an in-memory cache (or ``cache_backend``) with no retry backoff (tests must
+    not sleep); the other keyword arguments are :class:`LiteLLMSettings` fields."""
+    cache_backend = settings.pop("cache_backend", "memory")
+    settings.setdefault("backoff_factor", 0)
+    settings.setdefault("base_url", BASE)
+    settings.setdefault("master_key", MASTER)
+    return LiteLLMClient(LiteLLMSettings(**settings), cache_backend=cache_backend)

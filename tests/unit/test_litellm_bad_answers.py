@@ -15,7 +15,7 @@ from client_support import BASE
 
 from app.services.litellm import LiteLLMBadResponse, LiteLLMUnavailable
 from app.services.litellm.parsing import ShapeError, as_number, opt_float
-from app.services.litellm.usage_models import parse_metrics
+from app.services.litellm.usage_results import parse_metrics
 
 H1 = hashlib.sha256(b"sk-one").hexdigest()
 DAY = dt.date(2026, 11, 25)
@@ -54,20 +54,20 @@ def test_an_unreadable_200_is_a_bad_response_and_leaves_the_cache_empty(client, 
 
     with pytest.raises(LiteLLMBadResponse):
         client.daily_activity(DAY, DAY, api_key=H1)
-    assert len(client.session.cache.responses) == 0
-    assert len(client.parsed_memo) == 0
+    assert len(client.http.session.cache.responses) == 0
+    assert len(client.http.parsed_memo) == 0
 
     assert client.daily_activity(DAY, DAY, api_key=H1).totals.spend == 3.0
     assert len(rsps.calls) == 2  # the second call went to LiteLLM, not to a cached failure
 
 
 def _corrupt_the_cached_answer(client, *, expired: bool = False) -> None:
-    (key,) = client.session.cache.responses.keys()
-    entry = client.session.cache.responses[key]
+    (key,) = client.http.session.cache.responses.keys()
+    entry = client.http.session.cache.responses[key]
     entry._content = b"<html>login</html>"
     if expired:
         entry.expires = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    client.session.cache.responses[key] = entry
+    client.http.session.cache.responses[key] = entry
 
 
 def test_an_unreadable_entry_already_in_the_cache_is_dropped_when_read(client, rsps):
@@ -78,7 +78,7 @@ def test_an_unreadable_entry_already_in_the_cache_is_dropped_when_read(client, r
 
     with pytest.raises(LiteLLMBadResponse):
         client.daily_activity(DAY, DAY, api_key=H1)  # from the cache, unreadable
-    assert len(client.session.cache.responses) == 0
+    assert len(client.http.session.cache.responses) == 0
 
     assert client.daily_activity(DAY, DAY, api_key=H1).totals.spend == 3.0
     assert len(rsps.calls) == 2 and client.stats.bad_entries_dropped == 1
@@ -92,7 +92,7 @@ def test_a_stale_entry_that_cannot_be_read_is_not_served(client, rsps):
 
     with pytest.raises(LiteLLMUnavailable):
         client.daily_activity(DAY, DAY, api_key=H1)
-    assert len(client.session.cache.responses) == 0
+    assert len(client.http.session.cache.responses) == 0
 
 
 def test_key_spend_that_is_not_finite_is_a_bad_response(client, rsps):
@@ -101,7 +101,7 @@ def test_key_spend_that_is_not_finite_is_a_bad_response(client, rsps):
     rsps.get(f"{BASE}/key/list", body=body.replace('"Infinity"', "Infinity"))
     with pytest.raises(LiteLLMBadResponse, match="spend"):
         client.list_keys("alice")
-    assert len(client.session.cache.responses) == 0
+    assert len(client.http.session.cache.responses) == 0
 
 
 # ------------------------------------------------------------------ the readers themselves

@@ -19,6 +19,7 @@ import responses
 from client_support import BASE, MASTER, make_client
 from requests_cache import BaseCache, RedisCache, SQLiteCache
 
+from app.config import Config, litellm_settings
 from app.services.litellm import (
     LiteLLMAuthError,
     LiteLLMBadResponse,
@@ -45,7 +46,7 @@ def query(call) -> dict[str, list[str]]:
 
 def expire_everything(client: LiteLLMClient) -> None:
     """Make every cached response expired, as if its TTL had passed."""
-    cache = client.session.cache
+    cache = client.http.session.cache
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     for key, response in list(cache.responses.items()):
         response.expires = past
@@ -81,7 +82,7 @@ def test_post_is_never_cached(client, rsps):
     client.generate_key(key_alias="a", user_id="u")
     assert post.call_count == 2
     assert client.stats.cache_hits == 0
-    assert len(client.session.cache.responses) == 0
+    assert len(client.http.session.cache.responses) == 0
 
 
 def test_api_key_param_distinguishes_cache_entries(client, rsps):
@@ -106,7 +107,7 @@ def test_user_id_param_distinguishes_cache_entries(client, rsps):
 def test_master_key_is_not_stored_in_the_cache(client, rsps):
     rsps.get(f"{BASE}/key/list", json=KEYS_BODY)
     client.list_keys("alice")
-    (cached,) = client.session.cache.responses.values()
+    (cached,) = client.http.session.cache.responses.values()
     assert MASTER not in str(cached.request.headers)
     assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {MASTER}"
 
@@ -148,7 +149,7 @@ def test_usage_cached_for_today_uses_short_ttl(client, rsps):
     rsps.get(AGG, json=ACTIVITY_BODY)
     today = dt.datetime.now(dt.UTC).date()
     client.daily_activity(today, today)
-    (cached,) = client.session.cache.responses.values()
+    (cached,) = client.http.session.cache.responses.values()
     assert cached.expires - cached.created_at <= dt.timedelta(seconds=61)
 
 
@@ -290,7 +291,7 @@ def test_403_detail_becomes_auth_error(client, rsps):
 
 def test_404_dict_repr_message_is_cleaned(client, rsps):
     rsps.get(
-        f"{BASE}/key/info",
+        f"{BASE}/key/list",
         status=404,
         json={
             "error": {
@@ -301,9 +302,9 @@ def test_404_dict_repr_message_is_cleaned(client, rsps):
         },
     )
     with pytest.raises(LiteLLMNotFound) as info:
-        client.key_info(H1)
+        client.list_keys("alice")
     assert info.value.message == "No keys found"
-    assert str(info.value) == "LiteLLM /key/info answered 404: No keys found"
+    assert str(info.value) == "LiteLLM /key/list answered 404: No keys found"
 
 
 def test_delete_answers_false_when_already_gone(client, rsps):
@@ -408,11 +409,11 @@ def test_truncated_json_is_a_bad_response(client, rsps):
 
 
 def test_errors_are_not_cached(client, rsps):
-    rsps.get(f"{BASE}/key/info", status=404, json={"error": {"message": "Key not found"}})
-    rsps.get(f"{BASE}/key/info", json={"key": H1, "info": {"key_alias": "a"}})
+    rsps.get(f"{BASE}/key/list", status=404, json={"error": {"message": "Not found"}})
+    rsps.get(f"{BASE}/key/list", json=KEYS_BODY)
     with pytest.raises(LiteLLMNotFound):
-        client.key_info(H1)
-    assert client.key_info(H1).key_alias == "a"
+        client.list_keys("alice")
+    assert client.list_keys("alice").from_cache is False and len(rsps.calls) == 2
 
 
 def test_views_never_see_requests_exceptions(client, rsps):
@@ -467,12 +468,12 @@ def test_stale_fallback_on_refused_connection(closed_port):
 
 
 def test_no_stale_fallback_for_client_errors(client, rsps):
-    rsps.get(f"{BASE}/key/info", json={"key": H1, "info": {"key_alias": "a"}})
-    client.key_info(H1)
+    rsps.get(f"{BASE}/key/list", json=KEYS_BODY)
+    client.list_keys("alice")
     expire_everything(client)
-    rsps.get(f"{BASE}/key/info", status=404, json={"error": {"message": "Key not found"}})
+    rsps.get(f"{BASE}/key/list", status=404, json={"error": {"message": "Not found"}})
     with pytest.raises(LiteLLMNotFound):
-        client.key_info(H1)
+        client.list_keys("alice")
 
 
 def test_outage_without_cache_raises(client, rsps):
@@ -564,34 +565,30 @@ def test_build_cache_backend(tmp_path):
     redis_backend.responses.connection.close()
 
 
-def test_from_config(tmp_path):
-    client = LiteLLMClient.from_config(
-        {
-            "LITELLM_BASE_URL": "http://proxy:4000/",
-            "LITELLM_MASTER_KEY": MASTER,
-            "HTTP_CACHE_URL": "memory",
-            "LITELLM_TIMEOUT": "12",
-            "LITELLM_CONNECT_TIMEOUT": 2,
-            "LITELLM_KEY_LIST_TTL": 60,
-            "LITELLM_USAGE_TTL": "120",
-            "LITELLM_MAX_PAGES": 7,
-        },
-        str(tmp_path),
-    )
+def test_settings_from_the_app_configuration_reach_the_session(monkeypatch):
+    # Read and checked once by Config; litellm_settings only carries the typed values over.
+    # (A missing URL or master key is refused there: tests/foundation/test_config.py.)
+    env = {
+        "LITELLM_BASE_URL": "http://proxy:4000/",
+        "LITELLM_MASTER_KEY": MASTER,
+        "LITELLM_TIMEOUT": "12",
+        "LITELLM_CONNECT_TIMEOUT": "2",
+        "LITELLM_KEY_LIST_TTL": "60",
+        "LITELLM_USAGE_TTL": "120",
+        "LITELLM_MAX_PAGES": "7",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    client = LiteLLMClient(litellm_settings(Config().as_mapping()))
     try:
-        assert client.base_url == "http://proxy:4000"
-        assert client.timeout == (2.0, 12.0) and client.max_pages == 7
-        patterns = client.session.settings.urls_expire_after
+        assert client.settings.base_url == "http://proxy:4000"
+        assert client.settings.read_timeouts == (2.0, 12.0) and client.settings.max_pages == 7
+        patterns = client.http.session.settings.urls_expire_after
         assert patterns["*/key/list"] == 60 and patterns["*/user/daily/activity"] == 120
-        assert client.session.settings.ignored_parameters == ["Authorization"]
-        assert MASTER not in repr(client)
+        assert client.http.session.settings.ignored_parameters == ["Authorization"]
+        assert MASTER not in repr(client) and MASTER not in repr(client.settings)
     finally:
         client.close()
-
-
-def test_from_config_names_missing_settings(tmp_path):
-    with pytest.raises(ValueError, match="LITELLM_BASE_URL, LITELLM_MASTER_KEY"):
-        LiteLLMClient.from_config({"LITELLM_MASTER_KEY": "none"}, str(tmp_path))
 
 
 def test_every_call_has_explicit_timeouts(client, rsps):
@@ -613,3 +610,11 @@ def test_sqlite_cache_file_works_end_to_end(tmp_path, rsps):
         assert os.path.exists(tmp_path / "http_cache.sqlite")
     finally:
         client.close()
+
+
+def test_an_unknown_setting_cannot_be_set_silently(client):
+    # Settings live in the frozen LiteLLMSettings; a stray attribute would change nothing.
+    with pytest.raises(AttributeError):
+        client.timeout = (1.0, 0.2)
+    with pytest.raises(AttributeError):
+        client.http.read_timeout = 0.2

@@ -14,7 +14,7 @@ EMPTY = {"results": [], "metadata": {"has_more": False}}
 
 
 def _lifetime(client) -> dt.timedelta:
-    (cached,) = client.session.cache.responses.values()
+    (cached,) = client.http.session.cache.responses.values()
     return cached.expires - cached.created_at
 
 

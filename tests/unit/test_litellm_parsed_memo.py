@@ -14,8 +14,9 @@ import pytest
 import responses
 from client_support import BASE, make_client
 
-from app.services.litellm import LiteLLMClient, build_cache_backend, usage
-from app.services.litellm.memo import MISSING, ParsedMemo
+from app.services.litellm import LiteLLMClient, build_cache_backend
+from app.services.litellm import client as client_module
+from app.services.litellm.cache import MISSING, ParsedMemo
 
 AGG = f"{BASE}/user/daily/activity/aggregated"
 PAGINATED = f"{BASE}/user/daily/activity"
@@ -48,18 +49,18 @@ def body(token: str, spend: float, date: str = "2026-11-25") -> dict:
 def parses(monkeypatch):
     """Count the runs of the /aggregated parser (the spy is the parser the client is given)."""
     calls: list[object] = []
-    real = usage.parse_aggregated
+    real = client_module.parse_aggregated
 
     def spy(raw):
         calls.append(raw)
         return real(raw)
 
-    monkeypatch.setattr(usage, "parse_aggregated", spy)
+    monkeypatch.setattr(client_module, "parse_aggregated", spy)
     return calls
 
 
 def expire_everything(client: LiteLLMClient) -> None:
-    cache = client.session.cache
+    cache = client.http.session.cache
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     for key, response in list(cache.responses.items()):
         response.expires = past
@@ -81,7 +82,7 @@ def test_cached_reads_parse_once(client, rsps, parses):
     again = [client.daily_activity(DAY, DAY, api_key=H1) for _ in range(5)]
 
     assert len(parses) == 2
-    assert client.parsed_memo.hits == 5
+    assert client.http.parsed_memo.hits == 5
     assert not fresh.from_cache and all(a.from_cache and not a.stale for a in again)
     assert all(a.days is first.days and a.totals == first.totals for a in again)
     assert spend_of(again[-1], H1) == 2.0
@@ -94,7 +95,7 @@ def test_sqlite_cache_reads_parse_once(tmp_path, rsps, parses):
         rsps.get(AGG, json=body(H1, 2.0))
         for _ in range(4):
             client.daily_activity(DAY, DAY, api_key=H1)
-        assert len(parses) == 2 and client.parsed_memo.hits == 2
+        assert len(parses) == 2 and client.http.parsed_memo.hits == 2
     finally:
         client.close()
 
@@ -112,17 +113,17 @@ def test_two_keys_with_the_same_dates_never_share_an_entry(client, rsps, parses)
         assert spend_of(a, H1) == 1.0 and H2 not in a.key_hashes()
         assert spend_of(b, H2) == 7.0 and H1 not in b.key_hashes()
 
-    assert len(client.parsed_memo) == 2
-    cache_keys = {key[1] for key in client.parsed_memo._data}
+    assert len(client.http.parsed_memo) == 2
+    cache_keys = {key[1] for key in client.http.parsed_memo._data}
     assert len(cache_keys) == 2  # one requests-cache key per api_key: the cache's own keys
-    assert cache_keys == set(client.session.cache.responses.keys())
+    assert cache_keys == set(client.http.session.cache.responses.keys())
 
 
 def test_identical_answers_for_two_users_are_still_two_entries(client, rsps):
     rsps.get(AGG, json=body(H1, 1.0))  # the same bytes for both filters
     for user in ("alice", "bob", "alice", "bob"):
         client.daily_activity(DAY, DAY, user_id=user)
-    assert len(client.parsed_memo) == 2
+    assert len(client.http.parsed_memo) == 2
 
 
 def test_force_refresh_yields_the_new_data(client, rsps, parses):
@@ -178,7 +179,7 @@ def test_paginated_pages_are_memoised_per_page(client, rsps):
     third = client.daily_activity(start, DAY, api_key=H1)
 
     assert spend_of(third, H1) == 3.0 and third.pages == 2 and third.from_cache
-    assert client.parsed_memo.hits == 2 and len(client.parsed_memo) == 2
+    assert client.http.parsed_memo.hits == 2 and len(client.http.parsed_memo) == 2
 
 
 def test_a_bad_shape_is_a_bad_response_and_not_memoised(client, rsps):
@@ -188,7 +189,7 @@ def test_a_bad_shape_is_a_bad_response_and_not_memoised(client, rsps):
     for _ in range(2):
         with pytest.raises(LiteLLMBadResponse):
             client.daily_activity(DAY, DAY, api_key=H1)
-    assert len(client.parsed_memo) == 0
+    assert len(client.http.parsed_memo) == 0
 
 
 def test_shared_results_are_read_only(client, rsps):
@@ -209,7 +210,7 @@ def test_client_memo_is_bounded(rsps):
         rsps.get(AGG, json=body(H1, 1.0))
         for user in ("a", "b", "c", "a", "b", "c"):
             client.daily_activity(DAY, DAY, user_id=user)
-        assert len(client.parsed_memo) == 2
+        assert len(client.http.parsed_memo) == 2
     finally:
         client.close()
 
@@ -220,7 +221,7 @@ def test_memo_size_zero_disables_it(rsps, parses):
         rsps.get(AGG, json=body(H1, 1.0))
         for _ in range(3):
             assert spend_of(client.daily_activity(DAY, DAY, api_key=H1), H1) == 1.0
-        assert len(parses) == 3 and len(client.parsed_memo) == 0
+        assert len(parses) == 3 and len(client.http.parsed_memo) == 0
     finally:
         client.close()
 

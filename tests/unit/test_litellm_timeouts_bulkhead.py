@@ -10,8 +10,8 @@ import time
 import pytest
 from client_support import MASTER
 
-from app.config import Config, ConfigError
-from app.services.litellm import LiteLLMClient, LiteLLMUnavailable
+from app.config import Config, ConfigError, litellm_settings
+from app.services.litellm import LiteLLMClient, LiteLLMSettings, LiteLLMUnavailable
 from app.services.litellm.bulkhead import Bulkhead, BulkheadFull
 
 
@@ -56,21 +56,25 @@ def test_a_failing_call_gives_its_slot_back():
         assert bulkhead.in_use == 1
 
 
-def _config(**values) -> dict:
-    return {"LITELLM_BASE_URL": "http://proxy:4000", "LITELLM_MASTER_KEY": MASTER,
-            "HTTP_CACHE_URL": "memory", **values}  # fmt: skip
+def _config(monkeypatch, **values) -> dict:
+    """The app configuration read from these environment variables (and the defaults)."""
+    values = {"LITELLM_BASE_URL": "http://proxy:4000", "LITELLM_MASTER_KEY": MASTER, **values}
+    for name, value in values.items():
+        monkeypatch.setenv(name, str(value))
+    return Config().as_mapping()
 
 
-def test_views_and_maintenance_get_their_own_timeouts(tmp_path):
-    config = _config(LITELLM_TIMEOUT="2.5", LITELLM_WRITE_TIMEOUT=9,
+def test_views_and_maintenance_get_their_own_timeouts(monkeypatch):
+    config = _config(monkeypatch, LITELLM_TIMEOUT="2.5", LITELLM_WRITE_TIMEOUT=9,
                      LITELLM_MAINTENANCE_TIMEOUT=40, LITELLM_MAX_CONCURRENCY="5",
                      LITELLM_CONCURRENCY_WAIT="0.25")  # fmt: skip
-    views = LiteLLMClient.from_config(config, str(tmp_path))
-    maintenance = LiteLLMClient.from_config(config, str(tmp_path), maintenance=True)
+    views = LiteLLMClient(litellm_settings(config))
+    maintenance = LiteLLMClient(litellm_settings(config, maintenance=True))
     try:
-        assert views.timeout == (3.05, 2.5) and views.write_timeout == (3.05, 9.0)
-        assert (views.bulkhead.max_concurrent, views.bulkhead.wait) == (5, 0.25)
-        assert maintenance.timeout == (3.05, 40.0)
+        assert views.settings.read_timeouts == (3.05, 2.5)
+        assert views.settings.write_timeouts == (3.05, 9.0)
+        assert (views.http.bulkhead.max_concurrent, views.http.bulkhead.wait) == (5, 0.25)
+        assert maintenance.settings.read_timeouts == (3.05, 40.0)
     finally:
         views.close()
         maintenance.close()
@@ -92,6 +96,10 @@ def test_defaults_are_short_and_leave_half_the_threads_free(monkeypatch):
         ("LITELLM_MAX_CONCURRENCY", "0"),
         ("LITELLM_TIMEOUT", "0"),
         ("LITELLM_CONCURRENCY_WAIT", "-1"),
+        ("LITELLM_CONNECT_TIMEOUT", "0"),
+        ("LITELLM_MAX_PAGES", "0"),
+        ("LITELLM_RETRIES", "-1"),
+        ("LITELLM_USAGE_TTL", "-5"),
     ],
 )
 def test_nonsense_values_stop_start_up_naming_the_variable(monkeypatch, name, value):
@@ -143,7 +151,8 @@ def test_a_view_re_sends_after_a_dropped_connection_but_not_after_a_read_timeout
     dropped = _OneShotServer(drops=1)
     silent = _OneShotServer(silent=1)
     views = [
-        LiteLLMClient(s.url, MASTER, backoff_factor=0, read_timeout=0.3) for s in (dropped, silent)
+        LiteLLMClient(LiteLLMSettings(s.url, MASTER, backoff_factor=0, read_timeout=0.3))
+        for s in (dropped, silent)
     ]
     try:
         assert views[0].list_keys("alice").pages == 1  # re-sent on a fresh connection
@@ -158,11 +167,11 @@ def test_a_view_re_sends_after_a_dropped_connection_but_not_after_a_read_timeout
         silent.close()
 
 
-def test_maintenance_commands_re_send_after_a_read_timeout(tmp_path):
+def test_maintenance_commands_re_send_after_a_read_timeout(monkeypatch):
     silent = _OneShotServer(silent=1)
-    config = _config(LITELLM_BASE_URL=silent.url, LITELLM_MAINTENANCE_TIMEOUT=0.3,
+    config = _config(monkeypatch, LITELLM_BASE_URL=silent.url, LITELLM_MAINTENANCE_TIMEOUT=0.3,
                      LITELLM_RETRY_BACKOFF=0)  # fmt: skip
-    client = LiteLLMClient.from_config(config, str(tmp_path), maintenance=True)
+    client = LiteLLMClient(litellm_settings(config, maintenance=True))
     try:
         assert client.list_keys("alice").pages == 1
         assert silent.connections == 2

@@ -49,7 +49,7 @@ def _configure(app, **settings) -> None:
 def _expire_cache(app) -> None:
     """Every cached LiteLLM answer past its lifetime, as after an outage longer than the TTL."""
     with app.app_context():
-        cache = litellm_client().session.cache
+        cache = litellm_client().http.session.cache
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     for key, response in list(cache.responses.items()):
         response.expires = past
@@ -182,7 +182,7 @@ def _hold_the_only_slot(app, alice) -> threading.Thread:
     thread = threading.Thread(target=call, daemon=True)
     thread.start()
     with app.app_context():
-        bulkhead = litellm_client().bulkhead
+        bulkhead = litellm_client().http.bulkhead
     deadline = time.monotonic() + 5
     while bulkhead.in_use < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -252,7 +252,7 @@ def test_exports_during_an_outage_are_marked_stale(app, client, alice, sim):
 def _age_cache(app, seconds: float) -> None:
     """Move every cached answer ``seconds`` into the past, as if that much time had gone by."""
     with app.app_context():
-        cache = litellm_client().session.cache
+        cache = litellm_client().http.session.cache
     shift = dt.timedelta(seconds=seconds)
     for key, response in list(cache.responses.items()):
         response.created_at -= shift

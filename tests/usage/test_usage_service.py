@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from usage_helpers import TODAY, assert_metrics_equal, day, expected
 
@@ -126,7 +128,9 @@ def test_truncated_key_lists_fall_back_to_per_key_calls(app, sim, make_user, mak
     for i, key in enumerate(keys):
         seed_usage(key.token, seed=i)
     with app.app_context():
-        litellm_client().api_key_limit = 1  # LiteLLM now returns only the top key per list
+        client = litellm_client()
+        # LiteLLM now returns only the top key per list
+        client.http.settings = dataclasses.replace(client.settings, api_key_limit=1)
         report = usage_for_user(_user(alice), day(9), TODAY)
     assert sim.count(AGG) == 1 + 3
     tokens = {k.token for k in keys}
@@ -152,7 +156,7 @@ def test_call_counts_cold_warm_and_missing_token(app, sim, make_user, make_key, 
         assert sim.count(KEY_LIST) == 1
         assert _key(missing).litellm_token_id == missing.token  # written back
         assert_metrics_equal(report.totals.to_dict(), expected(sim, {missing.token}, day(6), TODAY))
-        litellm_client().session.cache.clear()  # even with a cold cache: no second lookup
+        litellm_client().http.session.cache.clear()  # even with a cold cache: no second lookup
         usage_for_key(_key(missing), day(6), TODAY)
         usage_for_user(_user(alice), day(6), TODAY)
         assert sim.count(KEY_LIST) == 1

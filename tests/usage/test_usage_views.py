@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -143,14 +144,18 @@ def test_unknown_alias_is_a_message_not_an_error_page(client, alice, make_key):
     assert 'id="usage-unknown-alias"' in html
 
 
+def _retune(client, **settings):
+    client.http.settings = dataclasses.replace(client.http.settings, **settings)
+
+
 def _break(kind: str, sim, app):
     if kind == "down":
         with app.app_context():
-            litellm_client().base_url = "http://127.0.0.1:9"
+            _retune(litellm_client(), base_url="http://127.0.0.1:9")
     elif kind == "slow":
         sim.set_latency(600)
         with app.app_context():
-            litellm_client().timeout = (1.0, 0.2)
+            _retune(litellm_client(), connect_timeout=1.0, read_timeout=0.2)
     elif kind == "500":
         sim.set_fault(AGG, 500)
     else:

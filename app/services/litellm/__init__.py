@@ -1,11 +1,14 @@
-"""LiteLLM client service: :class:`LiteLLMClient`, its errors and its typed results.
+"""LiteLLM client service: :class:`LiteLLMClient`, its settings, errors and typed results.
 
-The results live in :mod:`.usage_models` and :mod:`.key_models` (their shared tolerant readers in
-:mod:`.parsing`); code outside this package imports them from here, so that layout can change
-without touching callers.
+Layout: :mod:`.client` (the domain methods: keys, usage, health) over :mod:`.http` (session,
+retries, timeouts, bulkhead, stale fallback, parsed memo, logging); :mod:`.cache` (backend,
+namespace, memo); :mod:`.settings`; :mod:`.errors`; the answers' types and parsers in
+:mod:`.key_results` and :mod:`.usage_results` (shared tolerant readers in :mod:`.parsing`).
+Code outside this package imports from here, so that layout can change without touching callers.
 """
 
-from .client import ClientStats, LiteLLMClient, build_cache_backend
+from .cache import build_cache_backend, cache_namespace
+from .client import LiteLLMClient, covers_recent_usage
 from .errors import (
     LiteLLMAuthError,
     LiteLLMBadResponse,
@@ -15,16 +18,16 @@ from .errors import (
     LiteLLMServerError,
     LiteLLMUnavailable,
 )
-from .key_models import (
+from .http import ClientStats
+from .key_results import (
     GeneratedKey,
-    KeyInfo,
     KeyListResult,
     KeyPage,
     KeyRecord,
     hash_secret,
 )
-from .usage import covers_recent_usage
-from .usage_models import (
+from .settings import LiteLLMSettings
+from .usage_results import (
     METRIC_NAMES,
     BreakdownEntry,
     DailyActivity,
@@ -40,7 +43,6 @@ __all__ = [
     "DailyActivity",
     "DayActivity",
     "GeneratedKey",
-    "KeyInfo",
     "KeyListResult",
     "KeyPage",
     "KeyRecord",
@@ -52,9 +54,11 @@ __all__ = [
     "LiteLLMNotFound",
     "LiteLLMRejected",
     "LiteLLMServerError",
+    "LiteLLMSettings",
     "LiteLLMUnavailable",
     "Metrics",
     "build_cache_backend",
+    "cache_namespace",
     "covers_recent_usage",
     "hash_secret",
 ]

@@ -5,7 +5,7 @@ A hanging LiteLLM would otherwise hold every gunicorn thread until its read time
 that never need LiteLLM (the key list from the database, ``/healthz``) would queue behind it.
 The slot is taken in the HTTP adapter, i.e. only when a request really goes upstream: answers
 from the cache never wait for one. A call that finds no free slot within a short wait fails at
-once with :class:`BulkheadFull`, which the transport turns into ``LiteLLMUnavailable`` (so the
+once with :class:`BulkheadFull`, which :mod:`.http` turns into ``LiteLLMUnavailable`` (so the
 page shows stale data or the error panel instead of waiting).
 """
 

@@ -1,26 +1,322 @@
-"""The LiteLLM client service used by views and CLI commands.
+"""The LiteLLM client used by views, services and CLI commands: keys, usage, health.
 
-One :class:`LiteLLMClient` per app (``app.extensions["litellm"]``) owns one
-``requests_cache.CachedSession``: auth header set once, GET-only retries, explicit
-``(connect, read)`` timeouts, per-URL cache lifetimes, a stale-on-error fallback and one
-structured log line per call (:mod:`.transport`). Domain verbs live in :mod:`.keys` and
-:mod:`.usage`; everything LiteLLM sends is parsed in :mod:`.usage_models` or :mod:`.key_models`;
-every failure leaves as a :class:`~.errors.LiteLLMError` subclass.
+One :class:`LiteLLMClient` per app (``app.extensions["litellm"]``). Its methods say which
+LiteLLM endpoint they call and how its answer is paged, filtered and merged; everything about
+the HTTP exchange (cache, retries, timeouts, bulkhead, stale fallback, logging) is the
+:class:`~.http.LiteLLMHttp` it holds. Answers are parsed in :mod:`.key_results` and
+:mod:`.usage_results`; every failure leaves as a :class:`~.errors.LiteLLMError`. The LiteLLM
+facts relied on here are collected in docs/litellm.md.
 """
 
 from __future__ import annotations
 
-from .keys import KeysMixin
-from .transport import ClientStats, LiteLLMTransport, build_cache_backend
-from .usage import UsageMixin
+import datetime as dt
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-__all__ = ["ClientStats", "LiteLLMClient", "build_cache_backend"]
+from requests_cache import BaseCache
+
+from .errors import LiteLLMBadResponse, LiteLLMError, LiteLLMNotFound
+from .http import ClientStats, LiteLLMHttp
+from .key_results import GeneratedKey, KeyListResult, KeyPage, parse_generated_key, parse_key_list
+from .parsing import ShapeError
+from .settings import LiteLLMSettings
+from .usage_results import (
+    DailyActivity,
+    Metrics,
+    merge_days,
+    parse_activity_page,
+    parse_aggregated,
+)
+
+__all__ = ["LiteLLMClient", "covers_recent_usage"]
+
+_DEFAULT_LOGGER = logging.getLogger("app.litellm")
+
+KEY_LIST_PAGE_SIZE = 100  # LiteLLM's maximum (422 above)
+ACTIVITY_PAGE_SIZE = 1000  # LiteLLM's maximum since 1.70
+AGGREGATED_PATH = "/user/daily/activity/aggregated"
+PAGINATED_PATH = "/user/daily/activity"
+# LiteLLM writes usage with a batch job, 10-60 s after a request, into the UTC day the request
+# started on; a range that ends on that day is not final until this long after.
+LATE_USAGE_WINDOW = dt.timedelta(minutes=2)
 
 
-class LiteLLMClient(KeysMixin, UsageMixin, LiteLLMTransport):
+def covers_recent_usage(end_date: dt.date, now: dt.datetime | None = None) -> bool:
+    """Whether a range ending on ``end_date`` can still gain usage LiteLLM has not written yet:
+    it reaches today (UTC), or yesterday during the first minutes of a UTC day."""
+    now = now or dt.datetime.now(dt.UTC)
+    return end_date >= (now - LATE_USAGE_WINDOW).date()
+
+
+class LiteLLMClient:
     """Domain-level access to a LiteLLM proxy, authenticated with the master key.
 
-    Construct with ``LiteLLMClient(base_url, master_key, cache_backend=..., ...)`` or
-    ``LiteLLMClient.from_config(app.config, app.instance_path)``. See
-    :class:`~.transport.LiteLLMTransport` for caching, retries and error handling.
+    Build it with the typed settings (``app.config.litellm_settings`` makes them from the app's
+    configuration) and a requests-cache backend (:func:`~.cache.build_cache_backend`).
     """
+
+    # No other attributes: a typo'd or outdated setting (``client.timeout = …``) fails loudly.
+    __slots__ = ("_aggregated_unavailable", "http")
+
+    def __init__(
+        self,
+        settings: LiteLLMSettings,
+        *,
+        cache_backend: BaseCache | str = "memory",
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.http = LiteLLMHttp(settings, cache_backend, logger or _DEFAULT_LOGGER)
+        # Set after the aggregated usage endpoint answered 404 (older releases): from then on
+        # this client goes straight to the paginated one.
+        self._aggregated_unavailable = False
+
+    @property
+    def settings(self) -> LiteLLMSettings:
+        """The settings in use (held by the HTTP layer, which reads them on every call)."""
+        return self.http.settings
+
+    @property
+    def stats(self) -> ClientStats:
+        """Call counters (tests, benchmarks, the backfill report)."""
+        return self.http.stats
+
+    def __repr__(self) -> str:
+        return f"<LiteLLMClient {self.settings.base_url} master_key=***>"
+
+    def close(self) -> None:
+        """Close the HTTP sessions and the cache connection."""
+        self.http.close()
+
+    def health(self) -> bool:
+        """True when ``GET /health/liveliness`` answers 2xx within the health timeouts, tried
+        once (no retry, not cached). For ``/readyz``, whose caller has a short budget; never
+        raises."""
+        try:
+            self.http.probe("/health/liveliness")
+        except LiteLLMError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ keys
+
+    def iter_key_pages(
+        self,
+        user_id: str | None = None,
+        key_alias: str | None = None,
+        *,
+        force_refresh: bool = False,
+    ) -> Iterator[KeyPage]:
+        """Yield each page of ``GET /key/list?return_full_object=true&size=100``.
+
+        Without ``user_id`` this sweeps all keys (admin view), e.g. for ``flask backfill-tokens``.
+        Items are post-filtered for exact ``user_id``/``key_alias`` equality (LiteLLM 1.84–1.89
+        matched substrings). Stops after ``total_pages`` or an empty page; more than
+        ``max_pages`` pages raise ``LiteLLMBadResponse``. Not de-duplicated across pages.
+        """
+        max_pages = self.settings.max_pages
+        page = 1
+        while True:
+            if page > max_pages:
+                raise LiteLLMBadResponse(
+                    f"/key/list did not end after {max_pages} pages "
+                    f"(LITELLM_MAX_PAGES); refusing to follow it further",
+                    route="/key/list",
+                )
+            params: dict[str, Any] = {
+                "return_full_object": "true",
+                "size": KEY_LIST_PAGE_SIZE,
+                "page": page,
+            }
+            if user_id is not None:
+                params["user_id"] = user_id
+            if key_alias is not None:
+                params["key_alias"] = key_alias
+            answer = self.http.get(
+                "/key/list", params, parse=parse_key_list, force_refresh=force_refresh
+            )
+            body = answer.body
+            if body.total_pages > max_pages:
+                raise LiteLLMBadResponse(
+                    f"/key/list reports {body.total_pages} pages, more than LITELLM_MAX_PAGES="
+                    f"{max_pages}",
+                    route="/key/list",
+                )
+            yield KeyPage(
+                keys=body.matching(user_id, key_alias),
+                page=page,
+                total_pages=body.total_pages,
+                total_count=body.total_count,
+                from_cache=answer.from_cache,
+                stale=answer.stale,
+                fetched_at=answer.fetched_at,
+            )
+            if body.is_last_page(page, KEY_LIST_PAGE_SIZE):
+                return
+            page += 1
+
+    def list_keys(
+        self,
+        user_id: str | None,
+        key_alias: str | None = None,
+        *,
+        force_refresh: bool = False,
+    ) -> KeyListResult:
+        """All keys of ``user_id`` (all keys when ``None``), optionally only ``key_alias``.
+
+        Follows every page, de-duplicates by ``token`` and keeps only exact ``user_id`` /
+        ``key_alias`` matches. Returns a :class:`KeyListResult` (iterable of ``KeyRecord``; also
+        ``pages``, ``total_count``, ``fetched_at``, ``from_cache``, ``stale``).
+        """
+        pages = self.iter_key_pages(user_id, key_alias, force_refresh=force_refresh)
+        return KeyListResult.from_pages(pages)
+
+    def generate_key(
+        self,
+        *,
+        key_alias: str,
+        user_id: str,
+        models: tuple[str, ...] | list[str] = (),
+        max_budget: float | None = None,
+        duration: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> GeneratedKey:
+        """Create a key with ``POST /key/generate`` (never retried, never cached).
+
+        Raises ``LiteLLMRejected`` for e.g. a duplicate alias (message is LiteLLM's) and
+        ``LiteLLMBadResponse`` if the returned ``token_id`` is not sha256 of the secret.
+        The returned ``GeneratedKey.secret`` must be shown once and never stored or logged.
+        """
+        payload: dict[str, Any] = {
+            "key_alias": key_alias,
+            "user_id": user_id,
+            "models": list(models),
+            "metadata": dict(metadata or {}),
+        }
+        if max_budget is not None:
+            payload["max_budget"] = max_budget
+        if duration is not None:
+            payload["duration"] = duration
+        answer = self.http.post("/key/generate", payload)
+        self.http.invalidate("/key/list")
+        try:
+            return parse_generated_key(answer.body)
+        except ShapeError as exc:
+            raise LiteLLMBadResponse(str(exc), status=200, route="/key/generate") from None
+
+    def delete_key(self, token: str | None = None, *, key_alias: str | None = None) -> bool:
+        """Delete one key by token hash (or by alias) with ``POST /key/delete`` (not retried).
+
+        Returns True when LiteLLM deleted it, False when LiteLLM answered 404 (already gone —
+        callers treat that as revoked). Other failures raise.
+        """
+        if (token is None) == (key_alias is None):
+            raise ValueError("pass exactly one of token or key_alias")
+        payload = {"keys": [token]} if token is not None else {"key_aliases": [key_alias]}
+        try:
+            self.http.post("/key/delete", payload)
+        except LiteLLMNotFound:
+            deleted = False
+        else:
+            deleted = True
+        self.http.invalidate("/key/list")
+        return deleted
+
+    # ------------------------------------------------------------------ usage
+
+    def daily_activity(
+        self,
+        start_date: dt.date,
+        end_date: dt.date,
+        api_key: str | None = None,
+        user_id: str | None = None,
+        *,
+        force_refresh: bool = False,
+    ) -> DailyActivity:
+        """Usage per UTC day for ``start_date..end_date`` (both inclusive).
+
+        Cached for ``usage_ttl``, or the short ``usage_today_ttl`` when the range may still gain
+        late-written usage (:func:`covers_recent_usage`).
+
+        Prefers ``/user/daily/activity/aggregated`` (one call); on 404 falls back to the
+        paginated ``/user/daily/activity`` and remembers that for this client. ``api_key`` is a
+        token HASH. ``timezone`` is never sent. Callers must still count only their own key
+        hashes: LiteLLM's ``user_id`` filter is not trusted (docs/litellm.md).
+        """
+        if end_date < start_date:
+            raise ValueError("end_date must be on or after start_date")
+        params: dict[str, Any] = {
+            "start_date": start_date.isoformat(),
+            "end_date": end_date.isoformat(),
+        }
+        if api_key is not None:
+            params["api_key"] = api_key
+        if user_id is not None:
+            params["user_id"] = user_id
+        ttl = self.settings.usage_today_ttl if covers_recent_usage(end_date) else None
+        if not self._aggregated_unavailable:
+            try:
+                return self._aggregated_activity(params, force_refresh, ttl)
+            except LiteLLMNotFound:
+                self._aggregated_unavailable = True
+                self.http.logger.info(
+                    "litellm %s unavailable (404); using paginated", AGGREGATED_PATH
+                )
+        return self._paginated_activity(params, force_refresh, ttl)
+
+    def _aggregated_activity(
+        self, params: dict[str, Any], force_refresh: bool, ttl: int | None
+    ) -> DailyActivity:
+        answer = self.http.get(
+            AGGREGATED_PATH,
+            {**params, "api_key_limit": self.settings.api_key_limit},
+            parse=parse_aggregated,
+            force_refresh=force_refresh,
+            expire_after=ttl,
+        )
+        return DailyActivity(
+            days=answer.body.days,
+            totals=answer.body.totals,
+            endpoint="aggregated",
+            pages=1,
+            fetched_at=answer.fetched_at,
+            from_cache=answer.from_cache,
+            stale=answer.stale,
+            truncated_key_lists=answer.body.truncated_key_lists,
+        )
+
+    def _paginated_activity(
+        self, params: dict[str, Any], force_refresh: bool, ttl: int | None
+    ) -> DailyActivity:
+        max_pages = self.settings.max_pages
+        answers = []
+        while True:
+            if len(answers) >= max_pages:
+                raise LiteLLMBadResponse(
+                    f"{PAGINATED_PATH} still had more pages after {max_pages} "
+                    f"(LITELLM_MAX_PAGES); refusing to follow it further",
+                    route=PAGINATED_PATH,
+                )
+            page_params = {**params, "page": len(answers) + 1, "page_size": ACTIVITY_PAGE_SIZE}
+            answer = self.http.get(
+                PAGINATED_PATH,
+                page_params,
+                parse=parse_activity_page,
+                force_refresh=force_refresh,
+                expire_after=ttl,
+            )
+            answers.append(answer)
+            if not answer.body.has_more:
+                break
+        days = merge_days(day for answer in answers for day in answer.body.days)
+        return DailyActivity(
+            days=days,
+            totals=Metrics.sum(d.metrics for d in days),
+            endpoint="paginated",
+            pages=len(answers),
+            fetched_at=min(answer.fetched_at for answer in answers),
+            from_cache=all(answer.from_cache for answer in answers),
+            stale=any(answer.stale for answer in answers),
+            truncated_key_lists=False,
+        )

@@ -1,14 +1,18 @@
-"""Exceptions raised by :class:`~app.services.litellm.client.LiteLLMClient`.
+"""Exceptions raised by :class:`~app.services.litellm.client.LiteLLMClient`, and how an error
+answer becomes one.
 
 Views catch :class:`LiteLLMError` (or a subclass) and never see ``requests`` exceptions. The class
-is chosen from the HTTP status only; LiteLLM's ``error.type`` changed between releases
-(CONTRACT §7) and is ignored.
+is chosen from the HTTP status only: LiteLLM's ``error.type`` changed between releases and is
+ignored, its status codes did not (docs/litellm.md, "Errors").
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import Any
+
+import requests
 
 
 class LiteLLMError(Exception):
@@ -69,7 +73,7 @@ class LiteLLMBadResponse(LiteLLMError):
 
 def _clean_repr(message: str) -> str:
     """Turn LiteLLM's ``"{'error': 'No keys found'}"`` (a Python dict repr inside ``message``,
-    CONTRACT §7) into ``"No keys found"``; leave any other text unchanged."""
+    e.g. ``/key/delete`` for a missing key) into ``"No keys found"``; leave other text unchanged."""
     text = message.strip()
     if text.startswith("{") and text.endswith("}"):
         try:
@@ -86,8 +90,9 @@ def _clean_repr(message: str) -> str:
 def extract_message(body: Any, fallback: str) -> str:
     """Find the human-readable message in either LiteLLM error envelope.
 
-    Order (CONTRACT §7): ``body["error"]["message"]``; ``body["detail"]["error"]`` when
-    ``detail`` is a dict; the ``msg`` of each item of a 422 ``detail`` list; ``str(detail)``.
+    Order (docs/litellm.md, "Errors"): ``body["error"]["message"]``; ``body["detail"]["error"]``
+    when ``detail`` is a dict; the ``msg`` of each item of a 422 ``detail`` list;
+    ``str(detail)``.
     """
     if isinstance(body, dict):
         error = body.get("error")
@@ -119,3 +124,79 @@ def extract_message(body: Any, fallback: str) -> str:
     if isinstance(body, str) and body.strip():
         return body.strip()[:200]
     return fallback
+
+
+def is_html(response: requests.Response) -> bool:
+    """Whether the answer is an HTML page (a proxy's or load balancer's, not LiteLLM's JSON)."""
+    ctype = response.headers.get("Content-Type", "").lower()
+    if "html" in ctype:
+        return True
+    head = (response.text or "")[:100].lstrip().lower()
+    return head.startswith(("<!doctype html", "<html"))
+
+
+def decode_json(response: requests.Response, path: str) -> Any:
+    """Parse a 2xx JSON body or raise LiteLLMBadResponse (a 200 is not proof of LiteLLM)."""
+    status = response.status_code
+    if is_html(response):
+        raise LiteLLMBadResponse(
+            "LiteLLM answered with an HTML page instead of JSON (is LITELLM_BASE_URL the proxy?)",
+            status=status,
+            route=path,
+        )
+    try:
+        return response.json()
+    except ValueError:
+        size = len(response.content or b"")
+        raise LiteLLMBadResponse(
+            f"LiteLLM answered with invalid or truncated JSON ({size} bytes)",
+            status=status,
+            route=path,
+        ) from None
+
+
+def error_for(response: requests.Response, path: str, scrub: Callable[[str], str]) -> LiteLLMError:
+    """Map a non-2xx answer to an exception. Branches on status only: LiteLLM's
+    error bodies change between versions, its status codes do not. ``scrub`` removes secrets
+    from the message, which LiteLLM sometimes echoes back."""
+    status = response.status_code
+    fallback = f"HTTP {status} {response.reason or ''}".strip()
+    if is_html(response):
+        message = f"{fallback} (HTML page, not LiteLLM JSON)"
+    else:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        message = extract_message(body, fallback)
+    message = scrub(message)
+    if status in (401, 403):
+        cls: type[LiteLLMError] = LiteLLMAuthError
+    elif status == 404:
+        cls = LiteLLMNotFound
+    elif status in (400, 409, 422):
+        cls = LiteLLMRejected
+    elif status in (429, 502, 503, 504):
+        cls = LiteLLMUnavailable
+    elif status >= 500:
+        cls = LiteLLMServerError
+    else:
+        cls = LiteLLMError
+    return cls(message, status=status, route=path)
+
+
+def is_outage(exc: LiteLLMError) -> bool:
+    """Whether the failure means "LiteLLM is down" (worth a stale cached answer), not "no"."""
+    return isinstance(exc, LiteLLMUnavailable | LiteLLMServerError)
+
+
+def connection_reason(exc: Exception) -> str:
+    """A short, secret-free reason for a connection failure (urllib3's text names the URL)."""
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text or "resolve" in text:
+        return "name resolution failed"
+    if "reset" in text:
+        return "connection reset"
+    return type(exc).__name__

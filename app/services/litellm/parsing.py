@@ -1,8 +1,9 @@
-"""Tolerant readers shared by the usage parsers (:mod:`.usage_models`) and the key parsers
-(:mod:`.key_models`).
+"""Tolerant readers shared by the usage parsers (:mod:`.usage_results`) and the key parsers
+(:mod:`.key_results`).
 
-Parsing is tolerant on purpose (CONTRACT §5 "Field history", §10.7): a null or malformed number is
-0 or "not set" rather than an error, because LiteLLM versions disagree on which fields they fill.
+Parsing is tolerant on purpose (docs/litellm.md, "Answers read tolerantly"): a null or malformed
+number is 0 or "not set" rather than an error, because LiteLLM versions disagree on which fields
+they fill.
 Only shapes that cannot be read at all raise :class:`ShapeError`, which the client turns into
 ``LiteLLMBadResponse``; so do counts and costs that no LiteLLM can mean: ``Infinity``, ``NaN``
 (Python's ``json`` accepts both) and negative numbers. Checked here, once, they can never reach a

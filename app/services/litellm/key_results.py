@@ -1,7 +1,7 @@
 """Key results of the LiteLLM client (``/key/list``, ``/key/generate``, ``/key/info``) and their
 parsers, plus the token-hash helpers that tie a raw ``sk-`` secret to LiteLLM's key id.
 
-The ONE place where key JSON is read. Tolerant like the usage parsers (CONTRACT §2-§4): unknown
+The ONE place where key JSON is read. Tolerant like the usage parsers: unknown
 fields are ignored, a null spend is 0, a bad budget is no budget; unreadable shapes and a token id
 that does not match the secret raise :class:`~.parsing.ShapeError`.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ def is_token_hash(value: Any) -> bool:
 
 
 def hash_secret(secret: str) -> str:
-    """LiteLLM's ``hash_token``: sha256 hex of the raw ``sk-`` key, no salt (CONTRACT §1)."""
+    """LiteLLM's ``hash_token``: sha256 hex of the raw ``sk-`` key, no salt (the key's id)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -98,6 +98,25 @@ class KeyListBody:
     total_count: int
     has_totals: bool
 
+    def matching(self, user_id: str | None, key_alias: str | None) -> tuple[KeyRecord, ...]:
+        """The records whose ``user_id`` / ``key_alias`` equal the ones asked for (``None``:
+        any). Some LiteLLM versions matched these filters as substrings."""
+        return tuple(
+            r
+            for r in self.records
+            if (user_id is None or r.user_id == user_id)
+            and (key_alias is None or r.key_alias == key_alias)
+        )
+
+    def is_last_page(self, page: int, page_size: int) -> bool:
+        """Whether page ``page`` (of ``page_size`` items asked for) ends the listing: it is
+        empty, or the last by ``total_pages``, or (without totals) not full."""
+        if not self.records:
+            return True
+        if not self.has_totals:
+            return len(self.records) < page_size
+        return page >= self.total_pages
+
 
 def parse_key_list(body: Any) -> KeyListBody:
     """Parse ``{"keys": [...], "total_pages": …, "total_count": …}``."""
@@ -115,15 +134,13 @@ def parse_key_list(body: Any) -> KeyListBody:
 class KeyPage:
     """One page of ``/key/list`` after the client-side equality post-filter.
 
-    ``raw_count`` is how many items LiteLLM returned before filtering; ``fetched_at`` is when
-    this page left LiteLLM (UTC).
+    ``fetched_at`` is when this page left LiteLLM (UTC).
     """
 
     keys: tuple[KeyRecord, ...]
     page: int
     total_pages: int
     total_count: int
-    raw_count: int
     from_cache: bool = False
     stale: bool = False
     fetched_at: dt.datetime | None = None
@@ -145,6 +162,25 @@ class KeyListResult:
     fetched_at: dt.datetime | None = None
     from_cache: bool = False
     stale: bool = False
+
+    @classmethod
+    def from_pages(cls, pages: Iterable[KeyPage]) -> KeyListResult:
+        """Merge the pages of one listing: de-duplicated by token, first seen wins."""
+        seen: dict[str, KeyRecord] = {}
+        count = total_count = 0
+        from_cache, stale = True, False
+        fetched_at: dt.datetime | None = None
+        for page in pages:
+            count += 1
+            if page.page == 1:
+                total_count = page.total_count
+            from_cache = from_cache and page.from_cache
+            stale = stale or page.stale
+            if page.fetched_at and (fetched_at is None or page.fetched_at < fetched_at):
+                fetched_at = page.fetched_at
+            for record in page.keys:
+                seen.setdefault(record.token, record)
+        return cls(tuple(seen.values()), count, total_count, fetched_at, from_cache, stale)
 
     def __iter__(self) -> Iterator[KeyRecord]:
         return iter(self.keys)
@@ -172,7 +208,7 @@ class GeneratedKey:
 
 
 def parse_generated_key(body: Any) -> GeneratedKey:
-    """Parse ``GenerateKeyResponse`` and establish the token id (CONTRACT §3, #10191).
+    """Parse ``GenerateKeyResponse`` and establish the token id (docs/litellm.md, "Key ids").
 
     ``token_id`` wins; on 1.65 ``token`` held the raw key, so ``token`` is accepted only when it
     is a 64-hex hash; otherwise the id is computed as sha256(secret). A ``token_id`` that is not
@@ -202,39 +238,3 @@ def parse_generated_key(body: Any) -> GeneratedKey:
         expires=parse_datetime(body.get("expires")),
         max_budget=opt_float(body.get("max_budget")),
     )
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    """Result of ``/key/info`` (``info`` has no ``token``; CONTRACT §4). ``status`` is
-    ``active|expired|revoked|deleted`` on 1.106+, else derived from ``blocked``/``expires``."""
-
-    key_alias: str | None
-    key_name: str | None
-    user_id: str | None
-    spend: float
-    max_budget: float | None
-    expires: dt.datetime | None
-    blocked: bool
-    status: str
-    models: tuple[str, ...] = ()
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-
-def parse_key_info(body: Any, now: dt.datetime | None = None) -> KeyInfo:
-    """Parse ``{"key": …, "info": {…}}``."""
-    if not isinstance(body, Mapping) or not isinstance(body.get("info"), Mapping):
-        raise ShapeError("expected an object with an 'info' object")
-    info = body["info"]
-    expires = parse_datetime(info.get("expires"))
-    blocked = bool(info.get("blocked"))
-    status = info.get("status")
-    if not isinstance(status, str) or not status:
-        now = now or dt.datetime.now(dt.UTC)
-        if blocked:
-            status = "revoked"
-        elif expires is not None and expires <= now:
-            status = "expired"
-        else:
-            status = "active"
-    return KeyInfo(expires=expires, blocked=blocked, status=status, **_key_fields(info))

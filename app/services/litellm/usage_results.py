@@ -1,13 +1,13 @@
 """Usage results of the LiteLLM client (``/user/daily/activity[/aggregated]``) and their parsers.
 
-The ONE place where daily-activity JSON is read. Tolerant of every documented version (CONTRACT §5
-"Field history", §10.7): missing metrics are 0, unknown fields are ignored, 1.65-style breakdown
+The ONE place where daily-activity JSON is read. Tolerant of every version in docs/litellm.md
+("Answers read tolerantly"): missing metrics are 0, unknown fields are ignored, 1.65-style breakdown
 values (bare metrics, no ``metrics``/``metadata`` wrapper) and 1.70-style breakdowns (no
 ``api_key_breakdown``) are accepted; unreadable shapes raise :class:`~.parsing.ShapeError`.
 
 The results are deeply immutable: their Mapping fields are read-only (``types.MappingProxyType``),
 because the client hands the same parsed object to every view that reads the same cached response
-(:class:`~.memo.ParsedMemo`).
+(:class:`~.cache.ParsedMemo`).
 """
 
 from __future__ import annotations
@@ -46,11 +46,6 @@ class Metrics:
     api_requests: int = 0
     successful_requests: int = 0
     failed_requests: int = 0
-
-    @classmethod
-    def zero(cls) -> Metrics:
-        """All counters 0."""
-        return cls()
 
     def __add__(self, other: Metrics) -> Metrics:
         # Spelled out (no getattr loop): reports add a few hundred Metrics per view.
@@ -119,7 +114,7 @@ class BreakdownEntry:
 
 @dataclass(frozen=True)
 class DayActivity:
-    """Usage of one UTC day (CONTRACT §6)."""
+    """Usage of one UTC day (LiteLLM buckets usage by the UTC day a request started on)."""
 
     date: dt.date
     metrics: Metrics
@@ -150,7 +145,7 @@ class DailyActivity:
     is the UTC time the data left LiteLLM (the cache entry's creation time when ``from_cache``).
     ``stale`` means an expired cache entry was served because LiteLLM failed.
     ``truncated_key_lists`` means LiteLLM's per-key lists were cut at ``api_key_limit``
-    (CONTRACT §10.8): query per key with ``api_key=<hash>`` for exact per-key figures.
+    (LiteLLM 1.106+): query per key with ``api_key=<hash>`` for exact per-key figures.
     """
 
     days: tuple[DayActivity, ...]
@@ -289,3 +284,26 @@ def merge_days(days) -> tuple[DayActivity, ...]:
     for day in days:
         by_date[day.date] = by_date[day.date] + day if day.date in by_date else day
     return tuple(by_date[d] for d in sorted(by_date))
+
+
+@dataclass(frozen=True)
+class AggregatedAnswer:
+    """One parsed ``/aggregated`` response, everything in it that does not depend on when or
+    how it was read, so a cached answer is parsed, merged and summed once per process."""
+
+    days: tuple[DayActivity, ...]
+    totals: Metrics
+    truncated_key_lists: bool
+
+
+def parse_aggregated(body: Any) -> AggregatedAnswer:
+    """Parse an ``/aggregated`` body: days merged and sorted, totals, and whether LiteLLM cut
+    its per-key lists (``total_api_keys`` above the hashes it returned, LiteLLM 1.106+)."""
+    page = parse_activity_page(body)
+    days = merge_days(page.days)
+    returned = {h for day in days for h in day.api_keys}
+    return AggregatedAnswer(
+        days=days,
+        totals=Metrics.sum(d.metrics for d in days),
+        truncated_key_lists=page.total_api_keys is not None and page.total_api_keys > len(returned),
+    )

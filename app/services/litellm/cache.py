@@ -1,0 +1,210 @@
+"""The cache side of the LiteLLM client: backend, namespace, parsed memo, stored answers.
+
+requests-cache does the storing; what lives here is everything the portal adds around it: which
+backend a ``HTTP_CACHE_URL`` names, a namespace per deployment (so two portals on one Redis never
+share answers), the memo that spares a warm view from decoding the same cached bytes again,
+reading an *expired* entry back for the stale-on-error fallback, deleting an answer that could
+not be read, and invalidation after a key was created or deleted. A broken cache is logged and
+bypassed, never allowed to hide LiteLLM's real answer or error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from contextlib import nullcontext
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests_cache import BaseCache, CachedSession, RedisCache, SQLiteCache
+
+__all__ = ["MISSING", "ParsedMemo", "StoredAnswers", "build_cache_backend", "cache_namespace"]
+
+MISSING: Any = object()  # what :meth:`ParsedMemo.get` returns for an unknown key
+
+
+def cache_namespace(base_url: str, master_key: str) -> str:
+    """A shared-cache namespace per LiteLLM deployment and master key.
+
+    The cache key leaves the Authorization header out (so the master key is never stored), so
+    two portals on one Redis database must not share entries across proxies or master keys: the
+    namespace carries a digest of both (never the key itself).
+    """
+    digest = hashlib.sha256(f"{base_url.rstrip('/')}\0{master_key}".encode()).hexdigest()[:16]
+    return f"litellm_http_cache:{digest}"
+
+
+def build_cache_backend(
+    http_cache_url: str | None, instance_path: str, namespace: str = "litellm_http_cache"
+) -> BaseCache:
+    """Build the requests-cache backend named by ``HTTP_CACHE_URL``.
+
+    ``"memory"`` → in-process dict (tests); ``"redis://…"``/``"rediss://…"`` → Redis (shared by
+    all gunicorn workers), its keys under ``namespace``; ``"sqlite:///path"``, a bare file path,
+    or empty → SQLite file, by default ``<instance_path>/http_cache.sqlite``.
+    """
+    url = (http_cache_url or "").strip()
+    if url.lower() == "memory":
+        return BaseCache()
+    if url.lower().startswith(("redis://", "rediss://", "unix://")):
+        import redis
+
+        return RedisCache(namespace=namespace, connection=redis.Redis.from_url(url))
+    if url.lower().startswith("sqlite:"):
+        # sqlite:///relative/or/abs — strip the scheme like SQLAlchemy does (3 slashes = path).
+        path = url[len("sqlite:") :]
+        path = path[3:] if path.startswith("///") else path.lstrip("/")
+        if url.lower().startswith("sqlite:////"):
+            path = "/" + path.lstrip("/")
+    else:
+        path = url
+    if not path:
+        path = os.path.join(instance_path, "http_cache.sqlite")
+    elif not os.path.isabs(path):
+        path = os.path.join(instance_path, path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    # WAL + busy timeout: several gunicorn workers share the file.
+    return SQLiteCache(path, wal=True, busy_timeout=5000)
+
+
+class ParsedMemo:
+    """Bounded, thread-safe LRU map from a memo key to a parsed cached response.
+
+    A warm usage view reads the same cached response again and again; decoding its JSON and
+    building the typed results each time cost about half of the view's CPU. The memo key names
+    those exact bytes (see :meth:`StoredAnswers.memo_key`), so a refreshed answer is parsed
+    afresh and two keys' or two users' answers never share an entry.
+
+    Values must be immutable (frozen dataclasses, tuples, read-only mappings): every caller that
+    hits an entry gets the same object. ``hits``/``misses`` are counters for tests and benchmarks.
+    ``maxsize`` 0 disables the memo.
+    """
+
+    def __init__(self, maxsize: int = 256) -> None:
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0")
+        self.maxsize = int(maxsize)
+        self.hits = 0
+        self.misses = 0
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        """The value stored under ``key`` (now the most recently used) or :data:`MISSING`."""
+        with self._lock:
+            value = self._data.get(key, MISSING)
+            if value is MISSING:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Store ``value``; the least recently used entries go once ``maxsize`` is exceeded."""
+        if self.maxsize == 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every entry (counters are kept)."""
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._data
+
+
+class StoredAnswers:
+    """What the HTTP layer does with the session's cache besides plain caching: look up
+    expired entries, name the exact cached bytes for the memo, delete, invalidate."""
+
+    def __init__(self, session: CachedSession, logger: logging.Logger) -> None:
+        self.session = session
+        self.logger = logger
+
+    def key(self, url: str, params: Any) -> str:
+        """The requests-cache key of a GET (every query parameter is part of it)."""
+        prepared = self.session.prepare_request(requests.Request("GET", url, params=params))
+        return self.session.cache.create_key(prepared)
+
+    def expired(self, url: str, params: Any) -> tuple[str | None, Any]:
+        """The stored (possibly expired) response for this exact GET and its cache key."""
+        try:
+            key = self.key(url, params)
+            return key, self.session.cache.get_response(key)
+        except Exception:  # a broken cache must never hide the real error
+            self.logger.warning("litellm cache lookup failed", exc_info=False)
+            return None, None
+
+    def memo_key(
+        self, parse: Callable[[Any], Any], request: str | tuple | None, response: Any
+    ) -> tuple | None:
+        """The memo key of a response read from the cache, or None (parse, don't memoise).
+
+        It identifies the exact cached bytes: the parser, the requests-cache key of the entry
+        (the one the cache storage read it under, else ``request``: that key, or ``(url,
+        params)`` to compute it), the entry's ``created_at`` and a digest of the body.
+        """
+        created_at = getattr(response, "created_at", None)
+        if created_at is None:
+            return None
+        request = getattr(response, "cache_key", None) or request
+        if not request:
+            return None
+        if isinstance(request, tuple):
+            try:
+                request = self.key(*request)
+            except Exception:  # a broken cache must never break a call
+                return None
+        digest = hashlib.blake2b(response.content or b"", digest_size=16).digest()
+        return (parse, request, created_at, digest)
+
+    def drop(self, url: str, params: Any) -> bool:
+        """Delete the cached answer to this GET; False when the cache failed.
+
+        requests-cache stores every 200 before the portal reads it, so an answer that could not
+        be decoded or parsed must go again: else an HTML page or cut JSON would be served from
+        the cache (error panel included) for the whole cache lifetime, and Retry would read the
+        same entry again.
+        """
+        try:
+            self.session.cache.delete(self.key(url, params))
+        except Exception:  # a broken cache must never hide the real error
+            self.logger.warning("litellm cache delete failed", exc_info=False)
+            return False
+        return True
+
+    def invalidate(self, *paths: str) -> None:
+        """Drop cached responses for these paths (after a key was created or deleted)."""
+        try:
+            cache = self.session.cache
+            responses = cache.responses
+            # requests-cache's SQLite backend shares one connection between threads; a write by
+            # another thread while this walk's cursor is open can leave that connection inside a
+            # transaction for good, and every later write then spins under the backend's lock
+            # (the whole process freezes). So the walk holds that lock, and only for the keys.
+            with getattr(responses, "_lock", None) or nullcontext():
+                keys = list(responses.keys())
+            doomed = [
+                key
+                for key in keys
+                if urlsplit(getattr(responses.get(key), "url", "") or "").path.endswith(paths)
+            ]
+            if doomed:
+                cache.delete(*doomed)
+        except Exception:
+            self.logger.warning("litellm cache invalidation failed for %s", ", ".join(paths))
