@@ -23,8 +23,8 @@ def create_app(config: Config | None = None) -> Flask:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.instance_path}/portal.sqlite"
 
-    from app import csrf, errors, ids, logs, security, sqlite
-    from app.extensions import db, htmx, migrate
+    from app import errors, ids, logs, security, sqlite
+    from app.extensions import csrf, db, htmx, migrate
     from app.services import init_services
 
     db.init_app(app)

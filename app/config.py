@@ -118,6 +118,12 @@ class Config:
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         # Every form here is a few hundred bytes; larger bodies are refused (413) unread.
         self.MAX_CONTENT_LENGTH = 64 * 1024
+        # The CSRF token lasts as long as the session (which SESSION_LIFETIME already bounds),
+        # so a form left open for an hour still posts. Not checking Referer on HTTPS keeps the
+        # token the one test: a proxy that rewrites Host, or a browser that strips Referer,
+        # would otherwise refuse every form.
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.WTF_CSRF_SSL_STRICT = False
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.is_production

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.db_errors import is_unavailable
@@ -11,6 +12,7 @@ from app.extensions import db
 from app.htmx import is_partial
 
 DATABASE_UNAVAILABLE = "The portal's database is unavailable; nothing was changed."
+CSRF_REFUSED = "The form has expired or is missing its CSRF token. Reload the page and try again."
 
 
 def _render(status: int, title: str, message: str):
@@ -25,6 +27,11 @@ def _render(status: int, title: str, message: str):
 
 def handle_http_error(error: HTTPException):
     return _render(error.code or 500, error.name, error.description or "")
+
+
+def handle_csrf_error(error: CSRFError):
+    """One message for every refusal reason (missing, wrong, from another session)."""
+    return _render(400, error.name, CSRF_REFUSED)
 
 
 # Endpoints whose callers read JSON (scripts downloading exports, health probes).
@@ -83,6 +90,7 @@ def handle_database_error(error: sa.exc.SQLAlchemyError):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(RequestEntityTooLarge, handle_too_large)
     app.register_error_handler(sa.exc.SQLAlchemyError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -1,52 +1,42 @@
 """Structured logs: one line per request and one per LiteLLM call, secrets redacted.
 
-Lines are JSON objects on stderr so any log shipper can parse them. The redacting filter sits
-on the handler, so nothing reaches the output without passing through it.
+Lines are JSON objects on stderr (python-json-logger) so any log shipper can parse them. The
+redacting filter sits on the handler, so nothing reaches the output without passing through it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from flask import Flask, g, request
+from pythonjsonlogger import json as json_logging
 
 from app.services.redact import RedactingFilter
 
-EXTRA_FIELDS = (
-    "method",
-    "path",
-    "status",
-    "duration_ms",
-    "user_id",
-    "route",
-    "cache_hit",
-    "stale",
-    "remote_addr",
-)
 
+class JsonFormatter(json_logging.JsonFormatter):
+    """``{"ts":…, "level":…, "logger":…, "msg":…, <extra= fields>, "exc":…}`` per record."""
 
-class JsonFormatter(logging.Formatter):
-    """``{"ts":…, "level":…, "logger":…, "msg":…, <extra fields>}``."""
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            datefmt="%Y-%m-%dT%H:%M:%S",
+            rename_fields={
+                "asctime": "ts",
+                "levelname": "level",
+                "name": "logger",
+                "message": "msg",
+                "exc_info": "exc",
+            },
+        )
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for name in EXTRA_FIELDS:
-            if hasattr(record, name):
-                line[name] = getattr(record, name)
-        # exc_text first: RedactingFilter leaves the redacted traceback there, while re-rendering
-        # exc_info would print the raw one (secrets in exception messages included).
+    def add_fields(self, log_data, record, message_dict) -> None:
+        # RedactingFilter leaves the redacted traceback in exc_text; the library would print the
+        # one it renders again from exc_info, raw (secrets in exception messages included).
         if record.exc_text:
-            line["exc"] = record.exc_text
-        elif record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+            message_dict = {**message_dict, "exc_info": record.exc_text}
+        super().add_fields(log_data, record, message_dict)
 
 
 def _redacting_filter(app: Flask) -> RedactingFilter:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 
@@ -162,6 +163,20 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+# Flask-WTF signs the CSRF token with the current time, so two renderings of one page a second
+# apart differ there (meta tag, hidden fields, hx-headers) and nowhere else.
+_CSRF_TOKEN_IN_PAGE = re.compile(
+    r'(name="csrf-token" content="|name="csrf_token" value="|"X-CSRFToken": ")[^"]+'
+)
+
+
+@pytest.fixture
+def page_text():
+    """``page_text(response)`` → the body as text with every CSRF token masked, for comparing
+    two responses byte for byte."""
+    return lambda response: _CSRF_TOKEN_IN_PAGE.sub(r"\1~", response.get_data(as_text=True))
 
 
 # --- factories -------------------------------------------------------------------------------

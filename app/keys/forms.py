@@ -1,4 +1,4 @@
-"""The create-key form: parse, validate, and keep what was typed for re-rendering."""
+"""The create-key form: WTForms checks it; ``CreateKeyForm`` keeps what was typed to show again."""
 
 from __future__ import annotations
 
@@ -8,6 +8,17 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from werkzeug.datastructures import MultiDict
+from wtforms import Field, FloatField, Form, StringField
+from wtforms.validators import (
+    DataRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    StopValidation,
+)
+
 from app.services.keys import LABEL_MAX, NewKeyRequest
 
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -16,6 +27,8 @@ MODEL_RE = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_MODELS = 50
 MAX_BUDGET = 1_000_000_000
+NOT_AN_AMOUNT = "Enter an amount in USD, e.g. 25 or 12.50."
+FIELD_NAMES = ("name", "max_budget", "duration", "models", "idempotency_token")
 
 
 def new_idempotency_token() -> str:
@@ -23,11 +36,86 @@ def new_idempotency_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class AmountField(FloatField):
+    """A float, with the form's own words for text that is no number."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(NOT_AN_AMOUNT) from None
+
+
+def finite(form, field) -> None:
+    """ "nan" and "inf" parse as floats but are no amount. Without data, parsing already failed
+    (its message is recorded): stop without a second one."""
+    if field.data is None:
+        raise StopValidation("")
+    if not math.isfinite(field.data):
+        raise StopValidation(NOT_AN_AMOUNT)
+
+
+class CommaSeparatedField(Field):
+    """``"a, b,,c"`` → ``("a", "b", "c")``."""
+
+    def process_formdata(self, valuelist):
+        text = valuelist[0] if valuelist else ""
+        self.data = tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def model_names(form, field) -> None:
+    bad = next((name for name in field.data if not MODEL_RE.match(name)), None)
+    if bad is not None:
+        raise StopValidation(f"Not a model name: {bad[:60]}")
+
+
+def _strip(value: str | None) -> str:
+    return (value or "").strip()
+
+
+class CreateKeyFields(Form):
+    """The rules. ``name`` is the label the owner types (the LiteLLM alias is made from it)."""
+
+    name = StringField(
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter a name for the key."),
+            Length(max=LABEL_MAX, message=f"Use at most {LABEL_MAX} characters."),
+            Regexp(NAME_RE, message="Use only letters, digits, “-”, “_” and “.”."),
+        ],
+    )
+    max_budget = AmountField(
+        validators=[
+            Optional(),
+            finite,
+            NumberRange(min=0, message="The budget cannot be negative."),
+            NumberRange(max=MAX_BUDGET, message="That budget is too large."),
+        ]
+    )
+    duration = StringField(
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Regexp(
+                DURATION_RE,
+                message="Use a number and a unit: s, m, h, d, w or mo (e.g. 30d, 12h, 6mo).",
+            ),
+        ],
+    )
+    models = CommaSeparatedField(
+        validators=[
+            model_names,
+            Length(max=MAX_MODELS, message=f"List at most {MAX_MODELS} models."),
+        ]
+    )
+    # Not a field the person can fix: its error is the form's (see CreateKeyForm.validate).
+    idempotency_token = StringField(filters=[_strip], validators=[Regexp(TOKEN_RE)])
+
+
 @dataclass
 class CreateKeyForm:
-    """Raw values as typed (for re-rendering) and field-level errors. ``label`` is what the
-    owner types in the field shown as "Name" (form field ``name``); the LiteLLM alias is made
-    from it (``api_keys.alias``)."""
+    """Raw values as typed (for re-rendering) and the first error of each field. ``label`` is
+    what the owner types in the field shown as "Name" (form field ``name``)."""
 
     label: str = ""
     max_budget: str = ""
@@ -39,61 +127,30 @@ class CreateKeyForm:
 
     @classmethod
     def from_form(cls, data: Mapping[str, str]) -> CreateKeyForm:
-        return cls(
-            label=(data.get("name") or "").strip(),
-            max_budget=(data.get("max_budget") or "").strip(),
-            duration=(data.get("duration") or "").strip(),
-            models=(data.get("models") or "").strip(),
-            idempotency_token=(data.get("idempotency_token") or "").strip(),
-        )
+        name, max_budget, duration, models, token = (_strip(data.get(f)) for f in FIELD_NAMES)
+        return cls(name, max_budget, duration, models, token)
 
     def validate(self) -> NewKeyRequest | None:
-        """The validated request, or None with ``errors`` filled in."""
-        self.errors = {}
-        if not self.label:
-            self.errors["name"] = "Enter a name for the key."
-        elif len(self.label) > LABEL_MAX:
-            self.errors["name"] = f"Use at most {LABEL_MAX} characters."
-        elif not NAME_RE.match(self.label):
-            self.errors["name"] = "Use only letters, digits, “-”, “_” and “.”."
-
-        budget: float | None = None
-        if self.max_budget:
-            try:
-                budget = float(self.max_budget)
-            except ValueError:
-                self.errors["max_budget"] = "Enter an amount in USD, e.g. 25 or 12.50."
-            else:
-                if not math.isfinite(budget):
-                    self.errors["max_budget"] = "Enter an amount in USD, e.g. 25 or 12.50."
-                elif budget < 0:
-                    self.errors["max_budget"] = "The budget cannot be negative."
-                elif budget > MAX_BUDGET:
-                    self.errors["max_budget"] = "That budget is too large."
-
-        if self.duration and not DURATION_RE.match(self.duration):
-            self.errors["duration"] = (
-                "Use a number and a unit: s, m, h, d, w or mo (e.g. 30d, 12h, 6mo)."
-            )
-
-        models = tuple(part.strip() for part in self.models.split(",") if part.strip())
-        bad = [m for m in models if not MODEL_RE.match(m)]
-        if bad:
-            self.errors["models"] = f"Not a model name: {bad[0][:60]}"
-        elif len(models) > MAX_MODELS:
-            self.errors["models"] = f"List at most {MAX_MODELS} models."
-
-        if not TOKEN_RE.match(self.idempotency_token):
-            # Not a field the person can fix: reload gives a fresh form.
+        """The validated request, or None with ``errors`` (or ``error``) filled in."""
+        typed = (self.label, self.max_budget, self.duration, self.models, self.idempotency_token)
+        fields = CreateKeyFields(MultiDict(zip(FIELD_NAMES, typed, strict=True)))
+        fields.validate()
+        self.errors = {
+            name: messages[0]
+            for name, messages in fields.errors.items()
+            if name != "idempotency_token"
+        }
+        if fields.idempotency_token.errors:
+            # Reload gives a fresh form.
             self.error = "This form has expired. Reload the page and try again."
             self.idempotency_token = new_idempotency_token()
             return None
         if self.errors:
             return None
         return NewKeyRequest(
-            label=self.label,
-            idempotency_token=self.idempotency_token,
-            max_budget=budget,
-            duration=self.duration or None,
-            models=tuple(dict.fromkeys(models)),
+            label=fields.name.data,
+            idempotency_token=fields.idempotency_token.data,
+            max_budget=fields.max_budget.data,
+            duration=fields.duration.data or None,
+            models=tuple(dict.fromkeys(fields.models.data)),
         )

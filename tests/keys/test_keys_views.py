@@ -95,12 +95,16 @@ BAD_INPUT = [
     ({"name": ""}, "name", "Enter a name"),
     ({"name": "x" * 65}, "name", "at most 64"),
     ({"name": "my laptop!"}, "name", "Use only letters"),
+    ({"name": "   "}, "name", "Enter a name"),
     ({"max_budget": "-1"}, "max_budget", "cannot be negative"),
     ({"max_budget": "ten"}, "max_budget", "Enter an amount"),
     ({"max_budget": "nan"}, "max_budget", "Enter an amount"),
+    ({"max_budget": "inf"}, "max_budget", "Enter an amount"),
+    ({"max_budget": "1000000001"}, "max_budget", "That budget is too large"),
     ({"duration": "30y"}, "duration", "s, m, h, d, w or mo"),
     ({"duration": "d30"}, "duration", "s, m, h, d, w or mo"),
     ({"models": "gpt-4o, bad model"}, "models", "Not a model name"),
+    ({"models": ", ".join(f"m{i}" for i in range(51))}, "models", "List at most 50 models"),
 ]
 
 
@@ -118,10 +122,22 @@ def test_bad_input_is_a_field_error_and_nothing_is_sent(
     assert f'id="key-{field}-error"' in html
     tag = re.search(rf'<input id="key-{field}"[^>]*>', html).group(0)
     assert 'aria-invalid="true"' in tag and f"key-{field}-error" in tag
-    assert f'value="{fields[field]}"' in tag or fields[field] == ""  # keeps what was typed
+    assert f'value="{fields[field].strip()}"' in tag  # keeps what was typed (trimmed)
     if htmx:
         assert response.headers["HX-Retarget"] == "#key-create"
         assert html.lstrip().startswith('<section id="key-create"')
+    assert sim.count() == 0
+    assert rows() == []
+
+
+def test_a_malformed_idempotency_token_asks_for_a_reload(client, alice, create_form, sim, rows):
+    data = create_form(idempotency_token="short")
+    sim.reset_calls()
+    response = client.post("/keys", data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "This form has expired. Reload the page and try again." in html
+    assert IDEMPOTENCY_RE.search(html).group(1) != "short"  # a fresh token to try again with
     assert sim.count() == 0
     assert rows() == []
 
@@ -206,7 +222,7 @@ def test_post_without_csrf_token_is_refused(client, alice, make_key, create_form
 
 
 def test_other_users_key_is_404_like_a_missing_one(
-    client, alice, make_user, make_key, csrf_token, sim, rows
+    client, alice, make_user, make_key, csrf_token, page_text, sim, rows
 ):
     bob = make_user("bob@example.com")
     bobs = make_key(bob, "laptop")
@@ -216,7 +232,7 @@ def test_other_users_key_is_404_like_a_missing_one(
         theirs = getattr(client, method)(path.format(bobs.id), data={"csrf_token": token})
         missing = getattr(client, method)(path.format(999999), data={"csrf_token": token})
         assert theirs.status_code == missing.status_code == 404
-        assert theirs.get_data() == missing.get_data()
+        assert page_text(theirs) == page_text(missing)
     assert sim.count() == 0
     assert bobs.token in sim.keys
     assert rows()[0].revoked_at is None

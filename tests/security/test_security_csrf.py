@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -76,3 +77,12 @@ def test_the_same_posts_work_with_the_token(app, client, setup, sim, csrf_token)
     assert done.status_code == 303 and key.token not in sim.keys
     headers = {"X-CSRFToken": token}
     assert client.post("/auth/sign-out", headers=headers).status_code == 303
+
+
+def test_a_page_left_open_for_hours_still_posts(client, setup, csrf_token, monkeypatch):
+    """The token lasts as long as the session, not a fixed hour: a tab opened in the morning
+    can still sign out or revoke in the afternoon."""
+    token = csrf_token()
+    later = time.time() + 3 * 3600  # within SESSION_LIFETIME (8 h)
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.post("/auth/sign-out", data={"csrf_token": token}).status_code == 303
