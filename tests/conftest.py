@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from app import create_app
 from app.config import TestingConfig
@@ -282,3 +284,16 @@ def csrf_token(client) -> Iterator:
         return _csrf_from(test_client.get(path).get_data(as_text=True))
 
     return get
+
+
+@pytest.fixture
+def failing_key_rows():
+    """Every flush that inserts an ApiKey fails like a lost database connection."""
+
+    def refuse(session, flush_context, instances):
+        if any(isinstance(obj, ApiKey) for obj in session.new):
+            raise OperationalError("INSERT INTO api_keys", {}, Exception("database went away"))
+
+    sa.event.listen(Session, "before_flush", refuse)
+    yield
+    sa.event.remove(Session, "before_flush", refuse)

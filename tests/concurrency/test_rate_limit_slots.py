@@ -4,12 +4,7 @@ keys made and LiteLLM's refusals of the user's own input, never portal or upstre
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
-from flask_sqlalchemy.session import Session
 from http_portal import at_once
-from sqlalchemy.exc import OperationalError
-
-from app.models import ApiKey
 
 UPSTREAM_FAILURES = {
     # LiteLLM answers 503 (POSTs are never retried), 500, or 200 with an HTML page.
@@ -71,19 +66,6 @@ def test_litellm_refusing_the_users_input_uses_a_slot(serve_portal, sim):
     assert refused.status_code == 409 and "LiteLLM refused the key" in refused.text
     assert portal.rate_limit_hits() == 1
     assert [alice.create_key(label).status_code for label in ("a", "b")] == [201, 429]
-
-
-@pytest.fixture
-def failing_key_rows():
-    """Every flush that inserts an ApiKey fails like a lost database connection."""
-
-    def refuse(session, flush_context, instances):
-        if any(isinstance(obj, ApiKey) for obj in session.new):
-            raise OperationalError("INSERT INTO api_keys", {}, Exception("database went away"))
-
-    sa.event.listen(Session, "before_flush", refuse)
-    yield
-    sa.event.remove(Session, "before_flush", refuse)
 
 
 def test_a_row_the_portal_cannot_save_does_not_use_a_slot(serve_portal, sim, failing_key_rows):

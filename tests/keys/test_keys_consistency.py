@@ -5,11 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 
-import pytest
-import sqlalchemy as sa
-from flask_sqlalchemy.session import Session
-from sqlalchemy.exc import OperationalError
-
 from app.extensions import db
 from app.models import ApiKey, User
 from app.services.litellm import LiteLLMClient
@@ -17,19 +12,6 @@ from app.services.litellm import LiteLLMClient
 
 def _live_aliases(sim) -> list[str]:
     return sorted(k["key_alias"] for k in sim.keys.values())
-
-
-@pytest.fixture
-def failing_key_writes():
-    """Make every flush that inserts an ApiKey fail like a lost database connection."""
-
-    def refuse(session, flush_context, instances):
-        if any(isinstance(obj, ApiKey) for obj in session.new):
-            raise OperationalError("INSERT INTO api_keys", {}, Exception("database went away"))
-
-    sa.event.listen(Session, "before_flush", refuse)
-    yield
-    sa.event.remove(Session, "before_flush", refuse)
 
 
 def test_litellm_rejection_writes_no_row(client, alice, create_form, sim, rows):
@@ -66,7 +48,7 @@ def test_litellm_server_error_on_create(client, alice, create_form, sim, rows):
 
 
 def test_db_failure_after_create_deletes_the_litellm_key(
-    client, alice, create_form, sim, rows, failing_key_writes
+    client, alice, create_form, sim, rows, failing_key_rows
 ):
     response = client.post("/keys", data=create_form(name="laptop"))
     html = response.get_data(as_text=True)
@@ -79,7 +61,7 @@ def test_db_failure_after_create_deletes_the_litellm_key(
 
 
 def test_failed_cleanup_is_reported_and_logged(
-    client, alice, create_form, sim, rows, failing_key_writes, caplog
+    client, alice, create_form, sim, rows, failing_key_rows, caplog
 ):
     sim.set_fault("/key/delete", 503)
     with caplog.at_level(logging.ERROR, logger="app"):
