@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User
+from app.services.lineage import key_by_token as lineage_tokens
 from app.services.litellm import Metrics
 from app.services.usage import UsageReport, accumulate_tokens
 
@@ -77,7 +78,7 @@ def usage_for_all_users(
         client = litellm_client()
     users = all_users()
     keys = list(db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id)))
-    key_by_token = {k.litellm_token_id: k.id for k in keys if k.litellm_token_id}
+    key_by_token = lineage_tokens(keys)  # every token of every key, rotated ones included
     acc = accumulate_tokens(client, start, end, key_by_token, refresh=refresh)
     per_user: dict[int, Metrics] = {}
     for key in keys:

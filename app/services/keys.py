@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import audit, ratelimit
 from app.extensions import db
-from app.models import ApiKey, User, utcnow
+from app.models import ApiKey, ApiKeyToken, User, utcnow
 from app.services import litellm_client
 from app.services.litellm import (
     LiteLLMBadResponse,
@@ -264,6 +264,14 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
         with write_transaction() as session:
             session.add(key)
             session.flush()
+            session.add(
+                ApiKeyToken(
+                    api_key_id=key.id,
+                    token_id=generated.token_id,
+                    became_current_at=key.created_at,
+                    source="created",
+                )
+            )
             audit.record(
                 "key.create",
                 actor=actor,

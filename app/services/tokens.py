@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app.db_errors import is_unavailable
 from app.extensions import db
 from app.models import ApiKey
+from app.services.lineage import TokenTaken, add_token
 from app.transactions import write_transaction
 
 log = logging.getLogger("app.tokens")
@@ -20,7 +21,8 @@ def store_token_if_missing(key_id: int, token: str, *, commit: bool = True) -> b
 
     The ``WHERE litellm_token_id IS NULL`` makes the write safe while the portal serves and
     while another backfill runs: the first writer wins and nobody overwrites a stored id.
-    A token already stored on another row violates the unique index: nothing is written.
+    A token already stored on another row, or in another key's lineage, violates a unique
+    index: nothing is written. A written token also starts the key's lineage.
     """
     statement = (
         sa.update(ApiKey)
@@ -28,16 +30,23 @@ def store_token_if_missing(key_id: int, token: str, *, commit: bool = True) -> b
         .values(litellm_token_id=token)
         .execution_options(synchronize_session=False)
     )
+
+    def write(session) -> int:
+        written = session.execute(statement).rowcount
+        if written == 1:
+            add_token(session, key_id, token, "backfill")
+        return written
+
     try:
         if commit:
             with write_transaction() as session:
-                result = session.execute(statement)
+                written = write(session)
         else:
             with db.session.begin_nested():
-                result = db.session.execute(statement)
-    except IntegrityError:
+                written = write(db.session)
+    except (IntegrityError, TokenTaken):
         return False
-    return result.rowcount == 1
+    return written == 1
 
 
 class UnknownAlias(LookupError):
