@@ -85,6 +85,15 @@ class ApiKey(db.Model):
         return f"<ApiKey {self.id} {self.alias}>"
 
 
+TOKEN_SOURCES = {
+    "created": "created in the portal",
+    "backfill": "found in LiteLLM by alias",
+    "rotated": "rotated in the portal",
+    "external": "regenerated outside the portal",
+    "migration": "recorded before rotations existed",
+}
+
+
 class ApiKeyToken(db.Model):
     """One token id a portal key has had: the key's lineage across rotations.
 
@@ -102,10 +111,15 @@ class ApiKeyToken(db.Model):
     retired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     delete_after: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    # 'created', 'backfill', 'rotated', 'external' or 'migration'
+    # One of TOKEN_SOURCES.
     source: Mapped[str] = mapped_column(sa.String(16))
 
     key: Mapped[ApiKey] = relationship(back_populates="tokens")
+
+    @property
+    def source_words(self) -> str:
+        """How the token joined the lineage, in words for the key's page."""
+        return TOKEN_SOURCES.get(self.source, self.source)
 
     def __repr__(self) -> str:
         return f"<ApiKeyToken {self.id} key={self.api_key_id} {self.source}>"

@@ -19,13 +19,6 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import ApiKey, ApiKeyToken, utcnow
 
-SOURCES = {
-    "created": "created in the portal",
-    "backfill": "found by alias",
-    "rotated": "rotated in the portal",
-    "external": "regenerated outside the portal",
-    "migration": "recorded before rotations existed",
-}
 # A rotation claims the current token before it asks LiteLLM; a claim older than this belongs
 # to a rotation that died half-way and no longer blocks anything.
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)

@@ -18,6 +18,8 @@ from typing import TypeVar
 
 from app.models import ApiKey, User
 from app.services.key_listing import keys_of
+from app.services.lineage import key_by_token as lineage_tokens
+from app.services.lineage import rotations
 from app.services.litellm import (
     BreakdownEntry,
     DailyActivity,
@@ -25,8 +27,6 @@ from app.services.litellm import (
     Metrics,
     covers_recent_usage,
 )
-from app.services.lineage import key_by_token as lineage_tokens
-from app.services.lineage import rotations
 from app.services.tokens import resolve_missing_tokens, resolve_token
 
 _T = TypeVar("_T")
