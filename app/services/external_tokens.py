@@ -81,3 +81,25 @@ def adopt_token(key: ApiKey, token: str, *, actor: User | None = None) -> bool:
         return False
     log.info("key %s was regenerated outside the portal; new token %s… adopted", key_id, token[:8])
     return True
+
+
+def sweep_regenerated(client) -> int:
+    """One ``/key/list`` sweep of all keys; adopt regenerated keys of every portal user.
+
+    For ``flask retire-tokens``. Returns how many keys got a new current token.
+    """
+    from app.extensions import db
+
+    by_owner: dict[str, list[KeyRecord]] = {}
+    for record in client.list_keys(None, force_refresh=True):
+        by_owner.setdefault(record.user_id or "", []).append(record)
+    keys = db.session.scalars(
+        sa.select(ApiKey)
+        .where(ApiKey.revoked_at.is_(None), ApiKey.litellm_token_id.is_not(None))
+        .order_by(ApiKey.id)
+    ).all()
+    adopted = 0
+    for key in keys:
+        owner = key.user
+        adopted += adopt_listed_tokens(owner, [key], by_owner.get(owner.litellm_user_id, []))
+    return adopted
