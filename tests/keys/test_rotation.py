@@ -208,7 +208,7 @@ def test_a_database_failure_after_the_new_key_deletes_it_again(
 
 
 def test_the_open_source_proxy_refuses_regenerate_and_rotation_still_works(
-    client, alice, make_key, rotate, secret_in, sim, sim_server
+    app, client, alice, make_key, rotate, secret_in, sim, sim_server
 ):
     import requests
 
@@ -216,7 +216,7 @@ def test_the_open_source_proxy_refuses_regenerate_and_rotation_still_works(
     refused = requests.post(
         f"{sim_server.base_url}/key/regenerate",
         json={"key": key.token},
-        headers={"Authorization": "Bearer sk-sim-master-0123456789"},
+        headers={"Authorization": f"Bearer {app.config['LITELLM_MASTER_KEY']}"},
         timeout=5,
     )
     assert refused.status_code == 500
