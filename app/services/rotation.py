@@ -56,7 +56,8 @@ GRACE_PERIODS = {
     "1h": dt.timedelta(hours=1),
     "24h": dt.timedelta(hours=24),
 }
-RETIRED_MARK = "@retired-"
+RETIRED_MARK = "@retired-"  # "@" never occurs in a portal label, so never in a portal alias
+ALIAS_MAX = 255  # LiteLLM's limit on key_alias
 
 
 class RotationRefused(KeyServiceError):
@@ -97,8 +98,10 @@ class RotatedKey:
 
 
 def retired_alias(alias: str, token: str) -> str:
-    """The alias an old key carries during its grace period (unique: it holds its token id)."""
-    return f"{alias}{RETIRED_MARK}{token[:12]}"
+    """The alias an old key carries during its grace period (unique: it holds part of its
+    token id), cut to LiteLLM's 255 characters."""
+    suffix = f"{RETIRED_MARK}{token[:12]}"
+    return alias[: ALIAS_MAX - len(suffix)] + suffix
 
 
 def current_token_mark(key: ApiKey) -> str:
