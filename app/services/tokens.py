@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app.db_errors import is_unavailable
 from app.extensions import db
 from app.models import ApiKey
+from app.services.external_tokens import adopt_listed_tokens
 from app.services.lineage import TokenTaken, add_token
 from app.transactions import write_transaction
 
@@ -90,7 +91,12 @@ def resolve_missing_tokens(user, keys, *, client=None) -> dict[int, str]:
         from app.services import litellm_client
 
         client = litellm_client()
-    by_alias = client.list_keys(user.litellm_user_id).by_alias()
+    listed = client.list_keys(user.litellm_user_id)
+    by_alias = listed.by_alias()
+    # The look-up also shows keys regenerated outside the portal: they join their lineage.
+    known = [k for k in keys if k.litellm_token_id and k.user_id == user.id]
+    if adopt_listed_tokens(user, known, listed):
+        resolved = {k.id: db.session.get(ApiKey, k.id).litellm_token_id for k in known}
     for key in missing:
         record = by_alias.get(key.alias)
         if record is None or record.user_id != user.litellm_user_id:

@@ -3,6 +3,7 @@ revoke deletes whatever secret of the key is live (simulator over HTTP)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -161,3 +162,18 @@ def test_the_maintenance_command_adopts_regenerated_keys(
     assert "1 key(s) regenerated outside the portal adopted" in result.output
     assert current_token(app, key.id) == new
     assert lineage(app, key.id)[0].deleted_at is not None  # the old hash: already gone
+
+
+def test_the_usage_views_alias_lookup_adopts_a_regenerated_key(
+    app, client, alice, make_key, regenerate, sim
+):
+    key = make_key(alice, "laptop")
+    make_key(alice, "older", store_token=False)  # its token id is looked up by alias
+    new = regenerate(key.token)
+    sim.add_usage(
+        token=new, date=dt.datetime.now(dt.UTC).date(), model="m", provider="p",
+        prompt_tokens=1, completion_tokens=1, spend=0.75,
+    )  # fmt: skip
+    html = client.get("/usage?preset=today").get_data(as_text=True)
+    assert current_token(app, key.id) == new
+    assert "$0.7500" in html  # the regenerated secret's usage counts as the key's
