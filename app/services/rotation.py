@@ -195,6 +195,7 @@ def _rotate_in_litellm(
             "elsewhere). Reload the page and try again."
         ) from None
     except LiteLLMError as exc:
+        _restore_alias(token, alias)  # the rename may have happened before the answer was lost
         raise _failure(exc) from None
     try:
         generated = client.generate_key(

@@ -252,3 +252,16 @@ def test_rotate_needs_the_csrf_token(client, alice, make_key, sim):
     response = client.post(f"/keys/{key.id}/rotate", data={"grace": "1h"})
     assert response.status_code == 400
     assert sim.count("/key/update", "POST") == 0
+
+
+def test_a_lost_answer_to_the_rename_gives_the_old_key_its_alias_back(
+    app, client, alice, make_key, rotate, sim
+):
+    key = make_key(alice, "laptop")
+    sim.set_garbage("/key/update", "truncated")  # renamed in LiteLLM, the answer is cut
+    response = rotate(key.id, "1h")
+    sim.clear_faults()
+    assert response.status_code == 502
+    assert sim.count("/key/generate", "POST") == 0
+    # The restoring rename was garbled too, but LiteLLM did it.
+    assert sim.keys[key.token]["key_alias"] == key.alias
