@@ -234,7 +234,7 @@ def rotate(user_id: int, key_id: int):
             key,
             actor=g.user,
             grace=request.form.get("grace", ""),
-            seen_token=request.form.get("seen_token", ""),
+            seen_token=request.form.get("rotation_mark", ""),
         )
     except rotation.AlreadyRotated as exc:
         return _render_keys(user, message=exc.message)

@@ -162,7 +162,7 @@ def rotate(key_id: int):
             key,
             actor=g.user,
             grace=request.form.get("grace", ""),
-            seen_token=request.form.get("seen_token", ""),
+            seen_token=request.form.get("rotation_mark", ""),
         )
     except rotation.AlreadyRotated as exc:
         context["message"] = exc.message

@@ -124,7 +124,7 @@ def test_revoke_deletes_old_secrets_still_in_their_grace(
 
     key = make_key(alice, "laptop")
     page = client.get(f"/keys/{key.id}/rotate").get_data(as_text=True)
-    form = {"csrf_token": csrf_token(), "grace": "24h", "seen_token": SEEN_RE.search(page)[1]}
+    form = {"csrf_token": csrf_token(), "grace": "24h", "rotation_mark": SEEN_RE.search(page)[1]}
     client.post(f"/keys/{key.id}/rotate", data=form)
     assert key.token in sim.keys  # in its grace period
     client.post(f"/keys/{key.id}/revoke", data={"csrf_token": csrf_token()})

@@ -16,7 +16,7 @@ from app.models import ApiKey, ApiKeyToken, AuditEvent, utcnow
 from app.services.rotation import retired_alias
 
 HX = {"HX-Request": "true"}
-SEEN_RE = re.compile(r'name="seen_token" value="([^"]*)"')
+SEEN_RE = re.compile(r'name="rotation_mark" value="([^"]*)"')
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def rotate(client, csrf_token):
             page = client.get(f"/keys/{key_id}/rotate").get_data(as_text=True)
             match = SEEN_RE.search(page)
             assert match, page
-            form = {"csrf_token": csrf_token(), "grace": grace, "seen_token": match.group(1)}
+            form = {"csrf_token": csrf_token(), "grace": grace, "rotation_mark": match.group(1)}
         return client.post(f"/keys/{key_id}/rotate", data=form, headers=headers or {})
 
     return post
@@ -119,7 +119,7 @@ def test_a_double_submitted_rotation_makes_one_new_key(
 ):
     key = make_key(alice, "laptop")
     page = client.get(f"/keys/{key.id}/rotate").get_data(as_text=True)
-    form = {"csrf_token": csrf_token(), "grace": "1h", "seen_token": SEEN_RE.search(page)[1]}
+    form = {"csrf_token": csrf_token(), "grace": "1h", "rotation_mark": SEEN_RE.search(page)[1]}
     first = rotate(key.id, form=form)
     second = rotate(key.id, form=form)
     assert secret_in(first) is not None
@@ -139,7 +139,7 @@ def test_a_revoked_or_expired_key_cannot_be_rotated(
             db.session.get(ApiKey, key.id).expires_at = utcnow() - dt.timedelta(days=1)
             db.session.commit()
     assert "cannot be rotated" in client.get(f"/keys/{key.id}/rotate").get_data(as_text=True)
-    form = {"csrf_token": csrf_token(), "grace": "1h", "seen_token": ""}
+    form = {"csrf_token": csrf_token(), "grace": "1h", "rotation_mark": ""}
     response = rotate(key.id, form=form)
     assert response.status_code == 409
     assert says in response.get_data(as_text=True)
@@ -236,7 +236,7 @@ def test_an_admin_rotates_a_users_key_and_sees_the_secret_once(
     seen = SEEN_RE.search(confirm.get_data(as_text=True))[1]
     response = client.post(
         f"/admin/users/{bob.id}/keys/{key.id}/rotate",
-        data={"csrf_token": csrf_token(path="/admin/usage"), "grace": "24h", "seen_token": seen},
+        data={"csrf_token": csrf_token(path="/admin/usage"), "grace": "24h", "rotation_mark": seen},
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert secret_in(response) is not None

@@ -22,7 +22,7 @@ def rotated(app, client, alice, make_key, csrf_token, sim):
     """Alice's key "laptop" rotated with a 1 hour grace: (key, old token, new token)."""
     key = make_key(alice, "laptop")
     page = client.get(f"/keys/{key.id}/rotate").get_data(as_text=True)
-    form = {"csrf_token": csrf_token(), "grace": "1h", "seen_token": SEEN_RE.search(page)[1]}
+    form = {"csrf_token": csrf_token(), "grace": "1h", "rotation_mark": SEEN_RE.search(page)[1]}
     assert client.post(f"/keys/{key.id}/rotate", data=form).status_code == 200
     with app.app_context():
         new_token = db.session.get(ApiKey, key.id).litellm_token_id

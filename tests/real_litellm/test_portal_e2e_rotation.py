@@ -20,8 +20,8 @@ def _rotate(user, key_id: int, grace: str):
     confirm = user.get(f"/keys/{key_id}/rotate")
     assert confirm.status_code == 200, confirm.text
     csrf = _field(confirm.text, r'name="csrf_token" value="([^"]+)"')
-    seen = _field(confirm.text, r'name="seen_token" value="([^"]*)"')
-    return user.post(f"/keys/{key_id}/rotate", {"grace": grace, "seen_token": seen}, csrf)
+    seen = _field(confirm.text, r'name="rotation_mark" value="([^"]*)"')
+    return user.post(f"/keys/{key_id}/rotate", {"grace": grace, "rotation_mark": seen}, csrf)
 
 
 def test_rotation_on_the_open_source_proxy_keeps_the_old_secret_for_its_grace(real_proxy, portal):

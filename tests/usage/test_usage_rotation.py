@@ -17,7 +17,7 @@ from app.services.usage import ChartMarker, usage_for_key, usage_for_user
 
 HX = {"HX-Request": "true"}
 AGG = "/user/daily/activity/aggregated"
-SEEN_RE = re.compile(r'name="seen_token" value="([^"]*)"')
+SEEN_RE = re.compile(r'name="rotation_mark" value="([^"]*)"')
 RANGE = f"preset=custom&start_date={day(9).isoformat()}&end_date={TODAY.isoformat()}"
 
 
@@ -37,7 +37,7 @@ def alice(app, client, make_user, make_key, seed_usage, sign_in, csrf_token, sim
     seed_usage(ci.token, days=range(0, 10), seed=3)
     sign_in(user.email)
     page = client.get(f"/keys/{laptop.id}/rotate").get_data(as_text=True)
-    form = {"csrf_token": csrf_token(), "grace": "1h", "seen_token": SEEN_RE.search(page)[1]}
+    form = {"csrf_token": csrf_token(), "grace": "1h", "rotation_mark": SEEN_RE.search(page)[1]}
     assert client.post(f"/keys/{laptop.id}/rotate", data=form).status_code == 200
     with app.app_context():
         new_token = db.session.get(ApiKey, laptop.id).litellm_token_id
