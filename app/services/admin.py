@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import ApiKey, AuditEvent, User
 from app.services.lineage import key_by_token as lineage_tokens
 from app.services.litellm import Metrics
-from app.services.usage import UsageReport, accumulate_tokens
+from app.services.usage import UsageReport, accumulate_tokens, with_rotation_markers
 
 AUDIT_PAGE_SIZE = 50
 
@@ -100,7 +100,8 @@ def usage_for_all_users(
             )
         )
     rows.sort(key=lambda r: (-r.metrics.spend, r.email))
-    return AllUsersReport(report=acc.report(key=None, keys=()), users=tuple(rows))
+    report = with_rotation_markers(acc.report(key=None, keys=()), keys)
+    return AllUsersReport(report=report, users=tuple(rows))
 
 
 # --- audit ---------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "key_lists_truncated",
     "usage_for_key",
     "usage_for_user",
+    "with_rotation_markers",
 ]
 
 
@@ -141,7 +142,7 @@ def usage_for_key(
             refresh=refresh,
             user_id=key.user.litellm_user_id,
         )
-    return _with_markers(acc.report(key=key, keys=()), [key])
+    return with_rotation_markers(acc.report(key=key, keys=()), [key])
 
 
 def usage_for_user(
@@ -176,10 +177,10 @@ def usage_for_user(
         )
         for k in keys
     )
-    return _with_markers(acc.report(key=None, keys=rows), keys)
+    return with_rotation_markers(acc.report(key=None, keys=rows), keys)
 
 
-def _with_markers(report: UsageReport, keys: list[ApiKey]) -> UsageReport:
+def with_rotation_markers(report: UsageReport, keys: list[ApiKey]) -> UsageReport:
     """``report`` with a chart marker for each UTC day in its range on which a key rotated."""
     by_day: dict[dt.date, list[str]] = {}
     for rotation in rotations(keys, report.start, report.end):

@@ -13,6 +13,7 @@ from usage_helpers import TODAY, assert_metrics_equal, day, expected
 
 from app.extensions import db
 from app.models import ApiKey
+from app.services.admin import usage_for_all_users
 from app.services.usage import ChartMarker, usage_for_key, usage_for_user
 
 HX = {"HX-Request": "true"}
@@ -96,3 +97,5 @@ def test_reports_mark_the_day_of_the_rotation(app, alice):
         assert report.markers == (ChartMarker(TODAY, "Rotated: laptop"),)
         assert usage_for_user(key.user, day(9), TODAY).markers == report.markers
         assert usage_for_key(key, day(9), day(1)).markers == ()  # outside the range
+        everyone = usage_for_all_users(day(9), TODAY).report
+        assert everyone.markers == report.markers
