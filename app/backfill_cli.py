@@ -28,6 +28,7 @@ _LABELS = {
     Outcome.SKIPPED: "skipped",
     Outcome.VERIFIED: "verified",
     Outcome.MISMATCH: "mismatch",
+    Outcome.ADOPTED: "adopted (regenerated outside the portal)",
 }
 
 

@@ -57,6 +57,10 @@ class ApiKey(db.Model):
     idempotency_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True, index=True)
 
     user: Mapped[User] = relationship(back_populates="keys")
+    # Every token id this key has had (rotations), oldest first.
+    tokens: Mapped[list[ApiKeyToken]] = relationship(
+        back_populates="key", order_by="ApiKeyToken.became_current_at"
+    )
 
     @property
     def is_revoked(self) -> bool:
@@ -79,6 +83,46 @@ class ApiKey(db.Model):
 
     def __repr__(self) -> str:
         return f"<ApiKey {self.id} {self.alias}>"
+
+
+TOKEN_SOURCES = {
+    "created": "created in the portal",
+    "backfill": "found in LiteLLM by alias",
+    "rotated": "rotated in the portal",
+    "external": "regenerated outside the portal",
+    "migration": "recorded before rotations existed",
+}
+
+
+class ApiKeyToken(db.Model):
+    """One token id a portal key has had: the key's lineage across rotations.
+
+    A token id belongs to one portal key, ever, so usage filed under it is always that key's.
+    ``retired_at`` is when another token took over; the retired secret still works until
+    ``delete_after`` (the grace end), and ``deleted_at`` is when LiteLLM deleted it.
+    """
+
+    __tablename__ = "api_key_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(sa.ForeignKey("api_keys.id"), index=True)
+    token_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    became_current_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    delete_after: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # One of TOKEN_SOURCES.
+    source: Mapped[str] = mapped_column(sa.String(16))
+
+    key: Mapped[ApiKey] = relationship(back_populates="tokens")
+
+    @property
+    def source_words(self) -> str:
+        """How the token joined the lineage, in words for the key's page."""
+        return TOKEN_SOURCES.get(self.source, self.source)
+
+    def __repr__(self) -> str:
+        return f"<ApiKeyToken {self.id} key={self.api_key_id} {self.source}>"
 
 
 class AuditEvent(db.Model):

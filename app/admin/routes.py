@@ -1,4 +1,4 @@
-"""Admin views across users: usage of everyone, any user's keys (with revoke), the audit trail.
+"""Admin views across users: usage of everyone, any user's keys (rotate, revoke), the audit trail.
 
 Every route is ``admin_required``: anyone else gets the same 404 as an unknown URL. Views parse,
 call ``app.services.admin`` / ``usage`` / ``keys`` and render; admin actions that touch another
@@ -15,7 +15,7 @@ from app.htmx import is_partial, render_page_or_partial
 from app.ids import parse_id
 from app.models import ApiKey, User
 from app.services import admin as admin_service
-from app.services import key_listing
+from app.services import key_listing, rotation, token_retirement
 from app.services import keys as key_service
 from app.services.usage import usage_for_key, usage_for_user
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
@@ -202,6 +202,45 @@ def revoke(user_id: int, key_id: int):
         flash(message)
         return redirect(url_for("admin.user_keys", user_id=user.id), 303)
     return _render_keys(user, message=message)
+
+
+@bp.get("/users/<id:user_id>/keys/<id:key_id>/rotate")
+@admin_required
+def rotate_confirm(user_id: int, key_id: int):
+    """The step before an admin rotates someone's key: the grace period of the old secret."""
+    user = _user_or_404(user_id)
+    key = _key_or_404(user, key_id)
+    return render_page_or_partial(
+        "keys/rotate.html",
+        "keys/_rotate_confirm.html",
+        target_user=user,
+        key=key,
+        seen_token=rotation.current_token_mark(key),
+        rotate_url=url_for("admin.rotate", user_id=user.id, key_id=key.id),
+        list_url=url_for("admin.user_keys", user_id=user.id),
+        list_id="admin-user-keys",
+    )
+
+
+@bp.post("/users/<id:user_id>/keys/<id:key_id>/rotate")
+@admin_required
+def rotate(user_id: int, key_id: int):
+    """Rotate the key's secret for its owner; the new secret is shown once, to the admin."""
+    user = _user_or_404(user_id)
+    key = _key_or_404(user, key_id)
+    token_retirement.retire_due([key.id])
+    try:
+        rotated = rotation.rotate_key(
+            key,
+            actor=g.user,
+            grace=request.form.get("grace", ""),
+            seen_token=request.form.get("rotation_mark", ""),
+        )
+    except rotation.AlreadyRotated as exc:
+        return _render_keys(user, message=exc.message)
+    except key_service.KeyServiceError as exc:
+        return _render_keys(user, exc.status, list_error=exc.message)
+    return _render_keys(user, created=rotated)
 
 
 # --- audit trail ---------------------------------------------------------------------------

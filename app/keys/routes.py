@@ -1,4 +1,4 @@
-"""The user's keys: list, create (secret shown once), revoke with a confirmation step.
+"""The user's keys: list, create (secret shown once), rotate and revoke, each confirmed first.
 
 Views only parse, call ``app.services.keys`` and render. htmx requests get fragments
 (``_key_list.html``, ``_create_form.html``, ``_revoke_confirm.html``); plain forms get whole
@@ -14,7 +14,7 @@ from app.auth import login_required
 from app.htmx import is_partial, render_page_or_partial
 from app.keys.forms import CreateKeyForm
 from app.models import ApiKey
-from app.services import key_listing
+from app.services import key_listing, rotation, token_retirement
 from app.services import keys as key_service
 
 bp = Blueprint("keys", __name__, url_prefix="/keys")
@@ -131,3 +131,45 @@ def revoke(key_id: int):
     return render_page_or_partial(
         PAGE, "keys/_key_list.html", listing=listing, form=CreateKeyForm(), message=message
     )
+
+
+@bp.get("/<id:key_id>/rotate")
+@login_required
+def rotate_confirm(key_id: int):
+    """The rotation step: pick how long the old secret keeps working (a POST form)."""
+    key = _own_key_or_404(key_id)
+    return render_page_or_partial(
+        "keys/rotate.html",
+        "keys/_rotate_confirm.html",
+        key=key,
+        seen_token=rotation.current_token_mark(key),
+        rotate_url=url_for("keys.rotate", key_id=key.id),
+        list_url=url_for("keys.index"),
+        list_id="key-list",
+    )
+
+
+@bp.post("/<id:key_id>/rotate")
+@login_required
+def rotate(key_id: int):
+    """Give the key a new secret, shown once (never cached); a double submission shows none."""
+    key = _own_key_or_404(key_id)
+    token_retirement.retire_due([key.id])
+    context = {}
+    status = 200
+    try:
+        context["created"] = rotation.rotate_key(
+            key,
+            actor=g.user,
+            grace=request.form.get("grace", ""),
+            seen_token=request.form.get("rotation_mark", ""),
+        )
+    except rotation.AlreadyRotated as exc:
+        context["message"] = exc.message
+    except key_service.KeyServiceError as exc:
+        status, context["list_error"] = exc.status, exc.message
+    listing = key_listing.list_keys_for_user(g.user)
+    response = render_page_or_partial(
+        PAGE, "keys/_key_list.html", status, listing=listing, form=CreateKeyForm(), **context
+    )
+    return _no_store(response)

@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User
+from app.services.lineage import key_by_token as lineage_tokens
 from app.services.litellm import Metrics
-from app.services.usage import UsageReport, accumulate_tokens
+from app.services.usage import UsageReport, accumulate_tokens, with_rotation_markers
 
 AUDIT_PAGE_SIZE = 50
 
@@ -77,7 +78,7 @@ def usage_for_all_users(
         client = litellm_client()
     users = all_users()
     keys = list(db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id)))
-    key_by_token = {k.litellm_token_id: k.id for k in keys if k.litellm_token_id}
+    key_by_token = lineage_tokens(keys)  # every token of every key, rotated ones included
     acc = accumulate_tokens(client, start, end, key_by_token, refresh=refresh)
     per_user: dict[int, Metrics] = {}
     for key in keys:
@@ -99,7 +100,8 @@ def usage_for_all_users(
             )
         )
     rows.sort(key=lambda r: (-r.metrics.spend, r.email))
-    return AllUsersReport(report=acc.report(key=None, keys=()), users=tuple(rows))
+    report = with_rotation_markers(acc.report(key=None, keys=()), keys)
+    return AllUsersReport(report=report, users=tuple(rows))
 
 
 # --- audit ---------------------------------------------------------------------------------

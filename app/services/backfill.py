@@ -47,6 +47,7 @@ from app.extensions import db
 from app.models import ApiKey, User
 from app.services.backfill_results import OK_OUTCOMES, BackfillReport, KeyResult, Outcome
 from app.services.backfill_writer import BatchWriter
+from app.services.external_tokens import adopt_token
 from app.services.litellm import KeyPage, LiteLLMClient, LiteLLMError
 
 __all__ = [
@@ -123,6 +124,8 @@ def run_backfill(
             for decision in resolver.run():
                 writer.add(decision)
         writer.flush()
+        if not dry_run:
+            _adopt_regenerated(report)
     except LiteLLMError as exc:
         _finish_after_litellm_error(report, writer, exc)
     except SQLAlchemyError as exc:
@@ -138,6 +141,17 @@ def run_backfill(
         report.litellm_calls = client.stats.upstream_calls - calls_before
     report.results.sort(key=lambda r: r.key_id)
     return report
+
+
+def _adopt_regenerated(report: BackfillReport) -> None:
+    """``--verify``: a same-owner key under the alias with an unknown token id was regenerated
+    outside the portal; its token joins the key's lineage as the current one (audited)."""
+    for i, r in enumerate(report.results):
+        key = db.session.get(ApiKey, r.key_id) if r.outcome is Outcome.MISMATCH else None
+        if key is not None and r.token_id and adopt_token(key, r.token_id):
+            detail = f"was {r.detail.removeprefix('stored ')}"
+            report.results[i] = replace(r, outcome=Outcome.ADOPTED, written=True, detail=detail)
+            report.written += 1
 
 
 def _finish_after_litellm_error(

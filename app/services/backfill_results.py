@@ -24,9 +24,10 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
     VERIFIED = "verified"  # --verify: the stored id is LiteLLM's id for the alias
     MISMATCH = "mismatch"  # --verify: LiteLLM has another id for the alias
+    ADOPTED = "adopted"  # --verify: regenerated outside the portal; the new id joined the lineage
 
 
-OK_OUTCOMES = frozenset({Outcome.RESOLVED, Outcome.SKIPPED, Outcome.VERIFIED})
+OK_OUTCOMES = frozenset({Outcome.RESOLVED, Outcome.SKIPPED, Outcome.VERIFIED, Outcome.ADOPTED})
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import ApiKey, User
 from app.services import litellm_client
+from app.services.external_tokens import adopt_listed_tokens
 from app.services.litellm import KeyRecord, LiteLLMError, LiteLLMUnavailable
+from app.services.token_retirement import retire_due
 
 log = logging.getLogger("app.keys")
 
@@ -66,7 +68,9 @@ def list_keys_for_user(user: User, *, with_litellm: bool = True) -> KeyListing:
     """The user's keys from the DB, with spend and budget from one ``/key/list`` sweep.
 
     LiteLLM being down never hides the list: rows come from the DB and ``notice`` says why the
-    numbers are missing. ``with_litellm=False`` skips LiteLLM entirely (form error re-renders).
+    numbers are missing. Keys regenerated outside the portal are adopted and old secrets whose
+    grace period ended are deleted on the way (both cost nothing when there are none).
+    ``with_litellm=False`` skips LiteLLM entirely (form error re-renders).
     """
     keys = keys_of(user)
     if not with_litellm:
@@ -81,6 +85,9 @@ def list_keys_for_user(user: User, *, with_litellm: bool = True) -> KeyListing:
             else f"LiteLLM did not answer properly ({exc.message}): spend is not shown."
         )
         return KeyListing(tuple(KeyRow(k, None) for k in keys), False, notice)
+    if adopt_listed_tokens(user, keys, result):  # regenerated outside the portal
+        keys = keys_of(user)
+    retire_due([k.id for k in keys])  # old secrets whose grace period has ended
     by_token = {r.token: r for r in result}
     by_alias = result.by_alias()
     rows = []

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import audit, ratelimit
 from app.extensions import db
-from app.models import ApiKey, User, utcnow
+from app.models import ApiKey, ApiKeyToken, User, utcnow
 from app.services import litellm_client
 from app.services.litellm import (
     LiteLLMBadResponse,
@@ -32,6 +32,7 @@ from app.services.litellm import (
     LiteLLMRejected,
     LiteLLMUnavailable,
 )
+from app.services.revocation import delete_everywhere
 from app.transactions import write_transaction
 
 log = logging.getLogger("app.keys")
@@ -264,6 +265,14 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
         with write_transaction() as session:
             session.add(key)
             session.flush()
+            session.add(
+                ApiKeyToken(
+                    api_key_id=key.id,
+                    token_id=generated.token_id,
+                    became_current_at=key.created_at,
+                    source="created",
+                )
+            )
             audit.record(
                 "key.create",
                 actor=actor,
@@ -292,19 +301,17 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
 def revoke_key(key: ApiKey, *, actor: User) -> RevokeResult:
     """Delete ``key`` in LiteLLM and mark it revoked; the row stays for usage history.
 
-    Deletes by token id, or by alias while the token id is unknown. LiteLLM's 404 counts as
-    already revoked. When LiteLLM cannot be reached nothing changes locally
+    Deletes by token id, or by alias while the token id is unknown; after a 404 or an unclear
+    answer every live key of it is found and deleted (``app.services.revocation``), and old
+    secrets in their grace period go too. When LiteLLM cannot be reached nothing changes locally
     (:class:`LiteLLMFailed`). Usable by admins: ``revoke_key(key, actor=admin)``.
     """
     if key.revoked_at is not None:
         return RevokeResult(key, already_revoked=True, gone_in_litellm=False)
-    key_id, token, alias = key.id, key.litellm_token_id, key.alias
+    key_id = key.id
     db.session.rollback()  # end the read transaction: nothing stays open during the call
     try:
-        if token is not None:
-            deleted = litellm_client().delete_key(token)
-        else:
-            deleted = litellm_client().delete_key(key_alias=alias)
+        deleted = delete_everywhere(key)  # every live secret of it, rotated ones included
     except LiteLLMError as exc:
         log.warning("key %s revoke failed in LiteLLM: %s", key_id, exc.message)
         if isinstance(exc, LiteLLMUnavailable):
@@ -320,6 +327,12 @@ def revoke_key(key: ApiKey, *, actor: User) -> RevokeResult:
                 .execution_options(synchronize_session=False)
             )
             if updated.rowcount == 1:
+                session.execute(
+                    sa.update(ApiKeyToken)
+                    .where(ApiKeyToken.api_key_id == key_id, ApiKeyToken.deleted_at.is_(None))
+                    .values(deleted_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
                 audit.record(
                     "key.revoke",
                     actor=actor,

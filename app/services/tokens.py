@@ -10,6 +10,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app.db_errors import is_unavailable
 from app.extensions import db
 from app.models import ApiKey
+from app.services.external_tokens import adopt_listed_tokens
+from app.services.lineage import TokenTaken, add_token
 from app.transactions import write_transaction
 
 log = logging.getLogger("app.tokens")
@@ -20,7 +22,8 @@ def store_token_if_missing(key_id: int, token: str, *, commit: bool = True) -> b
 
     The ``WHERE litellm_token_id IS NULL`` makes the write safe while the portal serves and
     while another backfill runs: the first writer wins and nobody overwrites a stored id.
-    A token already stored on another row violates the unique index: nothing is written.
+    A token already stored on another row, or in another key's lineage, violates a unique
+    index: nothing is written. A written token also starts the key's lineage.
     """
     statement = (
         sa.update(ApiKey)
@@ -28,16 +31,23 @@ def store_token_if_missing(key_id: int, token: str, *, commit: bool = True) -> b
         .values(litellm_token_id=token)
         .execution_options(synchronize_session=False)
     )
+
+    def write(session) -> int:
+        written = session.execute(statement).rowcount
+        if written == 1:
+            add_token(session, key_id, token, "backfill")
+        return written
+
     try:
         if commit:
             with write_transaction() as session:
-                result = session.execute(statement)
+                written = write(session)
         else:
             with db.session.begin_nested():
-                result = db.session.execute(statement)
-    except IntegrityError:
+                written = write(db.session)
+    except (IntegrityError, TokenTaken):
         return False
-    return result.rowcount == 1
+    return written == 1
 
 
 class UnknownAlias(LookupError):
@@ -81,7 +91,12 @@ def resolve_missing_tokens(user, keys, *, client=None) -> dict[int, str]:
         from app.services import litellm_client
 
         client = litellm_client()
-    by_alias = client.list_keys(user.litellm_user_id).by_alias()
+    listed = client.list_keys(user.litellm_user_id)
+    by_alias = listed.by_alias()
+    # The look-up also shows keys regenerated outside the portal: they join their lineage.
+    known = [k for k in keys if k.litellm_token_id and k.user_id == user.id]
+    if adopt_listed_tokens(user, known, listed):
+        resolved = {k.id: db.session.get(ApiKey, k.id).litellm_token_id for k in known}
     for key in missing:
         record = by_alias.get(key.alias)
         if record is None or record.user_id != user.litellm_user_id:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from app.models import ApiKey, User
 from app.services.key_listing import keys_of
+from app.services.lineage import key_by_token as lineage_tokens
+from app.services.lineage import rotations
 from app.services.litellm import (
     BreakdownEntry,
     DailyActivity,
@@ -31,6 +33,7 @@ _T = TypeVar("_T")
 _ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" default
 
 __all__ = [
+    "ChartMarker",
     "DayRow",
     "KeyUsageRow",
     "NamedRow",
@@ -40,6 +43,7 @@ __all__ = [
     "key_lists_truncated",
     "usage_for_key",
     "usage_for_user",
+    "with_rotation_markers",
 ]
 
 
@@ -73,6 +77,14 @@ class KeyUsageRow:
 
 
 @dataclass(frozen=True)
+class ChartMarker:
+    """A day to mark on the chart, e.g. the UTC day a key's secret was rotated."""
+
+    day: dt.date
+    label: str
+
+
+@dataclass(frozen=True)
 class UsageReport:
     """Everything the usage page and the exports show for one query."""
 
@@ -90,6 +102,7 @@ class UsageReport:
     calls: int = 0  # LiteLLM daily-activity responses combined (per-key fallback > 1)
     # The range reaches the last minutes, whose usage LiteLLM may not have written yet.
     recent: bool = False
+    markers: tuple[ChartMarker, ...] = ()  # days in the range on which a key was rotated
 
     @property
     def unresolved_keys(self) -> tuple[KeyUsageRow, ...]:
@@ -106,17 +119,30 @@ def _client():
 def usage_for_key(
     key: ApiKey, start: dt.date, end: dt.date, *, refresh: bool = False, client=None
 ) -> UsageReport:
-    """Usage of one key: ONE daily-activity call filtered by ``api_key=<token>``.
+    """Usage of one key over all its tokens (rotations): ONE daily-activity call.
 
-    Resolves a missing token first (:func:`resolve_token`, raises ``UnknownAlias``).
-    ``refresh`` bypasses the HTTP cache. LiteLLM failures raise ``LiteLLMError``.
+    A key with one token is filtered by ``api_key=<token>``; a rotated key by its owner's
+    ``user_id``, counting only the entries of its own tokens. Resolves a missing token first
+    (:func:`resolve_token`, raises ``UnknownAlias``). ``refresh`` bypasses the HTTP cache.
+    LiteLLM failures raise ``LiteLLMError``.
     """
     client = client or _client()
     token = resolve_token(key, client=client)
-    activity = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
-    acc = UsageAccumulator(start, end)
-    acc.add(activity, {token})
-    return acc.report(key=key, keys=())
+    tokens = set(lineage_tokens([key])) | {token}
+    if len(tokens) == 1:
+        activity = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
+        acc = UsageAccumulator(start, end)
+        acc.add(activity, {token})
+    else:
+        acc = accumulate_tokens(
+            client,
+            start,
+            end,
+            dict.fromkeys(tokens, key.id),
+            refresh=refresh,
+            user_id=key.user.litellm_user_id,
+        )
+    return with_rotation_markers(acc.report(key=key, keys=()), [key])
 
 
 def usage_for_user(
@@ -136,6 +162,7 @@ def usage_for_user(
     else:
         tokens_by_id = {k.id: k.litellm_token_id for k in keys}
     key_by_token = {token: key_id for key_id, token in tokens_by_id.items()}
+    key_by_token.update(lineage_tokens(keys))  # every earlier token of a rotated key too
     acc = accumulate_tokens(
         client, start, end, key_by_token, refresh=refresh, user_id=user.litellm_user_id
     )
@@ -150,7 +177,21 @@ def usage_for_user(
         )
         for k in keys
     )
-    return acc.report(key=None, keys=rows)
+    return with_rotation_markers(acc.report(key=None, keys=rows), keys)
+
+
+def with_rotation_markers(report: UsageReport, keys: list[ApiKey]) -> UsageReport:
+    """``report`` with a chart marker for each UTC day in its range on which a key rotated."""
+    by_day: dict[dt.date, list[str]] = {}
+    for rotation in rotations(keys, report.start, report.end):
+        by_day.setdefault(rotation.day, []).append(rotation.label)
+    if not by_day:
+        return report
+    markers = tuple(
+        ChartMarker(day, "Rotated: " + ", ".join(dict.fromkeys(labels)))
+        for day, labels in sorted(by_day.items())
+    )
+    return replace(report, markers=markers)
 
 
 def accumulate_tokens(

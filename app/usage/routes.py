@@ -19,6 +19,7 @@ from app.htmx import render_page_or_partial
 from app.models import ApiKey
 from app.services.key_listing import find_user_key, keys_of
 from app.services.litellm import LiteLLMError
+from app.services.token_retirement import retire_due
 from app.services.tokens import UnknownAlias
 from app.services.usage import UsageReport, usage_for_key, usage_for_user
 from app.services.usage_export import (
@@ -42,6 +43,7 @@ NO_SUCH_KEY = "You have no key with this id."
 
 def _report(query: UsageQuery, key: ApiKey | None, *, refresh: bool = False) -> UsageReport:
     if key is not None:
+        retire_due([key.id])  # an old secret whose grace period ended goes now
         return usage_for_key(key, query.start, query.end, refresh=refresh)
     return usage_for_user(g.user, query.start, query.end, refresh=refresh)
 

@@ -148,20 +148,39 @@ def test_aliases_match_exactly(runner, sim, make_user, make_key, tokens):
     assert result.exit_code == 1
 
 
-def test_verify_reports_mismatches_without_changing_them(app, runner, make_user, make_key, tokens):
+def test_verify_dry_run_reports_mismatches_without_changing_them(
+    app, runner, make_user, make_key, tokens
+):
     alice = make_user("alice@example.com")
     good = make_key(alice, "good")
     bad = make_key(alice, "bad")
     set_token(app, bad.id, "0" * 64)
     result, report = run(runner)
     assert result.exit_code == 0 and report["results"] == []  # without --verify: nothing to do
-    result, report = run(runner, "--verify")
+    result, report = run(runner, "--verify", "--dry-run")
     assert result.exit_code == 1
     results = by_id(report)
     assert results[good.id]["outcome"] == "verified"
     assert results[bad.id]["outcome"] == "mismatch"
     assert results[bad.id]["token_id"] == bad.token
     assert tokens() == {good.id: good.token, bad.id: "0" * 64}
+
+
+def test_verify_adopts_the_owners_key_listed_under_the_alias(
+    app, runner, make_user, make_key, tokens
+):
+    """The stored id is not LiteLLM's for the alias, and LiteLLM's key there is the same
+    owner's: the key was regenerated outside the portal, so its id joins the key's lineage."""
+    alice = make_user("alice@example.com")
+    good = make_key(alice, "good")
+    bad = make_key(alice, "bad")
+    set_token(app, bad.id, "0" * 64)
+    result, report = run(runner, "--verify")
+    assert result.exit_code == 0
+    results = by_id(report)
+    assert results[good.id]["outcome"] == "verified"
+    assert results[bad.id]["outcome"] == "adopted"
+    assert tokens() == {good.id: good.token, bad.id: bad.token}
 
 
 def test_dry_run_writes_nothing_and_reports_the_same(runner, make_user, make_key, tokens):

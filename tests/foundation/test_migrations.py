@@ -3,7 +3,7 @@
 Revision 0001 is the schema deployments had before the token id column; 0002 adds only
 ``api_keys.litellm_token_id`` with its unique index; 0003 adds audit and rate-limit tables;
 0004 the one-row table /readyz writes to; 0005 renames ``api_keys.name`` (the LiteLLM alias) to
-``api_keys.alias``.
+``api_keys.alias``; 0006 adds ``api_key_tokens`` (every token id a key has had).
 """
 
 from __future__ import annotations
@@ -211,3 +211,39 @@ def test_revision_0005_renames_name_to_alias_keeping_rows_and_uniqueness(empty_d
         assert _columns("api_keys") == before
         assert _unique_constraints("api_keys")["uq_api_keys_name"] == ["name"]
         assert _key_rows() == rows
+
+
+def test_revision_0006_copies_every_stored_token_id_into_the_lineage(empty_database):
+    with _app_for(empty_database):
+        upgrade(revision="0001")
+        _insert_old_rows()
+        upgrade(revision="0005")
+        db.session.execute(
+            sa.text("UPDATE api_keys SET litellm_token_id = :t WHERE id = 1"), {"t": "a" * 64}
+        )
+        db.session.commit()
+        upgrade(revision="0006")
+        rows = db.session.execute(
+            sa.text(
+                "SELECT api_key_id, token_id, became_current_at, retired_at, source "
+                "FROM api_key_tokens ORDER BY id"
+            )
+        ).all()
+        assert len(rows) == 1  # key 2 has no token id yet: backfill-tokens adds it later
+        key_id, token, became_current, retired, source = rows[0]
+        assert (key_id, token, retired, source) == (1, "a" * 64, None, "migration")
+        assert str(became_current).startswith("2025-01-02 03:04:05")
+        # A token id belongs to one key, ever.
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO api_key_tokens (api_key_id, token_id, became_current_at, source) "
+                    "VALUES (2, :t, '2025-01-05 00:00:00+00', 'backfill')"
+                ),
+                {"t": "a" * 64},
+            )
+            db.session.commit()
+        db.session.rollback()
+        downgrade(revision="0005")
+        assert "api_key_tokens" not in sa.inspect(db.engine).get_table_names()
+        assert db.session.scalar(sa.text("SELECT litellm_token_id FROM api_keys WHERE id = 1"))

@@ -19,7 +19,15 @@ from requests_cache import BaseCache
 
 from .errors import LiteLLMBadResponse, LiteLLMError, LiteLLMNotFound
 from .http import ClientStats, LiteLLMHttp
-from .key_results import GeneratedKey, KeyListResult, KeyPage, parse_generated_key, parse_key_list
+from .key_results import (
+    GeneratedKey,
+    KeyListResult,
+    KeyPage,
+    KeyRecord,
+    parse_generated_key,
+    parse_key_list,
+    parse_key_record,
+)
 from .parsing import ShapeError
 from .settings import LiteLLMSettings
 from .usage_results import (
@@ -222,6 +230,19 @@ class LiteLLMClient:
             deleted = True
         self.http.invalidate("/key/list")
         return deleted
+
+    def update_key(self, token: str, **fields: Any) -> KeyRecord:
+        """Change a key's fields with ``POST /key/update {"key": <hash>, …}`` (not retried).
+
+        Used to rename a key's alias and carry its spend over during a rotation. Returns the
+        updated key; a missing key raises ``LiteLLMNotFound``, a taken alias ``LiteLLMRejected``.
+        """
+        answer = self.http.post("/key/update", {"key": token, **fields})
+        self.http.invalidate("/key/list")
+        try:
+            return parse_key_record(answer.body)
+        except ShapeError as exc:
+            raise LiteLLMBadResponse(str(exc), status=200, route="/key/update") from None
 
     # ------------------------------------------------------------------ usage
 

@@ -1,0 +1,136 @@
+"""A key's token lineage: every token id it has had, so its usage stays whole across rotations.
+
+LiteLLM files usage under a token id (the sha256 of the secret). A rotation gives a key a new
+secret and so a new token id; the portal keeps the old ids in ``api_key_tokens`` and counts the
+usage of all of them as the key's. A token id belongs to one portal key, ever (a unique column,
+and :func:`add_token` refuses a token known for another key), so usage can never move between
+keys. ``api_keys.litellm_token_id`` always holds the current token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.models import ApiKey, ApiKeyToken, utcnow
+
+# A rotation claims the current token before it asks LiteLLM; a claim older than this belongs
+# to a rotation that died half-way and no longer blocks anything.
+CLAIM_TIMEOUT = dt.timedelta(minutes=10)
+
+
+class TokenTaken(Exception):
+    """The token id is already in the lineage of another portal key."""
+
+    def __init__(self, token: str, holder_key_id: int) -> None:
+        super().__init__(f"token {token[:8]}… already belongs to key #{holder_key_id}")
+        self.holder_key_id = holder_key_id
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A day on which a key got a new token (a mark on the usage chart)."""
+
+    key_id: int
+    label: str
+    day: dt.date
+    source: str
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def add_token(
+    session: Session,
+    key_id: int,
+    token: str,
+    source: str,
+    *,
+    at: dt.datetime | None = None,
+) -> ApiKeyToken:
+    """Add ``token`` to key ``key_id``'s lineage inside the caller's transaction.
+
+    Already there for this key: the existing row. Known for another key: :class:`TokenTaken`
+    (nothing written).
+    """
+    existing = session.scalar(sa.select(ApiKeyToken).where(ApiKeyToken.token_id == token))
+    if existing is not None:
+        if existing.api_key_id != key_id:
+            raise TokenTaken(token, existing.api_key_id)
+        return existing
+    row = ApiKeyToken(
+        api_key_id=key_id, token_id=token, source=source, became_current_at=at or utcnow()
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def current_row(session: Session, key: ApiKey) -> ApiKeyToken | None:
+    """The lineage row of the key's current token; written ('backfill') when a key predates
+    the lineage. None while the key has no token id."""
+    if key.litellm_token_id is None:
+        return None
+    row = session.scalar(
+        sa.select(ApiKeyToken).where(
+            ApiKeyToken.token_id == key.litellm_token_id, ApiKeyToken.api_key_id == key.id
+        )
+    )
+    if row is None:
+        row = add_token(session, key.id, key.litellm_token_id, "backfill", at=key.created_at)
+    return row
+
+
+def key_by_token(keys: Iterable[ApiKey]) -> dict[str, int]:
+    """Token id → portal key id for every token the ``keys`` have had (current ones included).
+
+    One query, whatever the number of keys; the usage reports count exactly these tokens.
+    """
+    keys = list(keys)
+    found = {k.litellm_token_id: k.id for k in keys if k.litellm_token_id}
+    ids = [k.id for k in keys]
+    for i in range(0, len(ids), 1000):
+        rows = db.session.execute(
+            sa.select(ApiKeyToken.token_id, ApiKeyToken.api_key_id).where(
+                ApiKeyToken.api_key_id.in_(ids[i : i + 1000])
+            )
+        )
+        found.update({token: key_id for token, key_id in rows})
+    return found
+
+
+def rotations(keys: Iterable[ApiKey], start: dt.date, end: dt.date) -> list[Rotation]:
+    """Rotations (portal and external) of ``keys`` whose UTC day lies in ``start..end``."""
+    labels = {k.id: k.label for k in keys}
+    if not labels:
+        return []
+    rows = db.session.execute(
+        sa.select(ApiKeyToken.api_key_id, ApiKeyToken.became_current_at, ApiKeyToken.source)
+        .where(
+            ApiKeyToken.api_key_id.in_(list(labels)),
+            ApiKeyToken.source.in_(("rotated", "external")),
+        )
+        .order_by(ApiKeyToken.became_current_at)
+    )
+    out = []
+    for key_id, at, source in rows:
+        day = as_utc(at).date()
+        if start <= day <= end:
+            out.append(Rotation(key_id, labels[key_id], day, source))
+    return out
+
+
+def rotation_in_progress(row: ApiKeyToken | None, now: dt.datetime | None = None) -> bool:
+    """Whether a rotation has claimed this current token and not finished (nor died)."""
+    if row is None or row.retired_at is None or row.delete_after is not None:
+        return False
+    return (now or utcnow()) - as_utc(row.retired_at) < CLAIM_TIMEOUT
