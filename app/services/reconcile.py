@@ -171,11 +171,8 @@ def _load(user_email: str | None) -> _Scope:
         for k in rows
     ]
     scope = _Scope(owners, keys, known_tokens(), _timed_out_requests())
-    scope.labels = set(
-        db.session.execute(
-            sa.select(ApiKey.user_id, ApiKey.label).where(ApiKey.user_id.in_(owners.values()))
-        ).tuples()
-    )
+    labels = sa.select(ApiKey.user_id, ApiKey.label).where(ApiKey.user_id.in_(owners.values()))
+    scope.labels = {(user_id, label) for user_id, label in db.session.execute(labels)}
     db.session.rollback()  # end the read transaction: no lock held while LiteLLM is slow
     return scope
 
