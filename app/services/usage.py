@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from app.models import ApiKey, User
+from app.services.alias_history import history_by_alias
 from app.services.key_listing import keys_of
 from app.services.litellm import (
     BreakdownEntry,
@@ -25,7 +26,7 @@ from app.services.litellm import (
     Metrics,
     covers_recent_usage,
 )
-from app.services.tokens import resolve_missing_tokens, resolve_token
+from app.services.tokens import UnknownAlias, resolve_missing_tokens, resolve_token
 
 _T = TypeVar("_T")
 _ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" default
@@ -90,6 +91,8 @@ class UsageReport:
     calls: int = 0  # LiteLLM daily-activity responses combined (per-key fallback > 1)
     # The range reaches the last minutes, whose usage LiteLLM may not have written yet.
     recent: bool = False
+    # The key's token id is unknown: its history was found by its alias and owner instead.
+    matched_by_alias: bool = False
 
     @property
     def unresolved_keys(self) -> tuple[KeyUsageRow, ...]:
@@ -108,11 +111,22 @@ def usage_for_key(
 ) -> UsageReport:
     """Usage of one key: ONE daily-activity call filtered by ``api_key=<token>``.
 
-    Resolves a missing token first (:func:`resolve_token`, raises ``UnknownAlias``).
+    Resolves a missing token first (:func:`resolve_token`); a key LiteLLM no longer lists is
+    then matched by alias and owner in the activity (``matched_by_alias``), and only when that
+    finds nothing either ``UnknownAlias`` is raised.
     ``refresh`` bypasses the HTTP cache. LiteLLM failures raise ``LiteLLMError``.
     """
     client = client or _client()
-    token = resolve_token(key, client=client)
+    try:
+        token = resolve_token(key, client=client)
+    except UnknownAlias:
+        # Deleted before its token id was stored: LiteLLM's activity still names it.
+        activity, tokens = history_by_alias(key, start, end, client=client, refresh=refresh)
+        if not tokens:
+            raise
+        acc = UsageAccumulator(start, end)
+        acc.add(activity, tokens)
+        return replace(acc.report(key=key, keys=()), matched_by_alias=True)
     activity = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
     acc = UsageAccumulator(start, end)
     acc.add(activity, {token})
