@@ -4,22 +4,15 @@ The run has three steps that never overlap, so no transaction is open while Lite
 
 * **Load** (database): the portal users in scope, their keys, the token ids the portal knows
   (:func:`known_tokens`) and the request ids of key creations that timed out.
-* **Sweep** (LiteLLM): ``GET /key/list`` pages of 100 full objects, chosen as ``flask
-  backfill-tokens`` chooses them: one global sweep when its page count (read from page 1, which
-  is reused) is not above the per-user estimate, else one sweep per portal user. Keys the sweep
-  did not show are confirmed before anything is marked (a key deleted meanwhile shifts LiteLLM's
-  offset pages): a ``key_alias`` lookup each when they are few, else one more sweep.
+* **Sweep** (LiteLLM, :mod:`app.services.reconcile_sweep`): ``/key/list`` pages, global or
+  per user as ``flask backfill-tokens`` chooses; keys it did not show are looked for again
+  before anything is marked.
 * **Decide and write** (database; LiteLLM only to delete orphans): per key, every write guarded
   by what was read (``WHERE`` the token is still the one compared, the key not revoked, not yet
   marked), so a second run at the same time or the portal serving meanwhile never has its
-  writes overwritten. Adoption inserts a row whose unique token id, alias and request id make
-  a second adoption of the same key fail harmlessly.
-
-Orphans are LiteLLM keys of a portal user (exact ``user_id``) whose alias follows the portal's
-naming but whose token the portal does not know. One is adopted only when its metadata carries
-the request id of a portal ``/key/generate`` that timed out for that owner and alias (a
-``key.create.timeout`` audit event); the others are reported, or deleted with
-``delete_orphans`` when the portal made them (metadata ``created_by``) before this run began.
+  writes overwritten. LiteLLM keys without a portal row are judged by
+  :mod:`app.services.reconcile_orphans` (adopted only when provably made by a portal request
+  that timed out).
 """
 
 from __future__ import annotations
@@ -27,22 +20,20 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from app import audit
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User, utcnow
-from app.services.backfill import KEY_LIST_PAGE_SIZE, LEFTOVER_LOOKUP_LIMIT
 from app.services.backfill import build_backfill_client as build_reconcile_client
-from app.services.create_timeout import REQUEST_ID_FIELD, TIMEOUT_ACTION
-from app.services.keys import LABEL_MAX, PORTAL_TAG, alias_prefixes
-from app.services.litellm import KeyPage, KeyRecord, LiteLLMClient, LiteLLMError
+from app.services.create_timeout import TIMEOUT_ACTION
+from app.services.litellm import KeyRecord, LiteLLMClient, LiteLLMError
+from app.services.reconcile_orphans import Orphans, aware
 from app.services.reconcile_results import DRIFT_LEFT, KeyResult, Outcome, ReconcileReport
+from app.services.reconcile_sweep import KeySweep
 from app.transactions import write_transaction
 
 __all__ = [
@@ -118,7 +109,17 @@ def run_reconcile(
     started = utcnow()
     try:
         scope = _load(user_email)
-        sweep = _Sweep(client, scope, report)
+        per_owner: dict[str, int] = defaultdict(int)
+        for key in scope.keys:
+            per_owner[key.owner] += 1
+        sweep = KeySweep(
+            client,
+            report,
+            owners=scope.owners,
+            keys_per_owner=per_owner,
+            known=scope.known,
+            aliases={k.alias for k in scope.keys},
+        )
         sweep.run()
         _Decider(client, scope, sweep, report, started, dry_run, delete_orphans).run()
     except LiteLLMError as exc:
@@ -163,7 +164,7 @@ def _load(user_email: str | None) -> _Scope:
             missing_since=k.litellm_missing_since,
             max_budget=k.max_budget,
             models=_split_models(k.models),
-            expires_at=_aware(k.expires_at),
+            expires_at=aware(k.expires_at),
             spend=k.litellm_spend,
             blocked=k.litellm_blocked,
             checked=k.litellm_checked_at is not None,
@@ -195,75 +196,6 @@ def _timed_out_requests() -> dict[str, tuple[int, str]]:
     return found
 
 
-class _Sweep:
-    """LiteLLM's keys that matter to this run, with as few ``/key/list`` pages as it can."""
-
-    def __init__(self, client: LiteLLMClient, scope: _Scope, report: ReconcileReport) -> None:
-        self.client = client
-        self.scope = scope
-        self.report = report
-        self.aliases = {k.alias for k in scope.keys}
-        self.records: dict[str, KeyRecord] = {}
-        # alias -> records (several when LiteLLM holds one alias twice, e.g. old versions)
-        self.by_alias: dict[str, list[KeyRecord]] = defaultdict(list)
-        self.global_pages: int | None = None
-
-    def take(self, pages: Iterable[KeyPage]) -> None:
-        """Keep the records of portal users, known tokens or portal aliases."""
-        for page in pages:
-            self.report.pages += 1
-            for record in page.keys:
-                if (
-                    record.user_id in self.scope.owners
-                    or record.token in self.scope.known
-                    or record.key_alias in self.aliases
-                ):
-                    if record.token not in self.records:
-                        self.records[record.token] = record
-                        if record.key_alias is not None:
-                            self.by_alias[record.key_alias].append(record)
-
-    def run(self) -> None:
-        """One global sweep or one sweep per portal user, whichever needs fewer pages."""
-        per_owner: dict[str, int] = defaultdict(int)
-        for key in self.scope.keys:
-            per_owner[key.owner] += 1
-        owners = list(self.scope.owners)
-        estimate = sum(max(1, math.ceil(per_owner[o] / KEY_LIST_PAGE_SIZE)) for o in owners)
-        if len(owners) > 1:
-            pages = self.client.iter_key_pages(None)
-            first = next(pages)
-            self.global_pages = max(first.total_pages, 1)
-            if self.global_pages <= estimate:
-                self.report.mode = "global"
-                self.take(_chain(first, pages))
-                return
-            pages.close()
-            self.take([first])
-        self.report.mode = "per-user"
-        for owner in owners:
-            self.take(self.client.iter_key_pages(owner))
-
-    def confirm(self, aliases: list[str]) -> None:
-        """Look again for keys no sweep showed: an alias lookup each when they are few (and
-        fewer than a global sweep's pages), else one more global sweep."""
-        if not aliases:
-            return
-        few = len(aliases) <= LEFTOVER_LOOKUP_LIMIT
-        if self.global_pages is not None:
-            few = few and len(aliases) < self.global_pages
-        if few:
-            for alias in aliases:
-                self.take(self.client.iter_key_pages(None, key_alias=alias))
-        else:
-            self.take(self.client.iter_key_pages(None))
-
-
-def _chain(first: KeyPage, rest: Iterator[KeyPage]) -> Iterator[KeyPage]:
-    yield first
-    yield from rest
-
-
 class _Decider:
     """Turns the loaded keys and the swept records into results and guarded writes."""
 
@@ -271,7 +203,7 @@ class _Decider:
         self,
         client: LiteLLMClient,
         scope: _Scope,
-        sweep: _Sweep,
+        sweep: KeySweep,
         report: ReconcileReport,
         started: datetime,
         dry_run: bool,
@@ -295,9 +227,20 @@ class _Decider:
             self._check(key, final=True)
         self._write()
         # Keys the portal made while this run swept are in the database by now.
-        self.scope.known = known_tokens()
+        known = known_tokens()
         db.session.rollback()
-        self._orphans()
+        orphans = Orphans(
+            self.client,
+            self.scope.owners,
+            known,
+            self.scope.timed_out,
+            self.scope.labels,
+            {k.alias for k in self.scope.keys},
+            self.started,
+            self.dry_run,
+            self.delete_orphans,
+        )
+        self.report.results.extend(orphans.settle(self.sweep.records.values()))
 
     # -- portal keys ------------------------------------------------------------------------
     def _record_for(self, key: _Key) -> KeyRecord | None:
@@ -348,7 +291,7 @@ class _Decider:
             changes.append(f"max_budget: {key.max_budget} -> {record.max_budget}")
         if key.models != record.models:
             changes.append(f"models: {','.join(key.models)} -> {','.join(record.models)}")
-        expires = _aware(record.expires)
+        expires = aware(record.expires)
         if not _same_time(key.expires_at, expires):
             changes.append(f"expires: {_iso(key.expires_at)} -> {_iso(expires)}")
         if key.checked and bool(key.blocked) != record.blocked:
@@ -416,90 +359,6 @@ class _Decider:
             with write_transaction() as session:
                 session.execute(sa.update(ApiKey), self.checked[start : start + WRITE_BATCH])
 
-    # -- LiteLLM keys without a portal row ----------------------------------------------------
-    def _orphans(self) -> None:
-        portal_aliases = {k.alias for k in self.scope.keys}
-        for record in sorted(self.sweep.records.values(), key=lambda r: r.key_alias or ""):
-            owner_id = self.scope.owners.get(record.user_id or "")
-            alias = record.key_alias
-            if (
-                owner_id is None
-                or record.token in self.scope.known
-                or alias is None
-                or alias in portal_aliases
-                or not alias.startswith(alias_prefixes(record.user_id or ""))
-            ):
-                continue
-            result = KeyResult(Outcome.ORPHAN, alias, record.user_id, record.token)
-            request_id = record.metadata.get(REQUEST_ID_FIELD)
-            if self.scope.timed_out.get(str(request_id)) == (owner_id, alias):
-                result = self._adopt(result, record, owner_id, str(request_id))
-            elif self.delete_orphans and record.metadata.get("created_by") == PORTAL_TAG:
-                result = self._delete_orphan(result, record, owner_id)
-            self.report.results.append(result)
-
-    def _adopt(
-        self, result: KeyResult, record: KeyRecord, owner_id: int, request_id: str
-    ) -> KeyResult:
-        alias = record.key_alias or ""
-        prefix = next(p for p in alias_prefixes(record.user_id or "") if alias.startswith(p))
-        label = str(record.metadata.get("portal_label") or alias[len(prefix) :])
-        if len(label) > LABEL_MAX or (owner_id, label) in self.scope.labels:
-            detail = f"made by a timed-out portal request, but label {label!r} is taken"
-            return replace(result, detail=detail)
-        adopted = replace(result, outcome=Outcome.ADOPTED, detail=f"request {request_id}")
-        if self.dry_run:
-            return adopted
-        key = ApiKey(
-            user_id=owner_id,
-            alias=record.key_alias,
-            label=label,
-            key_prefix=record.key_name,
-            litellm_token_id=record.token,
-            max_budget=record.max_budget,
-            models=",".join(record.models) or None,
-            expires_at=_aware(record.expires),
-            request_id=request_id,
-            litellm_spend=record.spend,
-            litellm_blocked=record.blocked,
-            litellm_checked_at=utcnow(),
-        )
-        try:
-            with write_transaction() as session:
-                session.add(key)
-                session.flush()
-                audit.record(
-                    "key.adopt",
-                    actor=None,
-                    target_user=session.get(User, owner_id),
-                    target_key=key,
-                    detail={"alias": record.key_alias, "token_id": record.token,
-                            "request_id": request_id},
-                    commit=False,
-                )  # fmt: skip
-        except IntegrityError:
-            # Another run adopted it first (unique token id, alias and request id).
-            return replace(adopted, detail=f"request {request_id}, adopted by another run")
-        self.scope.labels.add((owner_id, label))
-        return replace(adopted, key_id=key.id, written=True)
-
-    def _delete_orphan(self, result: KeyResult, record: KeyRecord, owner_id: int) -> KeyResult:
-        created = _aware(record.created_at)
-        if created is None or created >= self.started:
-            return replace(result, detail="made while this run swept: left alone")
-        if self.dry_run:
-            return replace(result, outcome=Outcome.ORPHAN_DELETED)
-        deleted = self.client.delete_key(record.token)
-        if deleted:
-            audit.record(
-                "key.orphan.delete",
-                actor=None,
-                target_user=db.session.get(User, owner_id),
-                detail={"alias": record.key_alias, "token_id": record.token},
-            )
-        detail = "" if deleted else "already gone (another run?)"
-        return replace(result, outcome=Outcome.ORPHAN_DELETED, detail=detail, written=deleted)
-
 
 def _guarded(key: _Key) -> sa.Update:
     """An UPDATE of ``key``'s row only while its token is still the one this run compared."""
@@ -513,12 +372,6 @@ def _guarded(key: _Key) -> sa.Update:
 
 def _split_models(value: str | None) -> tuple[str, ...]:
     return tuple(m.strip() for m in value.split(",") if m.strip()) if value else ()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite returns naive UTC
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _same_number(a: float | None, b: float | None) -> bool:
