@@ -240,3 +240,17 @@ def test_text_report_lists_what_is_not_in_sync(runner, make_user, make_key, sim)
     assert len(lines) == 2
     assert lines[0].startswith("deleted in LiteLLM") and f"#{gone.id}" in lines[0]
     assert lines[1].startswith("reconcile-keys: 1 in sync, 1 deleted in LiteLLM")
+
+
+def test_keys_page_shows_the_portal_copy_marked_when_litellm_is_down(
+    reconcile, make_user, make_key, sim, client, sign_in
+):
+    alice = make_user("alice@example.com")
+    key = make_key(alice, "laptop")
+    sim.keys[key.token]["spend"] = 4.2
+    assert reconcile()[0] == 0
+    sign_in("alice@example.com")
+    sim.set_fault("/key/list", 503)
+    html = client.get("/keys").get_data(as_text=True)
+    cells = html.split(f'id="key-row-{key.id}"')[1].split("</tr>")[0]
+    assert "$4.20" in cells and "portal copy" in cells
