@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from app import audit
+from app.extensions import db
 from app.models import User
 from app.services import litellm_client
 from app.services.litellm import LiteLLMError
@@ -39,6 +42,7 @@ def settle_unanswered_create(
     is left alone). Records the outcome as a ``key.create.timeout`` audit event.
     """
     client = litellm_client()
+    owner_id = owner.id
     outcome = "not made"
     try:
         found = client.list_keys(None, key_alias=alias, force_refresh=True)
@@ -51,13 +55,18 @@ def settle_unanswered_create(
             client.delete_key(record.token)
             outcome = "deleted"
     except LiteLLMError as exc:
-        log.warning("key create for user %s unanswered and not settled: %s", owner.id, exc.message)
+        log.warning("key create for user %s unanswered and not settled: %s", owner_id, exc.message)
         outcome = "unknown"
-    audit.record(
-        TIMEOUT_ACTION,
-        actor=actor,
-        target_user=owner,
-        detail={"alias": alias, "label": label, "request_id": request_id, "outcome": outcome},
-    )
-    log.info("key create for user %s timed out: %s (request %s)", owner.id, outcome, request_id)
+    try:
+        audit.record(
+            TIMEOUT_ACTION,
+            actor=actor,
+            target_user=owner,
+            detail={"alias": alias, "label": label, "request_id": request_id, "outcome": outcome},
+        )
+    except SQLAlchemyError as exc:
+        # The answer matters more than the record; without it the key is reported, not adopted.
+        db.session.rollback()
+        log.error("timed-out key create of user %s not audited (%s)", owner_id, exc)
+    log.info("key create for user %s timed out: %s (request %s)", owner_id, outcome, request_id)
     return UNKNOWN if outcome == "unknown" else RETRY

@@ -337,7 +337,7 @@ class _Decider:
     ) -> None:
         result = KeyResult(
             outcome, key.alias, key.owner, token or key.token, key.key_id, detail,
-            tuple(changes or ()),
+            tuple(changes or ()), repair=write is not None,
         )  # fmt: skip
         if write is not None and not self.dry_run:
             self.pending.append((result, write))

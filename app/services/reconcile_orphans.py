@@ -82,7 +82,9 @@ class Orphans:
         if len(label) > LABEL_MAX or (owner_id, label) in self.labels:
             detail = f"made by a timed-out portal request, but label {label!r} is taken"
             return replace(result, detail=detail)
-        adopted = replace(result, outcome=Outcome.ADOPTED, detail=f"request {request_id}")
+        adopted = replace(
+            result, outcome=Outcome.ADOPTED, detail=f"request {request_id}", repair=True
+        )
         if self.dry_run:
             return adopted
         key = ApiKey(
@@ -123,7 +125,7 @@ class Orphans:
         if created is None or created >= self.started:
             return replace(result, detail="made while this run swept: left alone")
         if self.dry_run:
-            return replace(result, outcome=Outcome.ORPHAN_DELETED)
+            return replace(result, outcome=Outcome.ORPHAN_DELETED, repair=True)
         deleted = self.client.delete_key(record.token)
         if deleted:
             audit.record(
@@ -133,4 +135,6 @@ class Orphans:
                 detail={"alias": record.key_alias, "token_id": record.token},
             )
         detail = "" if deleted else "already gone (another run?)"
-        return replace(result, outcome=Outcome.ORPHAN_DELETED, detail=detail, written=deleted)
+        return replace(
+            result, outcome=Outcome.ORPHAN_DELETED, detail=detail, repair=True, written=deleted
+        )

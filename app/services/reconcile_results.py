@@ -31,24 +31,15 @@ class Outcome(StrEnum):
 DRIFT_LEFT = frozenset(
     {Outcome.ORPHAN, Outcome.REVOKED_BUT_LIVE, Outcome.OWNER_MISMATCH, Outcome.TOKEN_MISMATCH}
 )
-# Outcomes that change something: in a dry run they are drift left too.
-CHANGES = frozenset(
-    {
-        Outcome.UPDATED,
-        Outcome.EXPIRED,
-        Outcome.BLOCKED,
-        Outcome.MISSING,
-        Outcome.ADOPTED,
-        Outcome.ORPHAN_DELETED,
-    }
-)
 
 
 @dataclass(frozen=True)
 class KeyResult:
     """One key's outcome. ``key_id`` is None for LiteLLM keys without a portal row (orphans).
-    ``written`` is False when nothing had to be (or, in a dry run, was) written; ``changes``
-    lists the fields that differed, as ``field: portal -> LiteLLM``."""
+    ``repair`` says the run changed (or, in a dry run, would change) something for this key;
+    ``written`` that this run's write took effect (False when another run or the portal got
+    there first, and always in a dry run). ``changes`` lists the fields that differed, as
+    ``field: portal -> LiteLLM``."""
 
     outcome: Outcome
     alias: str | None
@@ -57,6 +48,7 @@ class KeyResult:
     key_id: int | None = None
     detail: str = ""
     changes: tuple[str, ...] = ()
+    repair: bool = False
     written: bool = False
 
 
@@ -80,9 +72,8 @@ class ReconcileReport:
 
     @property
     def drift_left(self) -> list[KeyResult]:
-        """Results still apart after this run (in a dry run: everything it would change)."""
-        left = DRIFT_LEFT | CHANGES if self.dry_run else DRIFT_LEFT
-        return [r for r in self.results if r.outcome in left]
+        """Results still apart after this run (in a dry run: also everything it would repair)."""
+        return [r for r in self.results if r.outcome in DRIFT_LEFT or (self.dry_run and r.repair)]
 
     @property
     def exit_status(self) -> int:

@@ -254,3 +254,14 @@ def test_keys_page_shows_the_portal_copy_marked_when_litellm_is_down(
     html = client.get("/keys").get_data(as_text=True)
     cells = html.split(f'id="key-row-{key.id}"')[1].split("</tr>")[0]
     assert "$4.20" in cells and "portal copy" in cells
+
+
+def test_dry_run_exits_0_when_only_known_drift_is_left(reconcile, make_user, make_key, sim):
+    alice = make_user("alice@example.com")
+    key = make_key(alice, "laptop")
+    sim.archive_key(key.token)
+    assert reconcile()[0] == 0  # marked
+    status, report = reconcile("--dry-run")
+    assert status == 0  # nothing left to change: the mark is already there
+    assert report["results"][0]["outcome"] == "missing"
+    assert report["results"][0]["repair"] is False
