@@ -149,8 +149,9 @@ def slug(value: str) -> str:
     """Lower-case ``value`` and replace every character outside ``[a-z0-9._-]`` with ``-``.
 
     Truncated to ``SLUG_MAX`` so the alias fits ``api_keys.alias``. Two ids can share a slug
-    (``a@b.c`` and ``a-b.c``); LiteLLM's alias uniqueness and the unique ``name`` column then
-    refuse the second key, and ``create_key`` cleans up, so the collision cannot leak a key.
+    (``a@b.c`` and ``a-b.c``): :func:`owner_tag` keeps their new aliases apart; for aliases made
+    before it, LiteLLM's alias uniqueness and the unique ``alias`` column refuse the second key,
+    and ``create_key`` cleans up, so the collision cannot leak a key.
     """
     return _SLUG_RE.sub("-", value.lower())[:SLUG_MAX]
 
