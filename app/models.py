@@ -55,6 +55,14 @@ class ApiKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # The create form's one-time token: a double submission finds the row it already made.
     idempotency_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True, index=True)
+    # Sent in the key's LiteLLM metadata at creation: proves which portal request made a key.
+    request_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    # Written by `flask reconcile-keys`: since when LiteLLM no longer lists the key, and
+    # LiteLLM's own view of it at the last check (the portal's copy, shown when LiteLLM is down).
+    litellm_missing_since: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    litellm_spend: Mapped[float | None] = mapped_column(sa.Float)
+    litellm_blocked: Mapped[bool | None] = mapped_column(sa.Boolean)
+    litellm_checked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="keys")
     # Every token id this key has had (rotations), oldest first.
@@ -65,6 +73,11 @@ class ApiKey(db.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @property
+    def deleted_in_litellm(self) -> bool:
+        """LiteLLM no longer has this key although the portal never revoked it."""
+        return self.litellm_missing_since is not None and self.revoked_at is None
 
     @property
     def is_expired(self) -> bool:

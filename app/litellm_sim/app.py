@@ -133,6 +133,8 @@ def create_sim_app(
     @app.after_request
     def _garbage(resp: Response) -> Response:
         path = request.path
+        if not path.startswith("/_sim"):
+            state.wait_late_answer(path)
         kind = None if path.startswith("/_sim") else state.garbage_for(path)
         if kind == "html":
             resp = Response(_HTML, status=200, mimetype="text/html")

@@ -50,6 +50,7 @@ def calls_reset() -> Any:
 def faults() -> Any:
     """Apply fault switches from JSON, in this order: ``clear``, ``latency_ms``,
     ``fault {path,status,body?,times?}``, ``garbage {path,kind}``, ``hang {path,seconds}``,
+    ``late_answer {path,seconds}``,
     ``never_ending {path,enabled}``, ``aggregated_available``, ``ignore_user_filter``,
     ``substring_matching``, ``version`` (e.g. "1.75.0"), ``enterprise``,
     ``batch_write_delay`` (seconds).
@@ -68,6 +69,9 @@ def faults() -> Any:
             state.set_garbage(body["garbage"]["path"], body["garbage"]["kind"])
         if body.get("hang"):
             state.set_hang(body["hang"]["path"], float(body["hang"]["seconds"]))
+        if body.get("late_answer"):
+            late = body["late_answer"]
+            state.set_late_answer(late["path"], float(late["seconds"]))
         if body.get("never_ending"):
             ne = body["never_ending"]
             state.set_never_ending_pages(ne["path"], bool(ne.get("enabled", True)))

@@ -1,4 +1,5 @@
-"""Fault injection for the simulator: errors, garbage answers, endless pages, latency, hangs."""
+"""Fault injection for the simulator: errors, garbage answers, endless pages, latency, hangs,
+answers held back after the action took effect."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class FaultSwitches:
     garbage: dict[str, str]
     never_ending: set[str]
     hangs: dict[str, float]
+    late_answers: dict[str, float]
     _hang_released: threading.Event
     latency_ms: int
 
@@ -109,10 +111,26 @@ class FaultSwitches:
                 released = self._hang_released
             released.wait(seconds)
 
+    def set_late_answer(self, path_prefix: str, seconds: float) -> None:
+        """Do what matching requests ask, then hold the answer ``seconds``: a timeout after the
+        action took effect (the caller gives up, the key exists or is gone all the same)."""
+        with self.lock:
+            self.late_answers[path_prefix] = max(0.0, float(seconds))
+
+    def wait_late_answer(self, path: str) -> None:
+        """Hold a finished request's answer as configured for ``path``; early on a clear."""
+        with self.lock:
+            hits = [p for p in self.late_answers if path.startswith(p)]
+            seconds = self.late_answers[max(hits, key=len)] if hits else 0.0
+            released = self._hang_released
+        if seconds:
+            released.wait(seconds)
+
     def _release_hangs(self) -> None:
         """Forget the hangs and let every held request go (a new event for later hangs)."""
         with self.lock:
             self.hangs = {}
+            self.late_answers = {}
             previous = getattr(self, "_hang_released", None)
             if previous is not None:
                 previous.set()

@@ -8,14 +8,22 @@ The secret LiteLLM returns lives only in :class:`CreatedKey` (excluded from ``re
 response that shows it. It is never stored, logged, flashed, put in the session or in a URL.
 
 LiteLLM aliases are unique across the whole proxy, while labels are unique per user only, so the
-alias (``api_keys.alias``) is ``f"{slug(owner.litellm_user_id)}--{label}"``, where ``slug``
-lower-cases and turns every character outside ``[a-z0-9._-]`` into ``-`` (see :func:`slug`).
+alias (``api_keys.alias``) is ``f"{slug(uid)}-{owner_tag(uid)}--{label}"`` for the owner's
+``litellm_user_id`` ``uid``: ``slug`` lower-cases and turns every character outside
+``[a-z0-9._-]`` into ``-``, and ``owner_tag`` (a short hash of ``uid``) keeps two owners whose ids
+slug alike apart. Keys made before the tag existed keep their stored alias.
+
+Every key carries a fresh ``portal_request_id`` in its LiteLLM metadata (also stored on the row):
+when ``/key/generate`` times out, the key that request may have made is found by it and deleted
+(see :mod:`app.services.create_timeout`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import secrets
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -26,10 +34,12 @@ from app import audit, ratelimit
 from app.extensions import db
 from app.models import ApiKey, ApiKeyToken, User, utcnow
 from app.services import litellm_client
+from app.services.create_timeout import settle_unanswered_create
 from app.services.litellm import (
     LiteLLMBadResponse,
     LiteLLMError,
     LiteLLMRejected,
+    LiteLLMTimeout,
     LiteLLMUnavailable,
 )
 from app.services.revocation import delete_everywhere
@@ -40,8 +50,9 @@ log = logging.getLogger("app.keys")
 PORTAL_TAG = "litellm-key-portal"
 ALIAS_SEPARATOR = "--"
 LABEL_MAX = 64
-# api_keys.alias is String(255): slug + "--" + label (≤ 64) must fit.
-SLUG_MAX = 255 - len(ALIAS_SEPARATOR) - LABEL_MAX
+OWNER_TAG_LENGTH = 10  # hex digits of sha256(litellm_user_id): 40 bits
+# api_keys.alias is String(255): slug + "-" + tag + "--" + label (≤ 64) must fit.
+SLUG_MAX = 255 - 1 - OWNER_TAG_LENGTH - len(ALIAS_SEPARATOR) - LABEL_MAX
 UNREACHABLE = "LiteLLM is unreachable right now, so nothing was changed. Try again in a minute."
 _SLUG_RE = re.compile(r"[^a-z0-9._-]")
 
@@ -139,15 +150,36 @@ def slug(value: str) -> str:
     """Lower-case ``value`` and replace every character outside ``[a-z0-9._-]`` with ``-``.
 
     Truncated to ``SLUG_MAX`` so the alias fits ``api_keys.alias``. Two ids can share a slug
-    (``a@b.c`` and ``a-b.c``); LiteLLM's alias uniqueness and the unique ``name`` column then
-    refuse the second key, and ``create_key`` cleans up, so the collision cannot leak a key.
+    (``a@b.c`` and ``a-b.c``): :func:`owner_tag` keeps their new aliases apart; for aliases made
+    before it, LiteLLM's alias uniqueness and the unique ``alias`` column refuse the second key,
+    and ``create_key`` cleans up, so the collision cannot leak a key.
     """
     return _SLUG_RE.sub("-", value.lower())[:SLUG_MAX]
 
 
+def owner_tag(litellm_user_id: str) -> str:
+    """A short hash of the exact user id: ``team-x@…`` and ``team+x@…`` slug alike, not this."""
+    return hashlib.sha256(litellm_user_id.encode()).hexdigest()[:OWNER_TAG_LENGTH]
+
+
+def alias_prefixes(litellm_user_id: str) -> tuple[str, str]:
+    """The alias prefixes of this owner's keys: current scheme first, then the untagged one of
+    keys made before owner tags (still stored and used for those keys)."""
+    base = slug(litellm_user_id)
+    return (
+        f"{base}-{owner_tag(litellm_user_id)}{ALIAS_SEPARATOR}",
+        f"{base}{ALIAS_SEPARATOR}",
+    )
+
+
 def alias_for(owner: User, label: str) -> str:
-    """The LiteLLM ``key_alias`` (and ``api_keys.alias``) of ``owner``'s key ``label``."""
-    return f"{slug(owner.litellm_user_id)}{ALIAS_SEPARATOR}{label}"
+    """The LiteLLM ``key_alias`` (and ``api_keys.alias``) of ``owner``'s new key ``label``."""
+    return f"{alias_prefixes(owner.litellm_user_id)[0]}{label}"
+
+
+def new_request_id() -> str:
+    """A fresh id for one ``/key/generate`` call, put in the key's LiteLLM metadata."""
+    return secrets.token_hex(16)
 
 
 # --- create ------------------------------------------------------------------------------------
@@ -166,9 +198,15 @@ def _check_replay(owner: User, token: str) -> None:
     raise AlreadyCreated(existing)
 
 
-def _litellm_failure(exc: LiteLLMError) -> LiteLLMFailed:
+def _litellm_failure(exc: LiteLLMError, label: str = "") -> LiteLLMFailed:
     if isinstance(exc, LiteLLMUnavailable):
         return LiteLLMFailed(UNREACHABLE, 503)
+    if isinstance(exc, LiteLLMRejected) and "already exists" in exc.message:
+        # LiteLLM's message names the alias, which names its owner: never shown.
+        return InputRefused(
+            f"The name “{label}” cannot be used for a new key right now. Choose another name.",
+            409,
+        )
     if isinstance(exc, LiteLLMRejected):
         return InputRefused(f"LiteLLM refused the key: {exc.message}", 409)
     return LiteLLMFailed(f"LiteLLM could not create the key: {exc.message}", 502)
@@ -226,6 +264,7 @@ def create_key(owner: User, request: NewKeyRequest, *, actor: User | None = None
 def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> CreatedKey:
     alias = alias_for(owner, request.label)
     owner_id, litellm_user_id, email = owner.id, owner.litellm_user_id, owner.email
+    request_id = new_request_id()
     db.session.rollback()  # end the read transaction: nothing stays open during the call
     try:
         generated = litellm_client().generate_key(
@@ -238,9 +277,16 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
                 "created_by": PORTAL_TAG,
                 "portal_user": email,
                 "portal_label": request.label,
+                "portal_request_id": request_id,
             },
         )
     except LiteLLMError as exc:
+        if isinstance(exc, LiteLLMTimeout):
+            # It may have made the key before the answer was lost: find out before answering.
+            message = settle_unanswered_create(
+                owner, actor, alias=alias, label=request.label, request_id=request_id
+            )
+            raise LiteLLMFailed(message, 503) from None
         if isinstance(exc, LiteLLMBadResponse) and exc.status == 200:
             # LiteLLM made a key but its answer is unusable (e.g. token_id ≠ sha256(key)).
             _delete_orphan(alias=alias)
@@ -248,7 +294,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
             # A concurrent identical submission may have taken the alias first.
             _check_replay(owner, request.idempotency_token)
         log.warning("key create refused for user %s: %s", owner_id, exc.message)
-        raise _litellm_failure(exc) from None
+        raise _litellm_failure(exc, request.label) from None
 
     key = ApiKey(
         user_id=owner_id,
@@ -260,6 +306,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
         models=",".join(request.models) or None,
         expires_at=generated.expires,
         idempotency_token=request.idempotency_token,
+        request_id=request_id,
     )
     try:
         with write_transaction() as session:

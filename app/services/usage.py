@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from app.models import ApiKey, User
+from app.services.alias_history import history_by_alias
 from app.services.key_listing import keys_of
 from app.services.lineage import key_by_token as lineage_tokens
 from app.services.lineage import rotations
@@ -27,7 +28,7 @@ from app.services.litellm import (
     Metrics,
     covers_recent_usage,
 )
-from app.services.tokens import resolve_missing_tokens, resolve_token
+from app.services.tokens import UnknownAlias, resolve_missing_tokens, resolve_token
 
 _T = TypeVar("_T")
 _ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" default
@@ -103,6 +104,8 @@ class UsageReport:
     # The range reaches the last minutes, whose usage LiteLLM may not have written yet.
     recent: bool = False
     markers: tuple[ChartMarker, ...] = ()  # days in the range on which a key was rotated
+    # The key's token id is unknown: its history was found by its alias and owner instead.
+    matched_by_alias: bool = False
 
     @property
     def unresolved_keys(self) -> tuple[KeyUsageRow, ...]:
@@ -123,11 +126,21 @@ def usage_for_key(
 
     A key with one token is filtered by ``api_key=<token>``; a rotated key by its owner's
     ``user_id``, counting only the entries of its own tokens. Resolves a missing token first
-    (:func:`resolve_token`, raises ``UnknownAlias``). ``refresh`` bypasses the HTTP cache.
-    LiteLLM failures raise ``LiteLLMError``.
+    (:func:`resolve_token`); a key LiteLLM no longer lists is then matched by alias and owner in
+    the activity (``matched_by_alias``), and only when that finds nothing either ``UnknownAlias``
+    is raised. ``refresh`` bypasses the HTTP cache. LiteLLM failures raise ``LiteLLMError``.
     """
     client = client or _client()
-    token = resolve_token(key, client=client)
+    try:
+        token = resolve_token(key, client=client)
+    except UnknownAlias:
+        # Deleted before its token id was stored: LiteLLM's activity still names it.
+        activity, tokens = history_by_alias(key, start, end, client=client, refresh=refresh)
+        if not tokens:
+            raise
+        acc = UsageAccumulator(start, end)
+        acc.add(activity, tokens)
+        return replace(acc.report(key=key, keys=()), matched_by_alias=True)
     tokens = set(lineage_tokens([key])) | {token}
     if len(tokens) == 1:
         activity = client.daily_activity(start, end, api_key=token, force_refresh=refresh)

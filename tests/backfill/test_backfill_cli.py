@@ -9,6 +9,7 @@ import math
 from backfill_seed import noise
 
 from app import backfill_cli
+from app.services.keys import alias_for
 
 
 def test_call_count_stays_within_the_pages_needed(runner, seeded, tokens, key_list_calls):
@@ -86,7 +87,7 @@ def test_few_leftovers_use_alias_lookups(runner, sim, make_user, make_key, key_l
     calls = key_list_calls()
     assert len(calls) == 1 + 3
     assert [q.get("key_alias") for q in calls[1:]] == [
-        f"alice-example.com--stray{i}" for i in range(3)
+        alias_for(alice, f"stray{i}") for i in range(3)
     ]
 
 
@@ -120,8 +121,8 @@ def test_exit_statuses(runner, sim, make_user, make_key):
     assert runner.invoke(args=["backfill-tokens"]).exit_code == 2  # LiteLLM unavailable
     sim.clear_faults()
     first = runner.invoke(args=["backfill-tokens"])
-    assert first.exit_code == 1 and "alice-example.com--gone" in first.stdout
-    sim.add_key(key_alias="alice-example.com--gone", user_id="alice@example.com")
+    assert first.exit_code == 1 and alias_for(alice, "gone") in first.stdout
+    sim.add_key(key_alias=alias_for(alice, "gone"), user_id="alice@example.com")
     assert runner.invoke(args=["backfill-tokens"]).exit_code == 0
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import ApiKey
+from app.services.keys import alias_for
 
 
 def run(runner, *args: str):
@@ -47,9 +48,7 @@ def test_text_report_lists_each_key_and_a_summary(runner, make_user, make_key):
     result = runner.invoke(args=["backfill-tokens"])
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert any(
-        line.startswith("resolved") and "alice-example.com--laptop" in line for line in lines
-    )
+    assert any(line.startswith("resolved") and alias_for(alice, "laptop") in line for line in lines)
     assert any(line.startswith("not found in LiteLLM") and f"#{gone.id}" in line for line in lines)
     assert lines[-1].startswith("backfill-tokens: 1 resolved, 1 not found in LiteLLM (1 written")
 

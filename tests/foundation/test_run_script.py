@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.services.keys import alias_prefixes
+
+# What the portal names alice's key "kept-across-restarts" in LiteLLM.
+KEPT = f"{alias_prefixes('alice@example.com')[0]}kept-across-restarts"
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -154,18 +159,18 @@ def test_scripts_run_keeps_the_simulator_state_and_reset_starts_afresh(tmp_path)
     with running(tmp_path) as run:
         session, _token = run.sign_in()
         _create_key(run, session, "kept-across-restarts")
-        assert "alice-example.com--kept-across-restarts" in run.sim_aliases()
+        assert KEPT in run.sim_aliases()
 
     with running(tmp_path) as run:
         # The simulator came back with the key the portal made, not just the demo seed.
-        assert "alice-example.com--kept-across-restarts" in run.sim_aliases()
+        assert KEPT in run.sim_aliases()
         assert "alice-example.com--laptop" in run.sim_aliases()
         session, _token = run.sign_in()
         keys = session.get(f"{run.base}/keys", timeout=10).text
         assert "kept-across-restarts" in keys
 
     with running(tmp_path, "--reset") as run:
-        assert "alice-example.com--kept-across-restarts" not in run.sim_aliases()
+        assert KEPT not in run.sim_aliases()
         assert "alice-example.com--laptop" in run.sim_aliases()
         session, _token = run.sign_in()
         keys = session.get(f"{run.base}/keys", timeout=10).text

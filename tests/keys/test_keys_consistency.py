@@ -7,6 +7,7 @@ import logging
 
 from app.extensions import db
 from app.models import ApiKey, User
+from app.services.keys import alias_for
 from app.services.litellm import LiteLLMClient
 
 
@@ -15,14 +16,17 @@ def _live_aliases(sim) -> list[str]:
 
 
 def test_litellm_rejection_writes_no_row(client, alice, create_form, sim, rows):
-    sim.add_key(key_alias="alice-example.com--laptop", user_id="someone-else")
+    taken = alias_for(alice, "laptop")
+    sim.add_key(key_alias=taken, user_id="someone-else@example.com")
     response = client.post("/keys", data=create_form(name="laptop"))
     html = response.get_data(as_text=True)
     assert response.status_code == 409
-    assert "already exists" in html  # LiteLLM's own message
+    assert "“laptop” cannot be used for a new key" in html
+    # LiteLLM's message names the alias, and so its owner: never shown.
+    assert "already exists" not in html and taken not in html and "someone-else" not in html
     assert 'id="key-create-error"' in html
     assert rows() == []
-    assert _live_aliases(sim) == ["alice-example.com--laptop"]  # only the pre-existing one
+    assert _live_aliases(sim) == [taken]  # only the pre-existing one
 
 
 def test_litellm_unreachable_on_create(client, alice, create_form, sim, sim_server, rows):
@@ -78,9 +82,9 @@ def test_failed_cleanup_is_reported_and_logged(
 def test_integrity_error_from_slug_collision_cleans_up(
     client, app, alice, make_user, make_key, create_form, sim, rows
 ):
-    # "alice-example.com" slugs like "alice@example.com"; its revoked key still owns the name.
+    # A revoked key of someone else still owns the alias in the portal's table.
     other = make_user("alice-example.com")
-    make_key(other, "laptop", alias="alice-example.com--laptop", in_litellm=False, revoked=True)
+    make_key(other, "laptop", alias=alias_for(alice, "laptop"), in_litellm=False, revoked=True)
     response = client.post("/keys", data=create_form(name="laptop"))
     assert response.status_code == 503
     assert [r.user_id for r in rows()] == [other.id]
@@ -103,7 +107,7 @@ def test_double_submission_creates_one_key(client, alice, create_form, secret_in
 
 def _winner(app, alice_id: int, token: str, label: str, sim) -> None:
     """Commit the row a concurrent identical submission would have written first."""
-    alias = f"alice-example.com--{label}"
+    alias = alias_for(User(litellm_user_id="alice@example.com"), label)
     stored = sim.add_key(key_alias=alias, user_id="alice@example.com")
     with app.app_context():
         db.session.add(
@@ -134,7 +138,7 @@ def test_race_lost_at_commit_deletes_the_losers_key(
     assert response.status_code == 200
     assert "This key was already created" in response.get_data(as_text=True)
     assert [r.label for r in rows()] == ["laptop-winner"]
-    assert _live_aliases(sim) == ["alice-example.com--laptop-winner"]  # loser's key deleted
+    assert _live_aliases(sim) == [alias_for(alice, "laptop-winner")]  # loser's key deleted
 
 
 def test_race_lost_at_litellm_reports_the_winner(
@@ -188,7 +192,7 @@ def test_created_row_matches_the_simulator(client, app, alice, create_form, secr
     (row,) = rows()
     assert row.litellm_token_id == hashlib.sha256(secret.encode()).hexdigest()
     live = sim.keys[row.litellm_token_id]
-    assert live["key_alias"] == row.alias == "alice-example.com--ci.bot_1"
+    assert live["key_alias"] == row.alias == alias_for(alice, "ci.bot_1")
     assert live["user_id"] == "alice@example.com"
     assert live["models"] == ["gpt-4o", "o3"] and row.models == "gpt-4o,o3"
     assert live["max_budget"] == 5.0 and row.max_budget == 5.0
@@ -196,7 +200,10 @@ def test_created_row_matches_the_simulator(client, app, alice, create_form, secr
         "created_by": "litellm-key-portal",
         "portal_user": "alice@example.com",
         "portal_label": "ci.bot_1",
+        # The request that made it, also on the row: proves which request a key came from.
+        "portal_request_id": row.request_id,
     }
+    assert row.request_id and len(row.request_id) == 32
     assert row.expires_at is not None and row.key_prefix == f"sk-...{secret[-4:]}"
     with app.app_context():
         assert db.session.get(User, alice.id).keys[0].status == "active"

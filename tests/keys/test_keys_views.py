@@ -9,6 +9,7 @@ import pytest
 
 from app.extensions import db
 from app.models import ApiKey, AuditEvent
+from app.services.keys import alias_prefixes
 
 HX = {"HX-Request": "true"}
 IDEMPOTENCY_RE = re.compile(r'name="idempotency_token" value="([^"]+)"')
@@ -159,7 +160,9 @@ def test_two_users_may_both_have_laptop(client, alice, make_user, sign_in, creat
     sign_in("bob@example.com")
     assert client.post("/keys", data=create_form(name="laptop")).status_code == 201
     aliases = sorted(k["key_alias"] for k in sim.keys.values())
-    assert aliases == ["alice-example.com--laptop", "bob-example.com--laptop"]
+    assert aliases == [
+        f"{alias_prefixes(u)[0]}laptop" for u in ("alice@example.com", "bob@example.com")
+    ]
 
 
 def test_rate_limit_gives_429_form_error(app, client, alice, create_form, sim, rows):

@@ -12,6 +12,7 @@ from flask_sqlalchemy.session import Session
 from sqlalchemy.exc import OperationalError
 
 from app.models import ApiKey
+from app.services.keys import alias_prefixes
 from app.services.litellm import LiteLLMClient
 
 HX = {"HX-Request": "true"}
@@ -44,7 +45,10 @@ def test_secret_is_nowhere_after_the_create_response(
     assert secret and response.headers["Cache-Control"] == "no-store"
     (row,) = rows()
     assert row.litellm_token_id == hashlib.sha256(secret.encode()).hexdigest()
-    assert sim.keys[row.litellm_token_id]["key_alias"] == "alice-example.com--laptop"
+    assert (
+        sim.keys[row.litellm_token_id]["key_alias"]
+        == f"{alias_prefixes('alice@example.com')[0]}laptop"
+    )
 
     later = [
         client.get("/keys"),

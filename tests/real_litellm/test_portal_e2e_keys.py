@@ -14,7 +14,7 @@ from proxy_support import token_of, unique_email
 from sqlalchemy.orm import Session
 
 from app.models import ApiKey, User
-from app.services.keys import PORTAL_TAG, slug
+from app.services.keys import PORTAL_TAG, alias_prefixes, slug
 
 
 def test_created_key_is_stored_and_enforced_by_litellm_as_asked(real_proxy, portal):
@@ -27,7 +27,7 @@ def test_created_key_is_stored_and_enforced_by_litellm_as_asked(real_proxy, port
     assert created.headers["Cache-Control"] == "no-store"
     secret = secret_in(created)
     info = real_proxy.key_info(secret)
-    assert info["key_alias"] == f"{slug(email)}--laptop"
+    assert info["key_alias"] == f"{alias_prefixes(email)[0]}laptop"
     assert info["user_id"] == email
     assert info["max_budget"] == 25.0
     assert info["models"] == ["mock-gpt"]
@@ -114,7 +114,7 @@ def test_backfill_resolves_keys_created_directly_in_litellm(real_proxy, portal):
 
 def test_duplicate_alias_refused_by_litellm_is_shown_and_nothing_is_kept(real_proxy, portal):
     email = unique_email("e2e")
-    alias = f"{slug(email)}--desk"
+    alias = f"{alias_prefixes(email)[0]}desk"
     real_proxy.generate_key(key_alias=alias, user_id="someone-else", max_budget=1)
     user = portal.user(email)
 
@@ -122,7 +122,8 @@ def test_duplicate_alias_refused_by_litellm_is_shown_and_nothing_is_kept(real_pr
 
     assert 400 <= refused.status_code < 500, refused.text
     assert 'id="key-create-error"' in refused.text
-    assert "desk" in refused.text and "exist" in refused.text.lower()
+    assert "“desk” cannot be used" in refused.text
+    assert alias not in refused.text and "someone-else" not in refused.text
     assert not set(refused.text.split()) & {"Traceback", "sk-"}
     assert "You have no keys yet." in user.get("/keys").text
     same_alias = real_proxy.admin("GET", "/key/list", params={"key_alias": alias}).json()

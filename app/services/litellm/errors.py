@@ -49,6 +49,10 @@ class LiteLLMUnavailable(LiteLLMError):
     timeout, or 429/502/503/504 after retries."""
 
 
+class LiteLLMTimeout(LiteLLMUnavailable):
+    """The request was sent but no answer came in time: LiteLLM may have done it anyway."""
+
+
 class LiteLLMAuthError(LiteLLMError):
     """401/403: the master key is wrong or lacks the rights for this call."""
 

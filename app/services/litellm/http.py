@@ -33,6 +33,7 @@ from .cache import MISSING, ParsedMemo, StoredAnswers
 from .errors import (
     LiteLLMBadResponse,
     LiteLLMError,
+    LiteLLMTimeout,
     LiteLLMUnavailable,
     connection_reason,
     decode_json,
@@ -248,6 +249,8 @@ class LiteLLMHttp:
             response = session.request(method, url, **options)
         except BulkheadFull as exc:
             raise LiteLLMUnavailable(f"LiteLLM is busy: {exc}", route=call.path) from None
+        except requests.ReadTimeout as exc:
+            raise LiteLLMTimeout("LiteLLM did not answer in time", route=call.path) from exc
         except requests.Timeout as exc:
             raise LiteLLMUnavailable("LiteLLM did not answer in time", route=call.path) from exc
         except requests.ConnectionError as exc:
