@@ -37,6 +37,9 @@ def form_values(query: UsageQuery, **extra: str) -> dict[str, str]:
         "start_date": query.start.isoformat(),
         "end_date": query.end.isoformat(),
         "metric": query.metric,
+        "view": query.view,
+        "sort": query.sort,
+        "compare": ",".join(map(str, query.compare)),
     }
 
 
@@ -72,5 +75,5 @@ def render_results(
     except LiteLLMError as exc:
         current_app.logger.warning("%s: %s", what, exc)
         return render(502 if is_partial() else 200, api_error=describe_error(exc), **context)
-    chart = report_chart(loaded["report"], query.metric)
+    chart = report_chart(loaded["report"], query.metric, query.view, query.compare)
     return render(200, chart=chart, **loaded, **context)
