@@ -126,6 +126,9 @@ class UsageQuery:
         if self.sort != DEFAULT_SORT:
             params["sort"] = self.sort
         params.update({k: str(v) for k, v in overrides.items() if v is not None})
+        for name, default in (("view", DEFAULT_VIEW), ("sort", DEFAULT_SORT)):
+            if params.get(name) == default:
+                del params[name]  # a link back to the default view carries no default values
         return params
 
     def export_params(self) -> dict[str, str]:
