@@ -148,13 +148,13 @@ def test_exports_round_spend_to_what_litellm_stores_without_float_noise(
 ):
     user = make_user("noise@example.com")
     key = make_key(user, "noisy")
-    for spend in (0.1, 0.2, 1.23446398 - 0.3):  # sums to 1.2344639800000001 as floats
-        sim.add_usage(token=key.token, date=TODAY, model="m", provider="p",
+    for model, spend in (("a", 1.1), ("b", 2.2)):  # 1.1 + 2.2 == 3.3000000000000003 in floats
+        sim.add_usage(token=key.token, date=TODAY, model=model, provider="p",
                       prompt_tokens=123_456_789, completion_tokens=1, spend=spend)  # fmt: skip
     sign_in(user.email)
     query = f"key={key.id}&preset=today"
     csv_text = client.get(f"/usage/export.csv?{query}").get_data(as_text=True)
     json_text = client.get(f"/usage/export.json?{query}").get_data(as_text=True)
-    assert f"{TODAY.isoformat()},1.23446398,370370367," in csv_text
-    assert '"spend": 1.23446398,' in json_text and '"prompt_tokens": 370370367' in json_text
-    assert not re.search(r"\d\.\d{11,}", csv_text + json_text)  # no 0000000001 tails
+    assert f"{TODAY.isoformat()},3.3,246913578," in csv_text
+    assert '"spend": 3.3,' in json_text and '"prompt_tokens": 246913578' in json_text
+    assert not re.search(r"\d\.\d{11,}", csv_text + json_text)  # no 0000000003 tails
