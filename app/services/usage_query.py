@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.ids import parse_id
+from app.services.litellm import METRIC_NAMES
 
 MAX_RANGE_DAYS = 366
 DEFAULT_PRESET = "7d"
@@ -30,19 +31,8 @@ DEFAULT_METRIC = "spend"
 VIEWS = {"total": "Total", "models": "By model", "keys": "Compare keys"}
 DEFAULT_VIEW = "total"
 MAX_COMPARED_KEYS = 8
-# Table columns that can be sorted: the row's name, then every metric (METRIC_NAMES).
-SORT_COLUMNS = (
-    "name",
-    "spend",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "api_requests",
-    "successful_requests",
-    "failed_requests",
-)
+# Table columns that can be sorted: the row's name, then every metric.
+SORT_COLUMNS = ("name", *METRIC_NAMES)
 DEFAULT_SORT = "-spend"
 
 
@@ -186,7 +176,7 @@ class UsageQuery:
         if len(compare) > MAX_COMPARED_KEYS:
             errors["compare"] = f"Compare at most {MAX_COMPARED_KEYS} keys at once."
         sort = raw["sort"] or DEFAULT_SORT
-        if sort.lstrip("-") not in SORT_COLUMNS:
+        if sort.removeprefix("-") not in SORT_COLUMNS:
             errors["sort"] = "Tables can be sorted by their columns only."
 
         preset = raw["preset"].lower()

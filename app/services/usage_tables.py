@@ -11,7 +11,7 @@ from app.services.usage_query import DEFAULT_SORT
 
 def sort_rows(rows: Iterable[Any], sort: str = DEFAULT_SORT) -> list[Any]:
     """``rows`` (NamedRow or KeyUsageRow) in the order ``sort`` asks for; ties by name."""
-    column = sort.lstrip("-") or "spend"
+    column = sort.removeprefix("-")
     descending = sort.startswith("-")
 
     def name(row: Any) -> str:
@@ -26,13 +26,13 @@ def sort_rows(rows: Iterable[Any], sort: str = DEFAULT_SORT) -> list[Any]:
 def next_sort(current: str, column: str) -> str:
     """The ``sort`` value of a column header link: the other direction when the column is
     already the sort column, else descending for numbers (biggest first) and A→Z for names."""
-    if current.lstrip("-") == column:
+    if current.removeprefix("-") == column:
         return column if current.startswith("-") else f"-{column}"
     return column if column == "name" else f"-{column}"
 
 
 def aria_sort(current: str, column: str) -> str | None:
     """``aria-sort`` for a header: ``ascending``/``descending`` on the sort column only."""
-    if current.lstrip("-") != column:
+    if current.removeprefix("-") != column:
         return None
     return "descending" if current.startswith("-") else "ascending"

@@ -37,9 +37,6 @@ def form_values(query: UsageQuery, **extra: str) -> dict[str, str]:
         "start_date": query.start.isoformat(),
         "end_date": query.end.isoformat(),
         "metric": query.metric,
-        "view": query.view,
-        "sort": query.sort,
-        "compare": ",".join(map(str, query.compare)),
     }
 
 

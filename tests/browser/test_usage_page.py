@@ -100,6 +100,10 @@ def _assert_page_is_its_url(page) -> None:
     expect(results).to_have_attribute("data-end-date", end)
     metric = page.locator("#usage-chart nav[aria-label='Chart metric'] [aria-current]")
     expect(metric).to_have_text(query.get("metric", "spend").capitalize())
+    view = page.locator("#usage-chart nav[aria-label='Chart view'] [aria-current]")
+    expect(view).to_have_text(
+        {"models": "By model", "keys": "Compare keys"}.get(query.get("view"), "Total")
+    )
     sort = query.get("sort", "-spend")
     if query.get("key", "all") == "all":  # one key's report has no table of keys
         column = page.locator("#usage-keys th[aria-sort]")
@@ -125,6 +129,7 @@ def test_back_forward_and_reload_show_the_view_of_the_url(page, sim, portal):
     changed(lambda: page.get_by_role("link", name="Tokens", exact=True).click(), r"metric=tokens")
     changed(lambda: page.locator("#usage-keys").get_by_role("link", name="Key").click(),
             r"sort=name")  # fmt: skip
+    changed(lambda: page.get_by_role("link", name="By model").click(), r"view=models")
     changed(lambda: page.get_by_label("Key", exact=True).select_option(str(ids["laptop"])),
             rf"key={ids['laptop']}&")  # fmt: skip
     page.get_by_label("Period").select_option("custom")
