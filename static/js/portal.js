@@ -172,4 +172,30 @@
   document.addEventListener("mouseout", leave);
   document.addEventListener("focusout", leave);
   document.addEventListener("htmx:beforeSwap", lower);
+
+  // One tab stop per chart, arrow keys between its bars (a year of weeks is 53 of them).
+  function rove(root) {
+    root.querySelectorAll(".chart-svg").forEach(function (svg) {
+      svg.querySelectorAll(".slot").forEach(function (slot, index) {
+        slot.setAttribute("tabindex", index === 0 ? "0" : "-1");
+      });
+    });
+  }
+  rove(document);
+  document.addEventListener("htmx:afterSwap", function (event) { rove(event.detail.target); });
+  var STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+  document.addEventListener("keydown", function (event) {
+    var slot = event.target.closest && event.target.closest(".chart .slot");
+    if (!slot) return;
+    var slots = Array.prototype.slice.call(slot.ownerSVGElement.querySelectorAll(".slot"));
+    var index = slots.indexOf(slot), next = null;
+    if (event.key in STEPS) next = slots[index + STEPS[event.key]];
+    else if (event.key === "Home") next = slots[0];
+    else if (event.key === "End") next = slots[slots.length - 1];
+    if (!next) return;
+    event.preventDefault();
+    slot.setAttribute("tabindex", "-1");
+    next.setAttribute("tabindex", "0");
+    next.focus();
+  });
 })();

@@ -240,14 +240,19 @@ def test_tooltips_show_on_hover_and_on_keyboard_focus(page, sim, portal, viewpor
     expect(tips).to_have_count(0)
 
     page.locator("#usage-chart nav[aria-label='Chart view'] a").last.focus()
-    page.keyboard.press("Tab")  # the first bar of the chart
-    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # one tab stop: the chart's first bar
+    expect(slots.nth(0)).to_be_focused()
+    expect(tips).to_contain_text("2025-03-03 (UTC)")
+    page.keyboard.press("ArrowRight")
     expect(slots.nth(1)).to_be_focused()
     expect(tips).to_have_count(1)
     expect(tips).to_contain_text("2025-03-04 (UTC)")
     expect(slots.nth(1)).to_have_attribute("aria-label", re.compile(r"^2025-03-04 \(UTC\); "))
-    page.keyboard.press("Tab")
-    expect(tips).to_contain_text("2025-03-05 (UTC)")
+    page.keyboard.press("End")
+    expect(tips).to_contain_text("2025-03-16 (UTC)")
+    page.keyboard.press("Tab")  # and out of the chart, not through 14 bars
+    expect(slots.nth(13)).not_to_be_focused()
+    expect(tips).to_have_count(0)
     # The daily numbers stay available as a table for screen readers.
     expect(page.locator("#usage-daily tbody tr")).to_have_count(14)
 
