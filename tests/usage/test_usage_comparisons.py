@@ -138,3 +138,22 @@ def test_tables_sort_by_spend_by_default_and_by_any_column_on_request(client, bo
     link = re.search(r'<a class="sort-link" href="([^"]+)"[^>]*>Failed', html).group(1)
     assert "sort=-failed_requests" in link  # the sorted column's link turns the order round
     assert client.get("/usage?sort=bogus").status_code == 400
+
+
+def test_the_admin_view_of_a_user_compares_their_keys_and_stays_on_admin(
+    client, bob, make_user, sign_in, sim
+):
+    make_user("admin@example.com", is_admin=True)
+    sign_in("admin@example.com")
+    laptop, ci, _ = bob.seeded
+    html = client.get(
+        f"/admin/usage?user={bob.id}&preset=7d&view=keys&compare={laptop.id}"
+    ).get_data(as_text=True)
+    heads, rows = _daily_table(html)
+    assert heads[0] == "laptop"
+    wanted = expected(sim, {laptop.token}, day(0), day(0))["spend"]
+    assert rows[day(0).isoformat()][0] == format_money(wanted)
+    form = re.search(r'<form class="compare-keys"[^>]*>(.*?)</form>', html, re.S)
+    assert 'action="/admin/usage"' in form.group(0)
+    assert f'<input type="hidden" name="user" value="{bob.id}">' in form.group(1)
+    assert re.search(r'(href|hx-get)="/usage\?', html) is None
