@@ -40,11 +40,12 @@ class Layout:
     bottom: int
     max_x_labels: int
     max_bar: float  # a bar is never wider than this, so "Today" is not one block
-    char_width: float  # an estimate for the tooltip box, for the 12-unit chart font
+    char_width: float  # an estimate for the tooltip box: the wide font is 12 units, narrow 13
 
 
 WIDE = Layout("wide", 720, 280, 60, 12, 26, 30, 10, 44, 6.8)
-NARROW = Layout("narrow", 320, 300, 46, 8, 26, 30, 4, 28, 6.8)
+# 300 units across a phone's ~250-330 px: 13-unit text is 11 px or more from a 320 px screen up.
+NARROW = Layout("narrow", 300, 300, 54, 8, 26, 30, 4, 28, 7.4)
 LAYOUTS = (WIDE, NARROW)
 
 

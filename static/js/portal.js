@@ -182,7 +182,10 @@
     });
   }
   rove(document);
-  document.addEventListener("htmx:afterSwap", function (event) { rove(event.detail.target); });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.querySelectorAll) rove(target);
+  });
   var STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
   document.addEventListener("keydown", function (event) {
     var slot = event.target.closest && event.target.closest(".chart .slot");
