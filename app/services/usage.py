@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from app.models import ApiKey, User
@@ -106,6 +106,10 @@ class UsageReport:
     markers: tuple[ChartMarker, ...] = ()  # days in the range on which a key was rotated
     # The key's token id is unknown: its history was found by its alias and owner instead.
     matched_by_alias: bool = False
+    # Per UTC day of each key ("all keys" reports) and of each model: the chart's comparisons.
+    key_daily: Mapping[int, Mapping[dt.date, Metrics]] = field(default_factory=dict)
+    model_daily: Mapping[str, Mapping[dt.date, Metrics]] = field(default_factory=dict)
+    provider_daily: Mapping[str, Mapping[dt.date, Metrics]] = field(default_factory=dict)
 
     @property
     def unresolved_keys(self) -> tuple[KeyUsageRow, ...]:
@@ -274,6 +278,9 @@ class UsageAccumulator:
         self.models: dict[str, Metrics] = {}
         self.providers: dict[str, Metrics] = {}
         self.per_key: dict[int, Metrics] = {}
+        self.key_days: dict[int, dict[dt.date, Metrics]] = {}
+        self.model_days: dict[str, dict[dt.date, Metrics]] = {}
+        self.provider_days: dict[str, dict[dt.date, Metrics]] = {}
         self.as_of: dt.datetime | None = None
         self.stale = False
         self.from_cache = True
@@ -298,11 +305,15 @@ class UsageAccumulator:
             key_id = self.key_by_token.get(token)
             if key_id is not None:
                 self.per_key[key_id] = self.per_key.get(key_id, _ZERO) + entry.metrics
+                days = self.key_days.setdefault(key_id, {})
+                days[day.date] = days.get(day.date, _ZERO) + entry.metrics
         # Proxies before 1.77 have no api_key_breakdown: a bucket's own metrics are usable only
         # when every key of that day is one of ours.
         only_ours = bool(day.api_keys) and set(day.api_keys) <= tokens
-        _add_breakdown(self.models, day.models, tokens, only_ours)
-        _add_breakdown(self.providers, day.providers, tokens, only_ours)
+        _add_breakdown(self.models, day.models, tokens, only_ours, self.model_days, day.date)
+        _add_breakdown(
+            self.providers, day.providers, tokens, only_ours, self.provider_days, day.date
+        )
 
     def report(self, *, key: ApiKey | None, keys: tuple[KeyUsageRow, ...]) -> UsageReport:
         """The frozen report over the whole range: days without usage get zero rows, and
@@ -322,6 +333,9 @@ class UsageAccumulator:
             from_cache=self.from_cache and self.calls > 0,
             calls=self.calls,
             recent=covers_recent_usage(self.end),
+            key_daily=self.key_days,
+            model_daily=self.model_days,
+            provider_daily=self.provider_days,
         )
 
 
@@ -330,6 +344,8 @@ def _add_breakdown(
     entries: Mapping[str, BreakdownEntry],
     tokens: set[str],
     only_ours: bool,
+    by_day: dict[str, dict[dt.date, Metrics]] | None = None,
+    date: dt.date | None = None,
 ) -> None:
     for name, entry in entries.items():
         if entry.api_key_breakdown:
@@ -340,6 +356,9 @@ def _add_breakdown(
             continue
         if metrics != _ZERO:
             into[name] = into.get(name, _ZERO) + metrics
+            if by_day is not None and date is not None:
+                days = by_day.setdefault(name, {})
+                days[date] = days.get(date, _ZERO) + metrics
 
 
 def _mine(per_token: Mapping[str, _T], tokens: set[str]) -> Mapping[str, _T]:

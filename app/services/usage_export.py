@@ -1,6 +1,7 @@
 """CSV and JSON renderings of a :class:`~app.services.usage.UsageReport`.
 
-Both carry exactly the numbers of the page (same report object); dates are UTC days.
+Both carry exactly the numbers of the page (same report object); dates are UTC days. Spend is
+rounded to the precision LiteLLM stores (no float noise from summing), token counts are whole.
 """
 
 from __future__ import annotations
@@ -11,11 +12,17 @@ import re
 from typing import Any
 
 from app.services.litellm import METRIC_NAMES, Metrics
+from app.services.money import stored_spend
 from app.services.usage import UsageReport
 
 
 def _metrics(m: Metrics) -> dict[str, Any]:
-    return {name: getattr(m, name) for name in METRIC_NAMES}
+    return {name: _exported(m, name) for name in METRIC_NAMES}
+
+
+def _exported(m: Metrics, name: str) -> float | int:
+    value = getattr(m, name)
+    return stored_spend(value) if name == "spend" else value
 
 
 def report_json(report: UsageReport) -> dict[str, Any]:
@@ -48,7 +55,7 @@ def report_csv(report: UsageReport) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(("date", *METRIC_NAMES))
     for day in report.daily:
-        writer.writerow((day.date.isoformat(), *(getattr(day.metrics, n) for n in METRIC_NAMES)))
+        writer.writerow((day.date.isoformat(), *(_exported(day.metrics, n) for n in METRIC_NAMES)))
     return out.getvalue()
 
 

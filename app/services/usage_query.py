@@ -11,19 +11,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.ids import parse_id
+from app.services.litellm import METRIC_NAMES
 
 MAX_RANGE_DAYS = 366
 DEFAULT_PRESET = "7d"
 PRESETS = {
     "today": "Today",
+    "yesterday": "Yesterday",
     "7d": "Last 7 days",
     "30d": "Last 30 days",
     "this_month": "This month",
     "last_month": "Last month",
+    "ytd": "Year to date",
     "custom": "Custom",
 }
 METRICS = {"spend": "Spend", "tokens": "Tokens", "requests": "Requests"}
 DEFAULT_METRIC = "spend"
+# What the chart's bars are split by: the metric's own parts, the models, or selected keys.
+VIEWS = {"total": "Total", "models": "By model", "keys": "Compare keys"}
+DEFAULT_VIEW = "total"
+MAX_COMPARED_KEYS = 8
+# Table columns that can be sorted: the row's name, then every metric.
+SORT_COLUMNS = ("name", *METRIC_NAMES)
+DEFAULT_SORT = "-spend"
 
 
 def utc_today() -> dt.date:
@@ -35,6 +45,9 @@ def preset_range(preset: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The inclusive (start, end) UTC days of a named preset."""
     if preset == "today":
         return today, today
+    if preset == "yesterday":
+        yesterday = today - dt.timedelta(days=1)
+        return yesterday, yesterday
     if preset == "7d":
         return today - dt.timedelta(days=6), today
     if preset == "30d":
@@ -44,6 +57,8 @@ def preset_range(preset: str, today: dt.date) -> tuple[dt.date, dt.date]:
     if preset == "last_month":
         end = today.replace(day=1) - dt.timedelta(days=1)
         return end.replace(day=1), end
+    if preset == "ytd":
+        return today.replace(month=1, day=1), today
     raise ValueError(f"unknown preset {preset!r}")
 
 
@@ -66,12 +81,21 @@ class UsageQuery:
     preset: str = "custom"
     metric: str = DEFAULT_METRIC
     refresh: bool = False
+    view: str = DEFAULT_VIEW
+    compare: tuple[int, ...] = ()  # key ids for the "keys" view; empty: the top keys
+    sort: str = DEFAULT_SORT  # a SORT_COLUMNS name, "-" first for descending
     raw: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def days(self) -> int:
         """Number of UTC days in the range (both ends inclusive)."""
         return (self.end - self.start).days + 1
+
+    @property
+    def previous(self) -> tuple[dt.date, dt.date]:
+        """The period of the same length just before this one (for the cards' deltas)."""
+        end = self.start - dt.timedelta(days=1)
+        return end - dt.timedelta(days=self.days - 1), end
 
     @property
     def key_param(self) -> str:
@@ -85,7 +109,16 @@ class UsageQuery:
             params.update(start_date=self.start.isoformat(), end_date=self.end.isoformat())
         if self.metric != DEFAULT_METRIC:
             params["metric"] = self.metric
+        if self.view != DEFAULT_VIEW:
+            params["view"] = self.view
+        if self.view == "keys" and self.compare:
+            params["compare"] = ",".join(map(str, self.compare))
+        if self.sort != DEFAULT_SORT:
+            params["sort"] = self.sort
         params.update({k: str(v) for k, v in overrides.items() if v is not None})
+        for name, default in (("view", DEFAULT_VIEW), ("sort", DEFAULT_SORT)):
+            if params.get(name) == default:
+                del params[name]  # a link back to the default view carries no default values
         return params
 
     def export_params(self) -> dict[str, str]:
@@ -98,7 +131,8 @@ class UsageQuery:
 
     @classmethod
     def parse(cls, args: Mapping[str, str], *, today: dt.date | None = None) -> UsageQuery:
-        """Validate ``key``, ``preset``, ``start_date``, ``end_date``, ``metric``, ``refresh``.
+        """Validate ``key``, ``preset``, ``start_date``, ``end_date``, ``metric``, ``refresh``,
+        ``view``, ``compare`` and ``sort``.
 
         A preset other than ``custom`` wins over explicit dates; explicit dates without a
         preset mean ``custom``; nothing at all means the last 7 days including today.
@@ -107,8 +141,15 @@ class UsageQuery:
         today = today or utc_today()
         raw = {
             name: (args.get(name) or "").strip()
-            for name in ("key", "preset", "start_date", "end_date", "metric", "refresh")
-        }
+            for name in (
+                "key", "preset", "start_date", "end_date", "metric", "refresh", "view", "sort"
+            )
+        }  # fmt: skip
+        # "compare" may come as one comma-separated value or as repeated checkboxes.
+        compare_values = args.getlist("compare") if hasattr(args, "getlist") else []
+        raw["compare"] = ",".join(
+            v.strip() for v in compare_values or [args.get("compare") or ""] if v.strip()
+        )
         errors: dict[str, str] = {}
 
         key_id: int | None = None
@@ -121,6 +162,22 @@ class UsageQuery:
         metric = raw["metric"].lower() or DEFAULT_METRIC
         if metric not in METRICS:
             errors["metric"] = "Chart metric must be spend, tokens or requests."
+
+        view = raw["view"].lower() or DEFAULT_VIEW
+        if view not in VIEWS:
+            errors["view"] = "Chart view must be total, models or keys."
+        compare: list[int] = []
+        for part in raw["compare"].split(",") if raw["compare"] else ():
+            compared = parse_id(part.strip())
+            if compared is None:
+                errors["compare"] = "Keys to compare must be key ids."
+            elif compared not in compare:
+                compare.append(compared)
+        if len(compare) > MAX_COMPARED_KEYS:
+            errors["compare"] = f"Compare at most {MAX_COMPARED_KEYS} keys at once."
+        sort = raw["sort"] or DEFAULT_SORT
+        if sort.removeprefix("-") not in SORT_COLUMNS:
+            errors["sort"] = "Tables can be sorted by their columns only."
 
         preset = raw["preset"].lower()
         if not preset:
@@ -151,6 +208,9 @@ class UsageQuery:
             end=end,
             preset=preset,
             metric=metric,
+            view=view,
+            compare=tuple(compare),
+            sort=sort,
             refresh=raw["refresh"].lower() in ("1", "true", "yes", "on"),
             raw=raw,
         )

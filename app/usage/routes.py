@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, request
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, url_for
 
 from app.auth import login_required
-from app.htmx import render_page_or_partial
+from app.htmx import is_partial, render_page_or_partial
 from app.models import ApiKey
 from app.services.key_listing import find_user_key, keys_of
 from app.services.litellm import LiteLLMError
+from app.services.money import format_money
 from app.services.token_retirement import retire_due
 from app.services.tokens import UnknownAlias
 from app.services.usage import UsageReport, usage_for_key, usage_for_user
+from app.services.usage_compare import compare, split_previous
 from app.services.usage_export import (
     export_filename,
     freshness_headers,
@@ -29,6 +31,7 @@ from app.services.usage_export import (
     report_json,
 )
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
+from app.services.usage_tables import aria_sort, next_sort, sort_rows
 from app.usage.view import (
     form_after_error,
     form_values,
@@ -38,14 +41,31 @@ from app.usage.view import (
 
 bp = Blueprint("usage", __name__, url_prefix="/usage")
 
+# One money format for every page (keys, usage, admin): {{ value|money }}.
+bp.add_app_template_filter(format_money, "money")
+bp.add_app_template_filter(sort_rows, "usage_sorted")
+bp.add_app_template_global(next_sort, "usage_next_sort")
+bp.add_app_template_global(aria_sort, "usage_aria_sort")
+
 NO_SUCH_KEY = "You have no key with this id."
 
 
-def _report(query: UsageQuery, key: ApiKey | None, *, refresh: bool = False) -> UsageReport:
+def _report(
+    query: UsageQuery, key: ApiKey | None, *, refresh: bool = False, period=None
+) -> UsageReport:
+    start, end = period or (query.start, query.end)
     if key is not None:
         retire_due([key.id])  # an old secret whose grace period ended goes now
-        return usage_for_key(key, query.start, query.end, refresh=refresh)
-    return usage_for_user(g.user, query.start, query.end, refresh=refresh)
+        return usage_for_key(key, start, end, refresh=refresh)
+    return usage_for_user(g.user, start, end, refresh=refresh)
+
+
+def _report_with_previous(query: UsageQuery, key: ApiKey | None, refresh: bool) -> dict:
+    """The report and its comparison with the period of the same length just before it, both
+    from one LiteLLM call over the two periods."""
+    both = _report(query, key, refresh=refresh, period=(query.previous[0], query.end))
+    report, previous = split_previous(both, query.start)
+    return {"report": report, "comparison": compare(report.totals, previous, query.days)}
 
 
 def _render(status: int = 200, **context) -> Response:
@@ -82,13 +102,18 @@ def index():
 
     refresh, notice = refresh_or_notice(query)
     context = {"query": query, "form": form_values(query), "selected_key": key, "notice": notice}
-    return render_results(
+    response = render_results(
         _render,
-        lambda: {"report": _report(query, key, refresh=refresh)},
+        lambda: _report_with_previous(query, key, refresh),
         query,
         context,
         what="usage view",
     )
+    if is_partial():
+        # The address bar shows the view's canonical URL: a preset never drags stale dates
+        # along, and "refresh" is never kept.
+        response.headers["HX-Push-Url"] = url_for("usage.index", **query.params())
+    return response
 
 
 def _json_error(message: str, status: int) -> Response:

@@ -72,5 +72,5 @@ def render_results(
     except LiteLLMError as exc:
         current_app.logger.warning("%s: %s", what, exc)
         return render(502 if is_partial() else 200, api_error=describe_error(exc), **context)
-    chart = report_chart(loaded["report"], query.metric)
+    chart = report_chart(loaded["report"], query.metric, query.view, query.compare)
     return render(200, chart=chart, **loaded, **context)

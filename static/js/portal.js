@@ -80,24 +80,125 @@
     focusRegion(target);
   });
 
-  // Custom date range fields only matter for the "custom" preset.
-  document.addEventListener("change", function (event) {
-    if (event.target.name !== "preset") return;
-    var form = event.target.form;
-    if (!form) return;
-    var custom = event.target.value === "custom";
-    form.querySelectorAll("[data-custom-range]").forEach(function (el) { el.hidden = !custom; });
-  });
 })();
 
-// usage: after the results region is swapped, keep the custom-range inputs on the range shown,
-// so switching the period to "Custom" starts from what is on screen.
-document.addEventListener("htmx:afterSwap", function (event) {
-  var results = document.getElementById("usage-results");
-  var form = document.getElementById("usage-filters");
-  if (!results || !form || !results.dataset.startDate) return;
-  var start = form.querySelector("[name=start_date]");
-  var end = form.querySelector("[name=end_date]");
-  if (start) start.value = results.dataset.startDate;
-  if (end) end.value = results.dataset.endDate;
-});
+// usage: a custom range is applied when the user says so, not on every keystroke. htmx submits
+// the filters form on "change"; a date field's changes are kept from it (typing a year sends
+// 0002, 0020, 0202 before 2025) and the range is applied on Enter or the button (a real submit),
+// or when focus leaves the two date fields with both dates complete and plausible.
+(function () {
+  "use strict";
+
+  function usageForm(el) {
+    return el && el.form && el.form.hasAttribute("data-usage-filters") ? el.form : null;
+  }
+  function isDate(el) { return el.name === "start_date" || el.name === "end_date"; }
+  function plausible(value) { return /^\d{4}-\d{2}-\d{2}$/.test(value) && value >= "2000-01-01"; }
+  function rangeReady(form) {
+    var start = form.elements.start_date.value, end = form.elements.end_date.value;
+    return plausible(start) && plausible(end) && start <= end;
+  }
+
+  var pending = null; // the form whose typed range is not applied yet
+
+  function showCustom(form, custom) {
+    form.querySelectorAll("[data-custom-range]").forEach(function (el) {
+      el.hidden = !custom;
+      el.querySelectorAll("input").forEach(function (input) { input.disabled = !custom; });
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var field = event.target, form = usageForm(field);
+    if (!form) return;
+    if (isDate(field)) {
+      event.stopPropagation();
+      pending = form;
+    } else if (field.name === "preset") {
+      var custom = field.value === "custom";
+      showCustom(form, custom);
+      if (!custom) return;
+      // Custom starts from the range on screen and waits for the user's dates.
+      event.stopPropagation();
+      var results = document.querySelector(".usage-results[data-start-date]");
+      if (results) {
+        form.elements.start_date.value = results.dataset.startDate;
+        form.elements.end_date.value = results.dataset.endDate;
+      }
+      form.elements.start_date.focus();
+    }
+  }, true);
+
+  document.addEventListener("submit", function (event) {
+    if (event.target === pending) pending = null;
+  }, true);
+
+  document.addEventListener("focusout", function (event) {
+    var field = event.target, form = usageForm(field);
+    if (!form || form !== pending || !isDate(field)) return;
+    var next = event.relatedTarget;
+    if (next && next.form === form && (isDate(next) || next.type === "submit")) return;
+    if (rangeReady(form)) { pending = null; form.requestSubmit(); }
+  });
+
+  // Chart tooltips show on hover and focus by CSS alone; SVG paints later bars over earlier
+  // ones, so the shown tooltip is lifted to the end of its chart and put back afterwards.
+  var lifted = null;
+  function lower() {
+    if (!lifted) return;
+    lifted.tip.classList.remove("tip-lifted");
+    if (lifted.home.isConnected) lifted.home.appendChild(lifted.tip); else lifted.tip.remove();
+    lifted = null;
+  }
+  function lift(event) {
+    var slot = event.target.closest && event.target.closest(".chart .slot");
+    if (!slot || (lifted && lifted.home === slot)) return;
+    lower();
+    var tip = slot.querySelector(".tip");
+    if (!tip) return;
+    lifted = { tip: tip, home: slot };
+    tip.classList.add("tip-lifted");
+    slot.ownerSVGElement.appendChild(tip);
+  }
+  function leave(event) {
+    if (!lifted) return;
+    var to = event.relatedTarget;
+    if (to && lifted.home.contains(to)) return;
+    if (event.type === "mouseout" && lifted.home === document.activeElement) return;
+    lower();
+  }
+  document.addEventListener("mouseover", lift);
+  document.addEventListener("focusin", lift);
+  document.addEventListener("mouseout", leave);
+  document.addEventListener("focusout", leave);
+  document.addEventListener("htmx:beforeSwap", lower);
+
+  // One tab stop per chart, arrow keys between its bars (a year of weeks is 53 of them).
+  function rove(root) {
+    root.querySelectorAll(".chart-svg").forEach(function (svg) {
+      svg.querySelectorAll(".slot").forEach(function (slot, index) {
+        slot.setAttribute("tabindex", index === 0 ? "0" : "-1");
+      });
+    });
+  }
+  rove(document);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.querySelectorAll) rove(target);
+  });
+  var STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+  document.addEventListener("keydown", function (event) {
+    var slot = event.target.closest && event.target.closest(".chart .slot");
+    if (!slot) return;
+    var slots = Array.prototype.slice.call(slot.ownerSVGElement.querySelectorAll(".slot"));
+    var index = slots.indexOf(slot), next = null;
+    if (event.key in STEPS) next = slots[index + STEPS[event.key]];
+    else if (event.key === "Home") next = slots[0];
+    else if (event.key === "End") next = slots[slots.length - 1];
+    if (!next) return;
+    event.preventDefault();
+    slot.setAttribute("tabindex", "-1");
+    next.setAttribute("tabindex", "0");
+    next.focus();
+  });
+})();

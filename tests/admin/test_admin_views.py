@@ -68,11 +68,11 @@ def test_all_users_one_call_counts_only_portal_tokens(client, sign_in, people, s
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert _users_table(html) == {
-        "bob@example.com": (1, "$2.0000"),
-        "alice@example.com": (2, "$1.7500"),
-        "admin@example.com": (0, "$0.0000"),
+        "bob@example.com": (1, "$2.00"),
+        "alice@example.com": (2, "$1.75"),
+        "admin@example.com": (0, "$0.00"),
     }
-    assert _spend_card(html) == "$3.7500"  # mallory's $100 on an unknown key is not counted
+    assert _spend_card(html) == "$3.75"  # mallory's $100 on an unknown key is not counted
     calls = [q for m, p, q in sim.calls if p == AGGREGATED]
     assert len(calls) == 1 and "user_id" not in calls[0]
     assert "claude-sonnet" in html and "anthropic" in html
@@ -84,7 +84,7 @@ def test_user_filter_matches_the_users_own_usage_page(client, sign_in, people, a
     sign_in("admin@example.com")
     admin = client.get(f"/admin/usage?preset=30d&user={people['alice'].id}")
     html = admin.get_data(as_text=True)
-    assert _spend_card(html) == _spend_card(own) == "$1.7500"
+    assert _spend_card(html) == _spend_card(own) == "$1.75"
     assert 'id="usage-keys"' in html and "laptop" in html and "ci" in html
     with app.app_context():
         event = db.session.scalar(
@@ -99,10 +99,10 @@ def test_key_filter_and_key_of_another_user_is_404(client, sign_in, people):
     sign_in("admin@example.com")
     alice, a2, b1 = people["alice"], people["a2"], people["b1"]
     one = client.get(f"/admin/usage?preset=30d&user={alice.id}&key={a2.id}", headers=HX)
-    assert one.status_code == 200 and _spend_card(one.get_data(as_text=True)) == "$0.5000"
+    assert one.status_code == 200 and _spend_card(one.get_data(as_text=True)) == "$0.50"
     assert one.get_data(as_text=True).lstrip().startswith('<section id="admin-usage-results"')
     alone = client.get(f"/admin/usage?preset=30d&key={b1.id}")
-    assert _spend_card(alone.get_data(as_text=True)) == "$2.0000"
+    assert _spend_card(alone.get_data(as_text=True)) == "$2.00"
     mismatch = client.get(f"/admin/usage?user={alice.id}&key={b1.id}")
     missing = client.get(f"/admin/usage?user={alice.id}&key=99999")
     assert mismatch.status_code == missing.status_code == 404
@@ -222,7 +222,9 @@ def test_admin_nav_link_only_for_admins(client, sign_in, people):
 def _table(html: str, table_id: str) -> str:
     """The table's markup without its links' targets (those differ between /usage and /admin)."""
     table = html[html.index(f'id="{table_id}"') :]
-    return re.sub(r' href="[^"]*"', "", table[: table.index("</table>")])
+    return re.sub(
+        r' (href|hx-get|hx-target|hx-indicator)="[^"]*"', "", table[: table.index("</table>")]
+    )
 
 
 def _cards(html: str) -> list[str]:
@@ -259,10 +261,10 @@ def test_admin_report_equals_the_users_own_page(client, sign_in, people, hx):
         html = response.get_data(as_text=True)
         assert response.status_code == 200
         assert ("<html" in html) is not hx
-        assert _cards(html) == _cards(own) and "$1.7500" in _cards(own_all)
+        assert _cards(html) == _cards(own) and "$1.75" in _cards(own_all)
         for table in ("usage-daily", "usage-models", "usage-providers"):
             assert _table(html, table) == _table(own, table), (query, table)
-        assert '<svg viewBox="0 0 720 260" role="img"' in html
+        assert 'class="chart-svg chart-wide" viewBox="0 0 720 280"' in html
         current = re.search(r'metric=tokens[^"]*"[^>]*aria-current="true">Tokens</a>', html, re.S)
         assert current is not None, query
     user_page = client.get(f"/admin/usage?preset=30d&metric=tokens&user={alice.id}").get_data(
@@ -287,7 +289,10 @@ def test_admin_chart_metric_links_keep_the_filters(client, sign_in, people):
     for extra, kept in cases.items():
         html = client.get(f"/admin/usage?preset=custom&start_date={TODAY - dt.timedelta(days=3)}"
                           f"&end_date={TODAY}{extra}").get_data(as_text=True)  # fmt: skip
-        assert '<svg viewBox="0 0 720 260" role="img"' in html and 'id="usage-daily"' in html
+        assert (
+            'class="chart-svg chart-wide" viewBox="0 0 720 280"' in html
+            and 'id="usage-daily"' in html
+        )
         links = _metric_links(html)
         for label, metric in (("Spend", "spend"), ("Tokens", "tokens"), ("Requests", "requests")):
             assert links[label] == {

@@ -160,11 +160,15 @@ def test_keyboard_only_usage_filters_and_create_form(page, demo):
     expect(page.locator("#usage-results")).to_be_visible()
 
     # Chart metric links: Enter switches, and focus stays on the (new) link.
-    _tab_to(page, "#usage-chart nav a:nth-child(2)")
+    _tab_to(page, "#usage-chart nav[aria-label='Chart metric'] a:nth-child(2)")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"metric=tokens"))
-    expect(page.locator("#usage-chart nav [aria-current]")).to_have_text("Tokens")
-    expect(page.locator("#usage-chart nav [aria-current]")).to_be_focused()
+    expect(page.locator("#usage-chart nav[aria-label='Chart metric'] [aria-current]")).to_have_text(
+        "Tokens"
+    )
+    expect(
+        page.locator("#usage-chart nav[aria-label='Chart metric'] [aria-current]")
+    ).to_be_focused()
     assert _has_visible_focus(page)
     expect(page.locator("#live-region")).to_have_text("Usage updated")
 

@@ -12,13 +12,16 @@ import pytest
 from browser_helpers import add_daily_usage, create_key, sign_in, token_of, utc_today
 from playwright.sync_api import expect
 
+from app.services.money import format_money
+
 pytestmark = pytest.mark.browser
 
 EMAIL = "erin@example.com"
+CURRENT_METRIC = "#usage-chart nav[aria-label='Chart metric'] [aria-current]"
 
 
 def _money(value: float) -> str:
-    return f"${value:,.4f}"
+    return format_money(value)
 
 
 def _summary(page) -> dict[str, str]:
@@ -83,13 +86,13 @@ def test_key_lifecycle_with_usage_history_and_export(page, sim, portal):
     page.locator("#usage-chart nav").get_by_role("link", name="Tokens").click()
     page.wait_for_url(re.compile(r"metric=tokens"))
     expect(page.locator("#usage-chart h2")).to_contain_text("Tokens")
-    expect(page.locator("#usage-chart nav [aria-current]")).to_have_text("Tokens")
+    expect(page.locator(CURRENT_METRIC)).to_have_text("Tokens")
     assert "preset=30d" in page.url
 
     # Back restores the previous views, numbers, filters and chart included.
     page.go_back()
     page.wait_for_url(url_30d)
-    expect(page.locator("#usage-chart nav [aria-current]")).to_have_text("Spend")
+    expect(page.locator(CURRENT_METRIC)).to_have_text("Spend")
     expect(page.locator("#usage-summary")).to_contain_text(_money(spend_30d))
     expect(page.get_by_label("Period")).to_have_value("30d")
     page.go_back()

@@ -41,7 +41,7 @@ def test_outage_panel_then_retry_then_stale_banner(page, sim, sim_server, portal
     retry = panel.get_by_role("link", name="Retry")
     retry.focus()
     retry.press("Enter")
-    expect(page.locator("#usage-summary")).to_contain_text("$3.5000")
+    expect(page.locator("#usage-summary")).to_contain_text("$3.50")
     expect(panel).to_have_count(0)
     expect(page.locator("#live-region")).to_have_text("Usage updated")
     # The Retry link is gone; focus went to the results region, not to <body>.
@@ -52,4 +52,4 @@ def test_outage_panel_then_retry_then_stale_banner(page, sim, sim_server, portal
     page.get_by_role("link", name="Refresh now").click()
     stale = page.locator("#usage-stale")
     expect(stale).to_contain_text("LiteLLM unreachable, showing data from")
-    expect(page.locator("#usage-summary")).to_contain_text("$3.5000")
+    expect(page.locator("#usage-summary")).to_contain_text("$3.50")

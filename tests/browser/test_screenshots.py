@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
-PAGES = ("sign-in", "keys", "usage-all", "usage-key", "usage-outage")
+PAGES = ("sign-in", "keys", "usage-all", "usage-compare", "usage-key", "usage-outage")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -35,6 +35,11 @@ def test_screenshots(page, sim, sim_server, portal, scheme):
     page.goto(f"/usage?key=all&{DEMO_RANGE}")
     expect(page.locator("#usage-chart rect.bar").first).to_be_attached()
     written.append(screenshot(page, f"usage-all-{scheme}"))
+
+    page.goto(f"/usage?key=all&{DEMO_RANGE}&metric=tokens&view=keys")
+    page.locator("#usage-chart .chart-wide .slot").nth(9).hover()  # its tooltip in the picture
+    expect(page.locator("#usage-chart .tip-lifted")).to_be_visible()
+    written.append(screenshot(page, f"usage-compare-{scheme}"))
 
     page.goto(f"/usage?key={ids['ci-pipeline']}&{DEMO_RANGE}&metric=requests")
     expect(page.locator("#usage-chart .legend")).to_be_visible()

@@ -10,6 +10,7 @@ import pytest
 from usage_helpers import TODAY, assert_metrics_equal, day, expected
 
 from app.services.litellm import METRIC_NAMES
+from app.services.money import format_money
 
 AGG = "/user/daily/activity/aggregated"
 
@@ -87,7 +88,7 @@ def test_exports_carry_the_same_numbers_as_the_page(client, alice):
     page = client.get(f"/usage?{query}").get_data(as_text=True)
     body = client.get(f"/usage/export.json?{query}").get_json()
     totals = body["totals"]
-    assert f'<div class="value">${totals["spend"]:,.4f}</div>' in page
+    assert f'<div class="value">{format_money(totals["spend"])}</div>' in page
     assert f'<div class="value">{totals["total_tokens"]:,}</div>' in page
     assert f'<div class="value">{totals["api_requests"]:,}</div>' in page
     # The page's export links name the exact range shown.
@@ -140,3 +141,20 @@ def test_litellm_failure_is_a_502_with_a_json_error(client, alice, sim, fmt):
     response = client.get(f"/usage/export.{fmt}")
     assert response.status_code == 502
     assert "LiteLLM" in response.get_json()["error"]
+
+
+def test_exports_round_spend_to_what_litellm_stores_without_float_noise(
+    client, make_user, make_key, sim, sign_in
+):
+    user = make_user("noise@example.com")
+    key = make_key(user, "noisy")
+    for model, spend in (("a", 1.1), ("b", 2.2)):  # 1.1 + 2.2 == 3.3000000000000003 in floats
+        sim.add_usage(token=key.token, date=TODAY, model=model, provider="p",
+                      prompt_tokens=123_456_789, completion_tokens=1, spend=spend)  # fmt: skip
+    sign_in(user.email)
+    query = f"key={key.id}&preset=today"
+    csv_text = client.get(f"/usage/export.csv?{query}").get_data(as_text=True)
+    json_text = client.get(f"/usage/export.json?{query}").get_data(as_text=True)
+    assert f"{TODAY.isoformat()},3.3,246913578," in csv_text
+    assert '"spend": 3.3,' in json_text and '"prompt_tokens": 246913578' in json_text
+    assert not re.search(r"\d\.\d{11,}", csv_text + json_text)  # no 0000000003 tails

@@ -22,7 +22,7 @@ from app.services import litellm_client
 AGG = "/user/daily/activity/aggregated"
 HX = {"HX-Request": "true"}
 PANEL = 'id="usage-api-error"'
-SPEND = "$1.2500"
+SPEND = "$1.25"
 
 
 @pytest.fixture
@@ -268,7 +268,7 @@ def test_usage_written_late_shows_up_seconds_later_with_the_defaults(app, client
                   prompt_tokens=10, completion_tokens=5, spend=2.0)  # fmt: skip
     assert SPEND in client.get(url).text  # cached, briefly
     _age_cache(app, 16)
-    assert "$3.2500" in client.get(url).text
+    assert "$3.25" in client.get(url).text
 
 
 def test_the_page_says_that_usage_arrives_late_when_the_range_reaches_now(client, alice):

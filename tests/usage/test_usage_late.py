@@ -25,15 +25,15 @@ def test_usage_written_late_appears_without_a_refresh(client, make_user, make_ke
                   prompt_tokens=1200, completion_tokens=300, spend=1.25)  # fmt: skip
 
     first = client.get("/usage").get_data(as_text=True)
-    assert "$1.2500" not in first  # LiteLLM has not written it yet
+    assert "$1.25" not in first  # LiteLLM has not written it yet
 
     written_at = time.monotonic() + BATCH_WRITE_DELAY
     deadline = written_at + LATE_USAGE_WITHIN
     html = first
-    while "$1.2500" not in html and time.monotonic() < deadline:
+    while "$1.25" not in html and time.monotonic() < deadline:
         time.sleep(1)
         html = client.get("/usage").get_data(as_text=True)
-    assert "$1.2500" in html, (
+    assert "$1.25" in html, (
         f"usage LiteLLM wrote {BATCH_WRITE_DELAY:.0f}s after the request was still missing "
         f"{LATE_USAGE_WITHIN:.0f}s later: the portal kept the early empty answer as if final"
     )

@@ -19,6 +19,8 @@ def parse(**args) -> UsageQuery:
     ("preset", "start", "end"),
     [
         ("today", "2026-03-15", "2026-03-15"),
+        ("yesterday", "2026-03-14", "2026-03-14"),
+        ("ytd", "2026-01-01", "2026-03-15"),
         ("7d", "2026-03-09", "2026-03-15"),
         ("30d", "2026-02-14", "2026-03-15"),
         ("this_month", "2026-03-01", "2026-03-15"),
@@ -74,3 +76,39 @@ def test_invalid_queries_name_the_field(args, field):
         parse(**args)
     assert field in excinfo.value.errors
     assert excinfo.value.raw["key"] == args.get("key", "")
+
+
+def test_the_url_of_a_view_holds_only_what_defines_it():
+    preset = parse(preset="30d", start_date="2026-01-01", end_date="2026-01-09", sort="-spend")
+    assert preset.params() == {"key": "all", "preset": "30d"}  # no stale dates, default order
+    custom = parse(preset="custom", start_date="2026-01-01", end_date="2026-01-09")
+    assert custom.params() == {
+        "key": "all", "preset": "custom", "start_date": "2026-01-01", "end_date": "2026-01-09",
+    }  # fmt: skip
+    compared = parse(view="keys", compare="3,1,3", sort="name", metric="tokens")
+    assert compared.compare == (3, 1)
+    assert compared.params() == {
+        "key": "all", "preset": "7d", "metric": "tokens", "view": "keys", "compare": "3,1",
+        "sort": "name",
+    }  # fmt: skip
+
+
+def test_the_previous_period_has_the_same_length_and_ends_the_day_before():
+    query = parse(preset="custom", start_date="2026-03-01", end_date="2026-03-10")
+    assert query.previous == (dt.date(2026, 2, 19), dt.date(2026, 2, 28))
+    assert parse(preset="yesterday").previous == (dt.date(2026, 3, 13), dt.date(2026, 3, 13))
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"view": "pie"}, "view"),
+        ({"compare": "1,x"}, "compare"),
+        ({"compare": ",".join(str(i) for i in range(1, 10))}, "compare"),
+        ({"sort": "secret"}, "sort"),
+    ],
+)
+def test_bad_view_compare_or_sort_is_refused(args, field):
+    with pytest.raises(InvalidUsageQuery) as caught:
+        parse(**args)
+    assert field in caught.value.errors

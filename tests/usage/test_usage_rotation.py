@@ -14,6 +14,7 @@ from usage_helpers import TODAY, assert_metrics_equal, day, expected
 from app.extensions import db
 from app.models import ApiKey
 from app.services.admin import usage_for_all_users
+from app.services.money import format_money
 from app.services.usage import ChartMarker, usage_for_key, usage_for_user
 
 HX = {"HX-Request": "true"}
@@ -52,7 +53,7 @@ def test_the_key_page_counts_every_token_of_the_key_in_one_call(client, alice, s
     sim.reset_calls()
     html = client.get(f"/usage?key={alice.laptop.id}&{RANGE}").get_data(as_text=True)
     wanted = expected(sim, alice.laptop_tokens, day(9), TODAY)
-    assert _spend_card(html) == f"${wanted['spend']:.4f}"
+    assert _spend_card(html) == format_money(wanted["spend"])
     only_new = expected(sim, alice.laptop_tokens - {alice.laptop.token}, day(9), TODAY)
     assert wanted["spend"] > only_new["spend"] > 0  # both halves of the history count
     calls = [q for m, p, q in sim.calls if p == AGG]
@@ -84,10 +85,10 @@ def test_the_admin_view_counts_the_rotated_key_whole(app, client, alice, make_us
     with app.app_context():
         tokens = set(db.session.scalars(sa.select(ApiKey.litellm_token_id)))
     everything = tokens | {alice.laptop.token}  # the current ones plus the retired one
-    assert _spend_card(html) == f"${expected(sim, everything, day(9), TODAY)['spend']:.4f}"
+    assert _spend_card(html) == format_money(expected(sim, everything, day(9), TODAY)["spend"])
     one = client.get(f"/admin/usage?{RANGE}&user={alice.id}&key={alice.laptop.id}")
     wanted = expected(sim, alice.laptop_tokens, day(9), TODAY)["spend"]
-    assert _spend_card(one.get_data(as_text=True)) == f"${wanted:.4f}"
+    assert _spend_card(one.get_data(as_text=True)) == format_money(wanted)
 
 
 def test_reports_mark_the_day_of_the_rotation(app, alice):
@@ -99,3 +100,10 @@ def test_reports_mark_the_day_of_the_rotation(app, alice):
         assert usage_for_key(key, day(9), day(1)).markers == ()  # outside the range
         everyone = usage_for_all_users(day(9), TODAY).report
         assert everyone.markers == report.markers
+
+
+def test_the_usage_chart_draws_the_rotation_day(client, alice):
+    html = client.get(f"/usage?key={alice.laptop.id}&{RANGE}").get_data(as_text=True)
+    chart = html.split('class="chart-svg', 1)[1]
+    assert '<g class="marker">' in chart
+    assert f"Rotated: laptop on {TODAY.isoformat()}" in html  # in the chart's summary

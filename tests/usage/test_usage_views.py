@@ -48,12 +48,14 @@ def test_full_page_has_filters_results_and_numbers(client, alice):
     assert 'hx-push-url="true"' in form and 'hx-target="#usage-region"' in form
     assert 'hx-indicator="#usage-loading"' in form
     assert f'<option value="{alice.old.id}" >old-ci (revoked)</option>' in html
-    for preset in ("Today", "Last 7 days", "Last 30 days", "This month", "Last month", "Custom"):
+    presets = ("Today", "Yesterday", "Last 7 days", "Last 30 days", "This month", "Last month")
+    for preset in (*presets, "Year to date", "Custom"):
         assert f">{preset}</option>" in html
     results = html[html.index('id="usage-results"') :]
-    assert "$1.7500" in results  # spend of both keys (revoked included)
+    assert "$1.75" in results  # spend of both keys (revoked included)
     assert "1,650" in results  # total tokens
-    assert "256" in results and "64 written" in results  # cache read / write
+    cache = re.sub(r"<[^>]+>", "", results[results.index('id="card-cache"') :][:400])
+    assert "Cache read 256 · written 64" in cache  # says what each number counts
     assert "5 successful · 1 failed" in results
     assert "UTC days" in results and re.search(r"Data as of \d\d:\d\d UTC", results)
     assert 'id="usage-keys"' in results and "revoked</span>" in results
@@ -68,7 +70,7 @@ def test_fragment_request_returns_only_the_results_region(client, alice):
     assert _fragment_root(html) == "usage-results"
     assert html.strip().endswith("</section>") and html.count("<section") == 1
     assert "HX-Request" in response.headers["Vary"]
-    assert "$1.2500" in html and 'id="usage-keys"' not in html  # per-key table only for all
+    assert "$1.25" in html and 'id="usage-keys"' not in html  # per-key table only for all
     assert f'data-start-date="{day(29).isoformat()}" data-end-date="{TODAY.isoformat()}"' in html
 
 
@@ -94,7 +96,7 @@ def test_metric_switch_changes_the_chart_and_keeps_the_filters(client, alice):
 def test_key_deep_link_selects_that_key(client, alice):
     html = client.get(f"/usage?key={alice.old.id}").get_data(as_text=True)
     assert f'<option value="{alice.old.id}" selected>old-ci (revoked)</option>' in html
-    assert "$0.5000" in html
+    assert "$0.50" in html
 
 
 BAD = [
@@ -186,7 +188,7 @@ def test_stale_data_is_shown_with_a_banner(client, alice, sim):
     sim.set_fault(AGG, 503)
     stale = client.get("/usage?refresh=1").get_data(as_text=True)
     assert re.search(r"LiteLLM unreachable, showing data from \d\d:\d\d", stale)
-    assert "$1.7500" in stale
+    assert "$1.75" in stale
 
 
 def test_views_make_one_call_cold_and_none_warm(client, alice, sim):
@@ -204,7 +206,7 @@ def test_refresh_bypasses_the_cache_and_is_rate_limited(client, app, alice, sim)
     assert sim.count(AGG) == 2
     html = client.get("/usage?refresh=1", headers=HX).get_data(as_text=True)
     assert sim.count(AGG) == 2
-    assert 'id="usage-notice"' in html and "cached data" in html and "$1.7500" in html
+    assert 'id="usage-notice"' in html and "cached data" in html and "$1.75" in html
 
 
 def test_refresh_link_pushes_the_url_without_refresh(client, alice):
@@ -222,12 +224,12 @@ def test_views_never_mix_users(client, app, sim, make_user, make_key, sign_in):
     sim.set_ignore_user_filter(True)
     sign_in(alice.email)
     card = '<div class="label">Spend</div><div class="value">{}</div>'
-    assert card.format("$1.0000") in client.get("/usage").get_data(as_text=True)
+    assert card.format("$1.00") in client.get("/usage").get_data(as_text=True)
     other = app.test_client()
     sign_in(bob.email, other)
     html = other.get("/usage").get_data(as_text=True)
-    assert card.format("$4.0000") in html
-    assert "$5.0000</div>" not in html and "$1.0000" not in html
+    assert card.format("$4.00") in html
+    assert "$5.00</div>" not in html and "$1.00" not in html
     assert expected(sim, {b.token}, TODAY, TODAY)["spend"] == 4.0
 
 
