@@ -16,6 +16,7 @@ from .errors import (
     LiteLLMNotFound,
     LiteLLMRejected,
     LiteLLMServerError,
+    LiteLLMTooLarge,
     LiteLLMUnavailable,
 )
 from .http import ClientStats
@@ -55,6 +56,7 @@ __all__ = [
     "LiteLLMRejected",
     "LiteLLMServerError",
     "LiteLLMSettings",
+    "LiteLLMTooLarge",
     "LiteLLMUnavailable",
     "Metrics",
     "build_cache_backend",

@@ -66,6 +66,11 @@ class LiteLLMServerError(LiteLLMError):
     """500 (or another unexpected 5xx): LiteLLM failed internally, e.g. "DB not connected"."""
 
 
+class LiteLLMTooLarge(LiteLLMError):
+    """The range holds more usage than LiteLLM can hand over within the view's bounds (calls,
+    time). Days fetched before the bound was reached are kept, so trying again continues."""
+
+
 class LiteLLMBadResponse(LiteLLMError):
     """LiteLLM answered, but not with what the contract promises: HTML, invalid or truncated
     JSON, a wrong shape, or pagination that never ends."""

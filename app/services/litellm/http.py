@@ -88,10 +88,8 @@ def _cached_session(settings: LiteLLMSettings, backend: BaseCache | str, bulkhea
     session = CachedSession(
         backend=backend,
         expire_after=DO_NOT_CACHE,
-        urls_expire_after={
-            "*/key/list": settings.key_list_ttl,
-            "*/user/daily/activity": settings.usage_ttl,  # also matches /aggregated
-        },
+        # Usage is kept per UTC day by the day cache (.day_cache), not per response here.
+        urls_expire_after={"*/key/list": settings.key_list_ttl},
         allowable_methods=("GET",),
         allowable_codes=(200,),
         # NOT the default ['Authorization', 'X-API-KEY', 'access_token', 'api_key']: ignoring
