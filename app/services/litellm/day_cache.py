@@ -22,7 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -101,16 +101,20 @@ class UsageDayCache:
         filters: Mapping[str, str],
         days: Mapping[dt.date, DayActivity | None],
         fetched_at: dt.datetime,
+        *,
+        fresh_until: dt.datetime | None = None,
     ) -> None:
-        """Keep one fetch's answer for each of ``days`` (None: no usage that day)."""
+        """Keep one fetch's answer for each of ``days`` (None: no usage that day), fresh for
+        :meth:`fresh_for` unless ``fresh_until`` says otherwise."""
         digest = filters_digest(filters)
         by_life: dict[dt.timedelta, dict[str, bytes]] = {}
         for day, activity in days.items():
             life = self.fresh_for(day, fetched_at)
+            until = fresh_until or fetched_at + life
             entry = {
                 "date": day.isoformat(),
                 "f": fetched_at.timestamp(),
-                "u": (fetched_at + life).timestamp(),
+                "u": until.timestamp(),
                 "d": None if activity is None else _encode_day(activity),
             }
             blob = json.dumps(entry, separators=(",", ":")).encode()
@@ -121,6 +125,13 @@ class UsageDayCache:
                 self.store.put_many(items, int(life.total_seconds()) + self.settings.usage_ttl)
         except Exception:
             self.logger.warning("usage day cache write failed", exc_info=False)
+
+    def expire(self, filters: Mapping[str, str], held: Iterable[HeldDay], now: dt.datetime) -> None:
+        """End the freshness of these held days now, keeping them for a stale fallback."""
+        by_day = {h.date: h for h in held}
+        for fetched_at in {h.fetched_at for h in by_day.values()}:
+            days = {d: h.activity for d, h in by_day.items() if h.fetched_at == fetched_at}
+            self.write(filters, days, fetched_at, fresh_until=now)
 
     def _decode(self, key: str, value: bytes) -> HeldDay | None:
         memo_key = None

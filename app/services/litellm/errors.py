@@ -66,9 +66,10 @@ class LiteLLMServerError(LiteLLMError):
     """500 (or another unexpected 5xx): LiteLLM failed internally, e.g. "DB not connected"."""
 
 
-class LiteLLMTooLarge(LiteLLMError):
+class LiteLLMTooLarge(LiteLLMUnavailable):
     """The range holds more usage than LiteLLM can hand over within the view's bounds (calls,
-    time). Days fetched before the bound was reached are kept, so trying again continues."""
+    time). Days fetched before the bound was reached are kept, so trying again continues; like
+    an outage, it lets a view show days held from before (marked stale)."""
 
 
 class LiteLLMBadResponse(LiteLLMError):

@@ -234,6 +234,11 @@ class LiteLLMHttp:
         with self._recorded("GET", path) as call:
             self._exchange(call, self._probe, "GET", url, timeout=self.settings.health_timeouts)
 
+    def count_stale(self) -> None:
+        """Count an expired answer served by a layer above (the usage day cache) because
+        LiteLLM failed, like the stale fallback here."""
+        self._count("cache_hits", "stale_served")
+
     def invalidate(self, *paths: str) -> None:
         """Drop cached answers for these paths (after a key was created or deleted)."""
         self.stored.invalidate(*paths)

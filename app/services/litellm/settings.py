@@ -43,7 +43,7 @@ class LiteLLMSettings:
     max_concurrency: int = 3
     concurrency_wait: float = 0.5
     key_list_ttl: int = 300
-    usage_ttl: int = 300
+    usage_ttl: int = 86400
     usage_today_ttl: int = 15
     max_pages: int = 50
     api_key_limit: int = 1000

@@ -58,6 +58,8 @@ AGGREGATED_PATH = "/user/daily/activity/aggregated"
 PAGINATED_PATH = "/user/daily/activity"
 # A split aims below the page bound: rows are rarely spread evenly over the days.
 _SPLIT_FILL = 0.8
+# A read timeout on a window this long more likely means "too much to add up" than "down".
+_LONG_WINDOW_DAYS = 32
 
 
 def day_range(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -126,6 +128,9 @@ class UsageDays:
         now = dt.datetime.now(dt.UTC)
         held = self.cache.read(filters, days)
         if force_refresh:
+            # "Refresh now": the held days stop counting as fresh (so a refresh that fails
+            # leaves none to be shown as current) but stay for an outage's stale fallback.
+            self.cache.expire(filters, held.values(), now)
             missing = days
         else:
             missing = [d for d in days if d not in held or not held[d].fresh(now)]
@@ -138,6 +143,7 @@ class UsageDays:
                 if not is_outage(exc) or any(d not in held and d not in fetch.done for d in days):
                     raise
                 stale = True  # LiteLLM is down and every day is held: show them, marked
+                self.http.count_stale()
         shown = {d: fetch.done.get(d) or held[d] for d in days}
         activities = tuple(h.activity for h in shown.values() if h.activity is not None)
         return DailyActivity(
@@ -146,7 +152,7 @@ class UsageDays:
             endpoint=fetch.endpoint or "cache",
             pages=fetch.calls,
             fetched_at=min(h.fetched_at for h in shown.values()),
-            from_cache=fetch.calls == 0,
+            from_cache=fetch.calls == 0 or stale,
             stale=stale,
             truncated_key_lists=False,
         )
@@ -247,11 +253,11 @@ class _Fetch:
                 raise
             return None  # handled in _handle: this proxy has no aggregated endpoint
         except LiteLLMUnavailable as exc:
-            if window.length > 1 and isinstance(exc.__cause__, requests.Timeout):
+            if window.length >= _LONG_WINDOW_DAYS and isinstance(exc.__cause__, requests.Timeout):
                 raise LiteLLMTooLarge(
                     f"LiteLLM did not answer within {self.settings.read_timeout:g} s "
-                    f"(LITELLM_TIMEOUT) for {window.length} days of usage. Choose a shorter "
-                    f"range, or try again: days fetched so far are kept.",
+                    f"(LITELLM_TIMEOUT) for {window.length} days of usage at once. A shorter "
+                    f"range may answer in time; days fetched so far are kept.",
                     route=exc.route,
                 ) from None
             raise
