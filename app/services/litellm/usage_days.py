@@ -198,11 +198,16 @@ class _Fetch:
     def _run_pool(self, workers: int) -> None:
         pool = ThreadPoolExecutor(workers, thread_name_prefix="usage-fetch")
         pending: dict[Future, tuple[_Window, int]] = {}
+        bound: str | None = None
         try:
-            while self._queue or pending:
-                while self._queue and len(pending) < workers:
-                    window, page = self._next()
-                    pending[pool.submit(self._call, window, page)] = (window, page)
+            while (self._queue and bound is None) or pending:
+                while self._queue and bound is None and len(pending) < workers:
+                    bound = self._bound_reached()
+                    if bound is None:
+                        window, page = self._next()
+                        pending[pool.submit(self._call, window, page)] = (window, page)
+                if not pending:
+                    break
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     window, page = pending.pop(future)
@@ -210,16 +215,23 @@ class _Fetch:
         finally:
             # On an error the view answers now; calls still running end on their own.
             pool.shutdown(wait=False, cancel_futures=True)
+        if bound is not None:  # the calls already made were counted (drained above)
+            raise self._too_large(bound)
+
+    def _bound_reached(self) -> str | None:
+        """Why no further call may start for this view, or None."""
+        limit = self.settings.usage_max_calls
+        if self.calls >= limit:
+            return f"it needs more than {limit} calls (LITELLM_USAGE_MAX_CALLS)"
+        if time.monotonic() - self._started > self.settings.usage_deadline:
+            return f"it took more than {self.settings.usage_deadline:g} s (LITELLM_USAGE_DEADLINE)"
+        return None
 
     def _next(self) -> tuple[_Window, int]:
         """The next call to make, within the view's bounds on calls and time."""
-        limit = self.settings.usage_max_calls
-        if self.calls >= limit:
-            raise self._too_large(f"it needs more than {limit} calls (LITELLM_USAGE_MAX_CALLS)")
-        if time.monotonic() - self._started > self.settings.usage_deadline:
-            raise self._too_large(
-                f"it took more than {self.settings.usage_deadline:g} s (LITELLM_USAGE_DEADLINE)"
-            )
+        bound = self._bound_reached()
+        if bound is not None:
+            raise self._too_large(bound)
         self.calls += 1
         return self._queue.popleft()
 
