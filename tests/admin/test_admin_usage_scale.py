@@ -69,7 +69,7 @@ def test_all_users_cost_windows_times_pages_never_one_call_per_key(
     with app.app_context():
         report = usage_for_all_users(start, TODAY)
         tokens_of = {
-            u.id: {k.litellm_token_id for k in u.keys} for u in db.session.scalars(sa_users())
+            u.id: {k.litellm_token_id for k in u.keys} for u in db.session.scalars(sa.select(User))
         }
 
     calls = [(p, q) for _m, p, q in sim.calls]
@@ -90,10 +90,6 @@ def test_all_users_cost_windows_times_pages_never_one_call_per_key(
     with app.app_context():
         again = usage_for_all_users(TODAY - dt.timedelta(days=5), TODAY - dt.timedelta(days=1))
     assert sim.calls == [] and again.report.from_cache
-
-
-def sa_users():
-    return sa.select(User)
 
 
 def _rows(html: str, table: str) -> list[str]:
