@@ -75,7 +75,15 @@ def user_daily_activity() -> Any:
     rows, state = _common(p, "user_filter")
     assert page is not None and page_size is not None
     never = state.never_ending_for(request.path)
-    body = activity.paginated(rows, state, page, page_size, never)
+    # The pages of one listing share one sort of its rows (a year of an organisation's rows
+    # would otherwise be sorted again for every page).
+    query = tuple(sorted((k, v) for k, v in request.args.items() if k not in ("page", "page_size")))
+    memo_key = (state.rows_generation, query)
+    with state.lock:
+        if state.sorted_rows is None or state.sorted_rows[0] != memo_key:
+            state.sorted_rows = (memo_key, activity.date_desc(rows))
+        ordered = state.sorted_rows[1]
+    body = activity.paginated(ordered, state, page, page_size, never)
     return jsonify(activity_as_sent_by(state.version, body))
 
 
