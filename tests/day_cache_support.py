@@ -30,12 +30,15 @@ def age_usage_days(client, seconds: float, *, expire: bool = False) -> int:
     cache.memo.clear()
     if isinstance(store, MemoryDayStore):
         with store._lock:
-            for key, (until, blob) in list(store._data.items()):
+            days = [(k, v) for k, v in store._data.items() if ":usage-day:" in k]
+            for key, (until, blob) in days:
                 store._data[key] = (until, _aged(blob, seconds, expire))
-            return len(store._data)
+            return len(days)
     if isinstance(store, SQLiteDayStore):
         with store._connection() as conn:
-            rows = conn.execute("SELECT key, value FROM usage_days").fetchall()
+            rows = conn.execute(
+                "SELECT key, value FROM usage_days WHERE key LIKE '%:usage-day:%'"
+            ).fetchall()
             conn.executemany(
                 "UPDATE usage_days SET value = ? WHERE key = ?",
                 [(_aged(bytes(v), seconds, expire), k) for k, v in rows],

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 import responses
 
 from app.services.litellm import (
@@ -467,3 +468,18 @@ def test_metrics_arithmetic():
     assert a + Metrics() == a
     assert (a + a).to_dict()["spend"] == 3.0
     assert list(a.to_dict()) == list(METRIC_NAMES)
+
+
+def test_an_aggregated_answer_too_slow_to_add_up_is_read_from_the_rows_instead(client, rsps):
+    rsps.get(f"{BASE}/user/daily/activity/aggregated", body=requests.exceptions.ReadTimeout())
+    rows = activity([day("2026-11-01", {H1: m(spend=1)}), day("2026-11-02", {H2: m(spend=2)})])
+    rsps.get(f"{BASE}/user/daily/activity", json=rows)
+    result = client.daily_activity(dt.date(2026, 11, 1), dt.date(2026, 11, 2))
+    again = client.daily_activity(dt.date(2026, 10, 1), dt.date(2026, 10, 2))
+    assert result.endpoint == again.endpoint == "paginated" and result.totals.spend == 3.0
+    # One aggregated try (not retried after a read timeout), then rows only for these filters.
+    assert [urlsplit(c.request.url).path for c in rsps.calls] == [
+        "/user/daily/activity/aggregated",
+        "/user/daily/activity",
+        "/user/daily/activity",
+    ]

@@ -126,6 +126,23 @@ class UsageDayCache:
         except Exception:
             self.logger.warning("usage day cache write failed", exc_info=False)
 
+    def rows_only(self, filters: Mapping[str, str]) -> bool:
+        """Whether these filters go to the rows endpoint (:meth:`remember_rows_only`)."""
+        key = f"{self.namespace}:usage-rows-only:{filters_digest(filters)}"
+        try:
+            return bool(self.store.get_many([key]))
+        except Exception:
+            return False
+
+    def remember_rows_only(self, filters: Mapping[str, str]) -> None:
+        """LiteLLM's aggregated answer does not serve these filters (per-key lists cut, or too
+        slow): remember that for ``usage_ttl``, for every worker and instance."""
+        key = f"{self.namespace}:usage-rows-only:{filters_digest(filters)}"
+        try:
+            self.store.put_many({key: b"1"}, self.settings.usage_ttl)
+        except Exception:
+            self.logger.warning("usage day cache write failed", exc_info=False)
+
     def expire(self, filters: Mapping[str, str], held: Iterable[HeldDay], now: dt.datetime) -> None:
         """End the freshness of these held days now, keeping them for a stale fallback."""
         by_day = {h.date: h for h in held}

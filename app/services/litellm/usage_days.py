@@ -5,8 +5,10 @@ that the day cache holds fresh cost nothing; the missing ones are grouped into r
 consecutive days, and each run is fetched:
 
 - from ``/user/daily/activity/aggregated`` in one call, unless LiteLLM answered 404 before
-  (releases before 1.76) or cut this filter's per-key lists at ``api_key_limit`` (then the
-  per-key figures would be wrong, and the rows endpoint has no such limit);
+  (releases before 1.76), or for these filters cut its per-key lists at ``api_key_limit``
+  (the per-key figures would be wrong; the rows endpoint has no such limit) or took longer
+  than the read timeout to add several days up (remembered in the day cache's store, so
+  every worker and instance knows);
 - else from the paginated ``/user/daily/activity``: page 1 tells how many pages the run has;
   a run over ``max_pages`` is split into windows of fewer days, each fetched the same way,
   and the pages of a window are fetched side by side once their number is known.
@@ -32,7 +34,7 @@ from typing import Any
 
 import requests
 
-from .day_cache import HeldDay, UsageDayCache, filters_digest
+from .day_cache import HeldDay, UsageDayCache
 from .errors import (
     LiteLLMError,
     LiteLLMNotFound,
@@ -60,6 +62,9 @@ PAGINATED_PATH = "/user/daily/activity"
 _SPLIT_FILL = 0.8
 # A read timeout on a window this long more likely means "too much to add up" than "down".
 _LONG_WINDOW_DAYS = 32
+# What a call of the aggregated endpoint can come back with besides an answer.
+_NO_AGGREGATED = object()  # 404: a release before 1.76
+_TOO_SLOW = object()  # a read timeout over several days
 
 
 def day_range(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -108,8 +113,6 @@ class UsageDays:
         self.http = http
         self.cache = cache
         self.aggregated_unavailable = False  # LiteLLM answered 404 (releases before 1.76)
-        # Filters whose aggregated answer had its per-key lists cut: rows endpoint from now on.
-        self._rows_only: set[str] = set()
 
     @property
     def settings(self):
@@ -166,7 +169,6 @@ class _Fetch:
         self.http = days.http
         self.settings = days.settings
         self.filters = dict(filters)
-        self.digest = filters_digest(filters)
         self.done: dict[dt.date, HeldDay] = {}
         self.calls = 0
         self.endpoint: str | None = None
@@ -189,7 +191,7 @@ class _Fetch:
             self._run_pool(workers)
 
     def _endpoint_for(self) -> str:
-        if self.owner.aggregated_unavailable or self.digest in self.owner._rows_only:
+        if self.owner.aggregated_unavailable or self.owner.cache.rows_only(self.filters):
             return "paginated"
         return "aggregated"
 
@@ -263,16 +265,20 @@ class _Fetch:
         except LiteLLMNotFound:
             if window.endpoint != "aggregated":
                 raise
-            return None  # handled in _handle: this proxy has no aggregated endpoint
+            return _NO_AGGREGATED
         except LiteLLMUnavailable as exc:
-            if window.length >= _LONG_WINDOW_DAYS and isinstance(exc.__cause__, requests.Timeout):
-                raise LiteLLMTooLarge(
-                    f"LiteLLM did not answer within {self.settings.read_timeout:g} s "
-                    f"(LITELLM_TIMEOUT) for {window.length} days of usage at once. A shorter "
-                    f"range may answer in time; days fetched so far are kept.",
-                    route=exc.route,
-                ) from None
-            raise
+            if window.length == 1 or not isinstance(exc.__cause__, requests.Timeout):
+                raise
+            if window.endpoint == "aggregated":
+                return _TOO_SLOW  # adding it all up took LiteLLM too long: rows, in pages
+            if window.length < _LONG_WINDOW_DAYS:
+                raise
+            raise LiteLLMTooLarge(
+                f"LiteLLM did not answer within {self.settings.read_timeout:g} s "
+                f"(LITELLM_TIMEOUT) for {window.length} days of usage rows. A shorter "
+                f"range may answer in time; days fetched so far are kept.",
+                route=exc.route,
+            ) from None
 
     def _handle(self, window: _Window, page: int, body: Any) -> None:
         if window.endpoint == "aggregated":
@@ -280,12 +286,14 @@ class _Fetch:
         else:
             self._page(window, page, body)
 
-    def _aggregated(self, window: _Window, answer: AggregatedAnswer | None) -> None:
-        if answer is None:
+    def _aggregated(self, window: _Window, answer: Any) -> None:
+        if answer is _NO_AGGREGATED:
             self.owner.aggregated_unavailable = True
             self.http.logger.info("litellm %s unavailable (404); using paginated", AGGREGATED_PATH)
-        elif self._cut(answer):
-            self.owner._rows_only.add(self.digest)
+        elif answer is _TOO_SLOW or self._cut(answer):
+            # Per-key lists cut at api_key_limit, or too slow to add up: these filters read
+            # the rows endpoint from now on (every worker and instance: it is in the store).
+            self.owner.cache.remember_rows_only(self.filters)
         else:
             self.endpoint = "aggregated"
             window.merge(answer.days)
