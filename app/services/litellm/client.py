@@ -66,7 +66,7 @@ class LiteLLMClient:
         # Usage per (filters, UTC day), kept beside the answer cache (same SQLite file or Redis).
         day_cache = UsageDayCache(
             day_store_for(cache_backend),
-            cache_namespace(settings.base_url, settings.master_key),
+            cache_namespace(settings.base_url, settings.master_key, "litellm_usage_days"),
             settings,
             self.http.logger,
         )

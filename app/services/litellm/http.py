@@ -234,6 +234,12 @@ class LiteLLMHttp:
         with self._recorded("GET", path) as call:
             self._exchange(call, self._probe, "GET", url, timeout=self.settings.health_timeouts)
 
+    def record_held(self, path: str) -> None:
+        """Count and log an answer a layer above (the usage day cache) gave from what it holds,
+        without a call: one log line like a cached GET's."""
+        call = _Call("GET", path, status=200, from_cache=True)
+        self._record(call)
+
     def count_stale(self) -> None:
         """Count an expired answer served by a layer above (the usage day cache) because
         LiteLLM failed, like the stale fallback here."""

@@ -147,6 +147,8 @@ class UsageDays:
                     raise
                 stale = True  # LiteLLM is down and every day is held: show them, marked
                 self.http.count_stale()
+        else:
+            self.http.record_held(PAGINATED_PATH)
         shown = {d: fetch.done.get(d) or held[d] for d in days}
         activities = tuple(h.activity for h in shown.values() if h.activity is not None)
         return DailyActivity(
