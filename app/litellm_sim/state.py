@@ -46,6 +46,7 @@ class SimState(FaultSwitches):
         # between pages of one query only while it stays the same.
         self.rows_generation = 0
         self.sorted_rows: tuple[tuple, list[dict[str, Any]]] | None = None
+        self.filtered_rows: tuple[tuple, list[dict[str, Any]]] | None = None
         self._clear_switches()
 
     def _clear_switches(self) -> None:
@@ -70,7 +71,7 @@ class SimState(FaultSwitches):
             self.deleted.clear()
             self.rows.clear()
             self.rows_generation += 1
-            self.sorted_rows = None
+            self.sorted_rows = self.filtered_rows = None
             self.pending.clear()
             self.calls.clear()
             self._clear_switches()
