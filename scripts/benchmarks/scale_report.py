@@ -97,6 +97,9 @@ def render(figures: dict) -> str:
                          "warm p50 ms", "warm calls", "warm CPU ms/view", "peak worker RSS MiB",
                          "load avg"], rows)  # fmt: skip
         lines.append("")
+    lines += [f"- {note}" for note in figures.get("notes", ())]
+    if figures.get("notes"):
+        lines.append("")
     lines.append(f"Whole run: {figures['total_seconds']} s.")
     return "\n".join(lines) + "\n"
 
