@@ -90,7 +90,15 @@ class Config:
         )
         self.LITELLM_CONCURRENCY_WAIT = _env_float("LITELLM_CONCURRENCY_WAIT", 0.5)
         self.LITELLM_KEY_LIST_TTL = _env_int("LITELLM_KEY_LIST_TTL", 300)
-        self.LITELLM_USAGE_TTL = _env_int("LITELLM_USAGE_TTL", 300)
+        # A UTC day's usage once LiteLLM's batch writer is done with it does not change: kept
+        # a day. Days that may still change use LITELLM_USAGE_TODAY_TTL.
+        self.LITELLM_USAGE_TTL = _env_int("LITELLM_USAGE_TTL", 86400)
+        # A day counts as settled this long after it ended (batch writer delay plus a margin).
+        self.LITELLM_USAGE_SETTLE_SECONDS = _env_int("LITELLM_USAGE_SETTLE_SECONDS", 600)
+        # One usage view: calls at once, calls in all, seconds before refusing the range.
+        self.LITELLM_USAGE_FETCH_CONCURRENCY = _env_int("LITELLM_USAGE_FETCH_CONCURRENCY", 4)
+        self.LITELLM_USAGE_MAX_CALLS = _env_int("LITELLM_USAGE_MAX_CALLS", 250)
+        self.LITELLM_USAGE_DEADLINE = _env_float("LITELLM_USAGE_DEADLINE", 30)
         # LiteLLM writes usage 10-60 s late: ranges that reach the last minutes stay cached
         # only briefly, so a view just after a request does not keep showing "nothing yet".
         self.LITELLM_USAGE_TODAY_TTL = _env_int("LITELLM_USAGE_TODAY_TTL", 15)
@@ -200,8 +208,11 @@ def _check_litellm_numbers(config: Config) -> None:
     for name in timeouts:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be a positive number of seconds")
-    if config.LITELLM_MAX_PAGES < 1:
-        raise ConfigError(f"LITELLM_MAX_PAGES must be at least 1, got {config.LITELLM_MAX_PAGES}")
+    for name in ("LITELLM_MAX_PAGES", "LITELLM_USAGE_FETCH_CONCURRENCY", "LITELLM_USAGE_MAX_CALLS"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if config.LITELLM_USAGE_DEADLINE <= 0:
+        raise ConfigError("LITELLM_USAGE_DEADLINE must be a positive number of seconds")
     not_negative = (
         "LITELLM_CONCURRENCY_WAIT",
         "LITELLM_RETRIES",
@@ -209,6 +220,7 @@ def _check_litellm_numbers(config: Config) -> None:
         "LITELLM_KEY_LIST_TTL",
         "LITELLM_USAGE_TTL",
         "LITELLM_USAGE_TODAY_TTL",
+        "LITELLM_USAGE_SETTLE_SECONDS",
     )
     for name in not_negative:
         if getattr(config, name) < 0:
@@ -241,6 +253,10 @@ def litellm_settings(config: Mapping[str, Any], *, maintenance: bool = False) ->
         usage_ttl=config["LITELLM_USAGE_TTL"],
         usage_today_ttl=config["LITELLM_USAGE_TODAY_TTL"],
         max_pages=config["LITELLM_MAX_PAGES"],
+        usage_settle_seconds=config["LITELLM_USAGE_SETTLE_SECONDS"],
+        usage_fetch_concurrency=config["LITELLM_USAGE_FETCH_CONCURRENCY"],
+        usage_max_calls=config["LITELLM_USAGE_MAX_CALLS"],
+        usage_deadline=config["LITELLM_USAGE_DEADLINE"],
     )
 
 

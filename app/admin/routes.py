@@ -15,7 +15,7 @@ from app.htmx import is_partial, render_page_or_partial
 from app.ids import parse_id
 from app.models import ApiKey, User
 from app.services import admin as admin_service
-from app.services import key_listing, rotation, token_retirement
+from app.services import admin_tables, key_listing, rotation, token_retirement
 from app.services import keys as key_service
 from app.services.usage import usage_for_key, usage_for_user
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
@@ -66,6 +66,9 @@ def _usage_context(**context) -> dict:
     context.setdefault("notice", None)
     context.setdefault("target_user", None)
     context.setdefault("selected_key", None)
+    context.setdefault("user_table", None)
+    context.setdefault("key_table", None)
+    context.setdefault("table_views", ())
     return context
 
 
@@ -83,7 +86,11 @@ def _render_usage(status: int = 200, **context):
         metrics=METRICS,
         # The shared usage fragments (cards, chart, tables) link back here, keeping the user.
         results_endpoint="admin.usage",
-        results_args={"user": form.get("user") or "all"},
+        # ...and keep both tables' search, sort and page.
+        results_args={
+            "user": form.get("user") or "all",
+            **{k: v for view in context["table_views"] for k, v in view.params().items()},
+        },
         results_prefix="admin-",
         **context,
     )
@@ -119,12 +126,14 @@ def usage():
             detail={"start": query.start.isoformat(), "end": query.end.isoformat()},
         )
     form = form_values(query, user=str(target.id) if target is not None else "all")
+    user_view, key_view = admin_tables.table_views(request.args)
     context = {
         "query": query,
         "form": form,
         "target_user": target,
         "selected_key": key,
         "notice": notice,
+        "table_views": (user_view, key_view) if target is None else (),
     }
 
     def load() -> dict:
@@ -134,7 +143,12 @@ def usage():
         if target is not None:
             return {"report": usage_for_user(target, start, end, refresh=refresh)}
         everyone = admin_service.usage_for_all_users(start, end, refresh=refresh)
-        return {"report": everyone.report, "all_users": everyone}
+        return {
+            "report": everyone.report,
+            "all_users": everyone,
+            "user_table": admin_tables.users_table(everyone.users, user_view),
+            "key_table": admin_tables.keys_table(everyone.keys, key_view),
+        }
 
     return render_results(_render_usage, load, query, context, what="admin usage view")
 

@@ -193,12 +193,19 @@ def totals(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def date_desc(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in LiteLLM's listing order: date descending, id ascending within a date."""
+    ordered = sorted(rows, key=lambda r: r["id"])
+    ordered.sort(key=lambda r: r["date"], reverse=True)  # stable: id asc within a date
+    return ordered
+
+
 def paginated(
     rows: list[dict[str, Any]], state: SimState, page: int, page_size: int, never_ending: bool
 ) -> dict[str, Any]:
-    """SpendAnalyticsPaginatedResponse for one page of raw rows (date desc, id asc)."""
-    ordered = sorted(rows, key=lambda r: r["id"])
-    ordered.sort(key=lambda r: r["date"], reverse=True)  # stable: id asc within a date
+    """SpendAnalyticsPaginatedResponse for one page of raw rows, given in listing order
+    (:func:`date_desc`)."""
+    ordered = rows
     chunk = ordered[(page - 1) * page_size : page * page_size]
     results = aggregate(chunk, state)
     total_pages = math.ceil(len(rows) / page_size)

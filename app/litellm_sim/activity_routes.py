@@ -54,15 +54,16 @@ def _common(p: Params, user_filter: str) -> tuple[list[dict[str, Any]], SimState
             end = max(end, now.date().isoformat())
     honours_user = state.supports(user_filter) and not state.ignore_user_filter
     user_id = p.str("user_id") if honours_user else None
+    api_key, model = p.str("api_key"), p.str("model")
+    # The pages of one listing filter the same rows: done once while the rows stay the same.
+    memo_key = (state.rows_generation, start, end, user_id, api_key, model)
     with state.lock:
-        rows = activity.filter_rows(
-            state.rows,
-            start=start,
-            end=end,
-            user_id=user_id,
-            api_key=p.str("api_key"),
-            model=p.str("model"),
-        )
+        if state.filtered_rows is None or state.filtered_rows[0] != memo_key:
+            rows = activity.filter_rows(
+                state.rows, start=start, end=end, user_id=user_id, api_key=api_key, model=model
+            )
+            state.filtered_rows = (memo_key, rows)
+        rows = state.filtered_rows[1]
     return rows, state
 
 
@@ -75,7 +76,15 @@ def user_daily_activity() -> Any:
     rows, state = _common(p, "user_filter")
     assert page is not None and page_size is not None
     never = state.never_ending_for(request.path)
-    body = activity.paginated(rows, state, page, page_size, never)
+    # The pages of one listing share one sort of its rows (a year of an organisation's rows
+    # would otherwise be sorted again for every page).
+    query = tuple(sorted((k, v) for k, v in request.args.items() if k not in ("page", "page_size")))
+    memo_key = (state.rows_generation, query)
+    with state.lock:
+        if state.sorted_rows is None or state.sorted_rows[0] != memo_key:
+            state.sorted_rows = (memo_key, activity.date_desc(rows))
+        ordered = state.sorted_rows[1]
+    body = activity.paginated(ordered, state, page, page_size, never)
     return jsonify(activity_as_sent_by(state.version, body))
 
 

@@ -50,6 +50,7 @@ def load(state: SimState, path: Path) -> bool:
         state.deleted.clear()
         state.deleted.update(data["deleted"])
         state.rows[:] = data["rows"]
+        state.rows_generation += 1
         state.pending.clear()
         state._ids = itertools.count(max((r["id"] for r in state.rows), default=0) + 1)
     return True

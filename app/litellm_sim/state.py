@@ -42,6 +42,11 @@ class SimState(FaultSwitches):
         self.rows: list[dict[str, Any]] = []
         self.pending: list[tuple[float, dict[str, Any]]] = []  # (monotonic due time, row)
         self.calls: list[tuple[str, str, dict[str, str]]] = []
+        # Bumped whenever the usage rows change: paginated listings reuse their sorted rows
+        # between pages of one query only while it stays the same.
+        self.rows_generation = 0
+        self.sorted_rows: tuple[tuple, list[dict[str, Any]]] | None = None
+        self.filtered_rows: tuple[tuple, list[dict[str, Any]]] | None = None
         self._clear_switches()
 
     def _clear_switches(self) -> None:
@@ -65,6 +70,8 @@ class SimState(FaultSwitches):
             self.keys.clear()
             self.deleted.clear()
             self.rows.clear()
+            self.rows_generation += 1
+            self.sorted_rows = self.filtered_rows = None
             self.pending.clear()
             self.calls.clear()
             self._clear_switches()
@@ -278,6 +285,7 @@ class SimState(FaultSwitches):
 
     def _write(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
+        self.rows_generation += 1
         key = self.keys.get(row["api_key"])
         if key is not None:
             key["spend"] = (key["spend"] or 0.0) + row["spend"]

@@ -1,12 +1,13 @@
 """Admin views across users: usage of everyone, any user's keys, the audit trail.
 
-"All users" usage is ONE daily-activity call without ``user_id`` (the master key sees every
+"All users" usage is ONE daily-activity query without ``user_id`` (the master key sees every
 user), of which only entries for token ids the portal knows are counted and attributed to
 their owner through ``api_keys``. Per-user calls would cost one request per user on every page
-view; the single call costs one whatever the number of users. When LiteLLM cut its per-key
-lists (``api_key_limit``), the figures would be incomplete, so the report falls back to one
-call per known key with ``api_key=<token>`` (exact, but N calls), as ``usage_for_user`` does.
-Keys whose token id is not stored yet are listed as not counted (``flask backfill-tokens``).
+view; the single query costs the same whatever the number of users. When LiteLLM cuts its
+per-key lists (``api_key_limit``, an organisation with more keys than that), the client reads
+the rows endpoint instead, in windows of days, never one call per key; the day cache keeps
+every day it fetched. Keys whose token id is not stored yet are listed as not counted
+(``flask backfill-tokens``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.services.litellm import Metrics
 from app.services.usage import UsageReport, accumulate_tokens, with_rotation_markers
 
 AUDIT_PAGE_SIZE = 50
+_ZERO = Metrics()
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,26 @@ class UserRow:
 
 
 @dataclass(frozen=True)
+class KeyRow:
+    """One key in the admin keys table: its owner and its usage in the range."""
+
+    id: int
+    label: str
+    alias: str
+    user_id: int
+    email: str
+    status: str
+    token_known: bool
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
 class AllUsersReport:
-    """Usage of every portal key in the range, plus the per-user table."""
+    """Usage of every portal key in the range, plus the per-user and per-key tables' rows."""
 
     report: UsageReport
     users: tuple[UserRow, ...]
+    keys: tuple[KeyRow, ...] = ()
 
     @property
     def uncounted_keys(self) -> int:
@@ -80,14 +97,25 @@ def usage_for_all_users(
     keys = list(db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id)))
     key_by_token = lineage_tokens(keys)  # every token of every key, rotated ones included
     acc = accumulate_tokens(client, start, end, key_by_token, refresh=refresh)
-    per_user: dict[int, Metrics] = {}
+    email_of = {u.id: u.email for u in users}
+    keys_of: dict[int, list[KeyRow]] = {}
+    key_rows = []
     for key in keys:
-        metrics = acc.per_key.get(key.id)
-        if metrics is not None:
-            per_user[key.user_id] = per_user.get(key.user_id, Metrics()) + metrics
+        row = KeyRow(
+            id=key.id,
+            label=key.label,
+            alias=key.alias,
+            user_id=key.user_id,
+            email=email_of.get(key.user_id, ""),
+            status=key.status,
+            token_known=bool(key.litellm_token_id),
+            metrics=acc.per_key.get(key.id, _ZERO),
+        )
+        key_rows.append(row)
+        keys_of.setdefault(key.user_id, []).append(row)
     rows = []
     for user in users:
-        mine = [k for k in keys if k.user_id == user.id]
+        mine = keys_of.get(user.id, [])
         rows.append(
             UserRow(
                 id=user.id,
@@ -95,13 +123,13 @@ def usage_for_all_users(
                 is_admin=user.is_admin,
                 keys=len(mine),
                 active_keys=sum(1 for k in mine if k.status == "active"),
-                uncounted_keys=sum(1 for k in mine if not k.litellm_token_id),
-                metrics=per_user.get(user.id, Metrics()),
+                uncounted_keys=sum(1 for k in mine if not k.token_known),
+                metrics=Metrics.sum(k.metrics for k in mine),
             )
         )
     rows.sort(key=lambda r: (-r.metrics.spend, r.email))
     report = with_rotation_markers(acc.report(key=None, keys=()), keys)
-    return AllUsersReport(report=report, users=tuple(rows))
+    return AllUsersReport(report=report, users=tuple(rows), keys=tuple(key_rows))
 
 
 # --- audit ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from app.auth import login_required
 from app.htmx import is_partial, render_page_or_partial
 from app.models import ApiKey
 from app.services.key_listing import find_user_key, keys_of
-from app.services.litellm import LiteLLMError
+from app.services.litellm import LiteLLMError, LiteLLMTooLarge
 from app.services.money import format_money
 from app.services.token_retirement import retire_due
 from app.services.tokens import UnknownAlias
@@ -62,8 +62,15 @@ def _report(
 
 def _report_with_previous(query: UsageQuery, key: ApiKey | None, refresh: bool) -> dict:
     """The report and its comparison with the period of the same length just before it, both
-    from one LiteLLM call over the two periods."""
-    both = _report(query, key, refresh=refresh, period=(query.previous[0], query.end))
+    from one LiteLLM call over the two periods (the day cache then holds both).
+
+    A range whose two periods together are more than LiteLLM can hand over in time is shown
+    without its comparison rather than refused.
+    """
+    try:
+        both = _report(query, key, refresh=refresh, period=(query.previous[0], query.end))
+    except LiteLLMTooLarge:
+        return {"report": _report(query, key, refresh=refresh), "comparison": None}
     report, previous = split_previous(both, query.start)
     return {"report": report, "comparison": compare(report.totals, previous, query.days)}
 

@@ -12,7 +12,7 @@ from flask import Response, current_app, g
 from app import ratelimit
 from app.htmx import is_partial
 from app.services.chart import report_chart
-from app.services.litellm import LiteLLMError, LiteLLMUnavailable
+from app.services.litellm import LiteLLMError, LiteLLMTooLarge, LiteLLMUnavailable
 from app.services.tokens import UnknownAlias
 from app.services.usage_query import InvalidUsageQuery, UsageQuery
 
@@ -52,7 +52,9 @@ def refresh_or_notice(query: UsageQuery) -> tuple[bool, str | None]:
 
 def describe_error(exc: LiteLLMError) -> dict[str, str]:
     """The error panel's title and detail for a LiteLLM failure."""
-    if isinstance(exc, LiteLLMUnavailable):
+    if isinstance(exc, LiteLLMTooLarge):
+        title = "This range is too large for LiteLLM to answer in time"
+    elif isinstance(exc, LiteLLMUnavailable):
         title = "LiteLLM is unreachable"
     else:
         title = "LiteLLM could not deliver usage data"

@@ -30,6 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from scripts.benchmarks.report import render
+from scripts.benchmarks.scale_report import update_benchmarks_md as update_scale_section
 from scripts.benchmarks.services import (
     ROOT,
     Portal,
@@ -220,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     soak = out / "soak.json"
     if soak.exists():  # keep the soak's section (scripts/bench soak writes it)
         update_benchmarks_md(out / "benchmarks.md", json.loads(soak.read_text()))
+    scale = out / "scale.json"
+    if scale.exists():  # and the usage-at-scale section (scripts/bench scale)
+        update_scale_section(out / "benchmarks.md", json.loads(scale.read_text()))
     log(f"done in {figures['total_seconds']} s; wrote {out}/benchmarks.md and benchmarks.json")
     return 0
 

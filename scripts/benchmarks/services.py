@@ -262,13 +262,16 @@ class Portal:
     base_url: str
 
     @classmethod
-    def start(cls, workdir: Path, env_overrides: dict[str, str], *, name: str) -> Portal:
+    def start(
+        cls, workdir: Path, env_overrides: dict[str, str], *, name: str, root: Path = ROOT
+    ) -> Portal:
+        """gunicorn serving the checkout at ``root`` (another revision: a ``git archive``)."""
         port = free_port()
         env = {**os.environ, **env_overrides, "GUNICORN_BIND": f"127.0.0.1:{port}"}
         log = open(workdir / f"gunicorn-{name}.log", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         portal = cls(proc, f"http://127.0.0.1:{port}")
         wait_http(f"{portal.base_url}/healthz", proc=proc, deadline_s=60)

@@ -106,6 +106,10 @@ def test_litellm_tuning_variables_reach_the_client(clean_env, tmp_path):
     clean_env.setenv("LITELLM_TIMEOUT", "11")
     clean_env.setenv("LITELLM_RETRIES", "0")
     clean_env.setenv("HTTP_CACHE_URL", "memory")
+    clean_env.setenv("LITELLM_USAGE_SETTLE_SECONDS", "90")
+    clean_env.setenv("LITELLM_USAGE_FETCH_CONCURRENCY", "3")
+    clean_env.setenv("LITELLM_USAGE_MAX_CALLS", "77")
+    clean_env.setenv("LITELLM_USAGE_DEADLINE", "12.5")
     app = create_app(Config())
     with app.app_context():
         from app.services import litellm_client
@@ -114,8 +118,26 @@ def test_litellm_tuning_variables_reach_the_client(clean_env, tmp_path):
     assert app.extensions["litellm"] is client  # built once, then reused
     assert client.settings.read_timeouts == (3.05, 11.0)
     assert client.settings.usage_today_ttl == 15
-    expire = client.http.session.settings.urls_expire_after
-    assert 42 in expire.values() and 7 in expire.values()
+    assert client.http.session.settings.urls_expire_after == {"*/key/list": 7}
+    settings = client.usage_days.settings
+    assert (settings.usage_ttl, settings.usage_settle_seconds) == (42, 90)
+    assert (settings.usage_fetch_concurrency, settings.usage_max_calls) == (3, 77)
+    assert settings.usage_deadline == 12.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LITELLM_USAGE_FETCH_CONCURRENCY", "0"),
+        ("LITELLM_USAGE_MAX_CALLS", "0"),
+        ("LITELLM_USAGE_DEADLINE", "0"),
+        ("LITELLM_USAGE_SETTLE_SECONDS", "-1"),
+    ],
+)
+def test_usage_fetch_bounds_must_make_sense(clean_env, name, value):
+    clean_env.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        create_app()
 
 
 def test_malformed_number_names_the_variable(clean_env):

@@ -19,6 +19,7 @@ from app.services.litellm import (
     LiteLLMSettings,
     LiteLLMUnavailable,
 )
+from tests.day_cache_support import expire_usage_days
 
 MASTER_KEY = "sk-sim-master-0123456789"
 DAY = dt.date(2026, 11, 25)
@@ -46,11 +47,7 @@ def alice_token(sim):
 
 
 def _expire_all(client: LiteLLMClient) -> None:
-    cache = client.http.session.cache
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    for key, response in list(cache.responses.items()):
-        response.expires = past
-        cache.responses[key] = response
+    expire_usage_days(client)
 
 
 # ------------------------------------------------------------------ answers that cannot be read

@@ -61,38 +61,32 @@ def test_an_unreadable_200_is_a_bad_response_and_leaves_the_cache_empty(client, 
     assert len(rsps.calls) == 2  # the second call went to LiteLLM, not to a cached failure
 
 
-def _corrupt_the_cached_answer(client, *, expired: bool = False) -> None:
-    (key,) = client.http.session.cache.responses.keys()
-    entry = client.http.session.cache.responses[key]
-    entry._content = b"<html>login</html>"
-    if expired:
-        entry.expires = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    client.http.session.cache.responses[key] = entry
+def _corrupt_the_held_day(client, *, expired: bool = False) -> None:
+    store = client.usage_days.cache.store
+    client.usage_days.cache.memo.clear()
+    ((key, (until, _blob)),) = store._data.items()
+    entry = b'{"date": "2026-11-25", "f": 0, "u": 0, "d": {"m": "<html>"}}'
+    store._data[key] = (until, entry if expired else b"<html>login</html>")
 
 
-def test_an_unreadable_entry_already_in_the_cache_is_dropped_when_read(client, rsps):
+def test_an_unreadable_day_already_in_the_cache_is_fetched_again(client, rsps):
     # E.g. written by an older portal version, or by another instance sharing Redis.
     rsps.get(AGG, json=GOOD)
     client.daily_activity(DAY, DAY, api_key=H1)
-    _corrupt_the_cached_answer(client)
-
-    with pytest.raises(LiteLLMBadResponse):
-        client.daily_activity(DAY, DAY, api_key=H1)  # from the cache, unreadable
-    assert len(client.http.session.cache.responses) == 0
+    _corrupt_the_held_day(client)
 
     assert client.daily_activity(DAY, DAY, api_key=H1).totals.spend == 3.0
-    assert len(rsps.calls) == 2 and client.stats.bad_entries_dropped == 1
+    assert len(rsps.calls) == 2  # the unreadable day counted as not held
 
 
-def test_a_stale_entry_that_cannot_be_read_is_not_served(client, rsps):
+def test_a_stale_day_that_cannot_be_read_is_not_served(client, rsps):
     rsps.get(AGG, json=GOOD)
     client.daily_activity(DAY, DAY, api_key=H1)
-    _corrupt_the_cached_answer(client, expired=True)
+    _corrupt_the_held_day(client, expired=True)
     rsps.get(AGG, status=503, body="")
 
     with pytest.raises(LiteLLMUnavailable):
         client.daily_activity(DAY, DAY, api_key=H1)
-    assert len(client.http.session.cache.responses) == 0
 
 
 def test_key_spend_that_is_not_finite_is_a_bad_response(client, rsps):

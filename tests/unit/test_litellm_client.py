@@ -31,6 +31,7 @@ from app.services.litellm import (
     LiteLLMUnavailable,
     build_cache_backend,
 )
+from tests.day_cache_support import expire_usage_days
 
 H1 = hashlib.sha256(b"sk-one").hexdigest()
 H2 = hashlib.sha256(b"sk-two").hexdigest()
@@ -149,8 +150,9 @@ def test_usage_cached_for_today_uses_short_ttl(client, rsps):
     rsps.get(AGG, json=ACTIVITY_BODY)
     today = dt.datetime.now(dt.UTC).date()
     client.daily_activity(today, today)
-    (cached,) = client.http.session.cache.responses.values()
-    assert cached.expires - cached.created_at <= dt.timedelta(seconds=61)
+    (held,) = client.usage_days.cache.read({}, [today]).values()
+    assert held.fresh_until - held.fetched_at <= dt.timedelta(seconds=61)
+    assert len(client.http.session.cache.responses) == 0  # kept per day, not per answer
 
 
 # --------------------------------------------------------------------------- retries
@@ -434,7 +436,7 @@ def test_stale_fallback_on_outage(client, rsps):
         },
     )
     fresh = client.daily_activity(DAY, DAY, user_id="alice")
-    expire_everything(client)
+    expire_usage_days(client)
     rsps.get(AGG, status=503, body="")
 
     stale = client.daily_activity(DAY, DAY, user_id="alice")
@@ -584,7 +586,7 @@ def test_settings_from_the_app_configuration_reach_the_session(monkeypatch):
         assert client.settings.base_url == "http://proxy:4000"
         assert client.settings.read_timeouts == (2.0, 12.0) and client.settings.max_pages == 7
         patterns = client.http.session.settings.urls_expire_after
-        assert patterns["*/key/list"] == 60 and patterns["*/user/daily/activity"] == 120
+        assert patterns == {"*/key/list": 60} and client.settings.usage_ttl == 120
         assert client.http.session.settings.ignored_parameters == ["Authorization"]
         assert MASTER not in repr(client) and MASTER not in repr(client.settings)
     finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 import responses
 
 from app.services.litellm import (
@@ -18,6 +19,7 @@ from app.services.litellm import (
     LiteLLMBadResponse,
     LiteLLMClient,
     LiteLLMSettings,
+    LiteLLMTooLarge,
     Metrics,
 )
 
@@ -372,7 +374,7 @@ def test_daily_activity_1_65_shape_with_bare_metrics(client, rsps):
 
 
 def test_paginated_merges_split_days_and_computes_totals(client, rsps):
-    client._aggregated_unavailable = True
+    client.usage_days.aggregated_unavailable = True
     # Day 2026-11-25 is split across pages 1 and 2 (rows, not days, are paginated). The
     # metadata totals are per page and deliberately wrong: the client must not use them.
     page1 = activity(
@@ -432,20 +434,27 @@ def test_aggregated_404_fallback_is_remembered(client, rsps):
     assert all("timezone" not in query(c) for c in rsps.calls)
 
 
-def test_never_ending_activity_pagination_is_a_bad_response(client, rsps):
-    client._aggregated_unavailable = True
+def test_never_ending_activity_pagination_is_refused_as_too_large(client, rsps):
+    client.usage_days.aggregated_unavailable = True
     rsps.get(f"{BASE}/user/daily/activity", json=activity([], has_more=True))
-    with pytest.raises(LiteLLMBadResponse, match="more pages after 5"):
+    with pytest.raises(LiteLLMTooLarge, match="adding pages past 5"):
         client.daily_activity(dt.date(2026, 1, 1), dt.date(2026, 1, 31))
     assert len(rsps.calls) == 5
 
 
-def test_truncated_key_lists_flag(client, rsps):
+def test_cut_key_lists_are_fetched_again_from_the_rows_endpoint(client, rsps):
+    # LiteLLM says 150 keys had usage but listed one: the per-key figures would be wrong.
     body = activity([day("2026-11-01", {H1: m(spend=1)})], total_api_keys=150, api_key_limit=1000)
     rsps.get(f"{BASE}/user/daily/activity/aggregated", json=body)
+    rows = activity([day("2026-11-01", {H1: m(spend=1), H2: m(spend=2)})])
+    rsps.get(f"{BASE}/user/daily/activity", json=rows)
     result = client.daily_activity(dt.date(2026, 11, 1), dt.date(2026, 11, 1))
-    assert result.truncated_key_lists is True
+    again = client.daily_activity(dt.date(2026, 11, 2), dt.date(2026, 11, 2))
+    assert result.truncated_key_lists is False and result.endpoint == "paginated"
+    assert set(result.days[0].api_keys) == {H1, H2} and result.pages == 2
     assert query(rsps.calls[0])["api_key_limit"] == ["1000"]
+    # The same filters go to the rows endpoint directly from then on.
+    assert again.endpoint == "paginated" and len(rsps.calls) == 3
 
 
 def test_activity_with_wrong_shape_is_a_bad_response(client, rsps):
@@ -459,3 +468,18 @@ def test_metrics_arithmetic():
     assert a + Metrics() == a
     assert (a + a).to_dict()["spend"] == 3.0
     assert list(a.to_dict()) == list(METRIC_NAMES)
+
+
+def test_an_aggregated_answer_too_slow_to_add_up_is_read_from_the_rows_instead(client, rsps):
+    rsps.get(f"{BASE}/user/daily/activity/aggregated", body=requests.exceptions.ReadTimeout())
+    rows = activity([day("2026-11-01", {H1: m(spend=1)}), day("2026-11-02", {H2: m(spend=2)})])
+    rsps.get(f"{BASE}/user/daily/activity", json=rows)
+    result = client.daily_activity(dt.date(2026, 11, 1), dt.date(2026, 11, 2))
+    again = client.daily_activity(dt.date(2026, 10, 1), dt.date(2026, 10, 2))
+    assert result.endpoint == again.endpoint == "paginated" and result.totals.spend == 3.0
+    # One aggregated try (not retried after a read timeout), then rows only for these filters.
+    assert [urlsplit(c.request.url).path for c in rsps.calls] == [
+        "/user/daily/activity/aggregated",
+        "/user/daily/activity",
+        "/user/daily/activity",
+    ]

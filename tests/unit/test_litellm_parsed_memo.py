@@ -1,7 +1,8 @@
-"""The parsed-response memo: a cached LiteLLM answer is decoded and parsed once per process.
+"""Warm reads decode nothing twice: usage days (the day cache's memo) and key lists (the parsed
+memo of cached answers) are decoded once per process and shared while their bytes are the same.
 
 LiteLLM is faked with ``responses``; the client uses the in-memory cache unless a test needs the
-SQLite one (where every read deserialises a fresh response object, as in production).
+SQLite one (where every read returns fresh bytes, as in production).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import pytest
 import responses
 from client_support import BASE, make_client
 
-from app.services.litellm import LiteLLMClient, build_cache_backend
-from app.services.litellm import client as client_module
+from app.services.litellm import build_cache_backend
+from app.services.litellm import day_cache as day_cache_module
 from app.services.litellm.cache import MISSING, ParsedMemo
+from tests.day_cache_support import expire_usage_days
 
 AGG = f"{BASE}/user/daily/activity/aggregated"
-PAGINATED = f"{BASE}/user/daily/activity"
+KEY_LIST = f"{BASE}/key/list"
 H1 = hashlib.sha256(b"sk-one").hexdigest()
 H2 = hashlib.sha256(b"sk-two").hexdigest()
 DAY = dt.date(2026, 11, 25)
@@ -46,61 +48,52 @@ def body(token: str, spend: float, date: str = "2026-11-25") -> dict:
 
 
 @pytest.fixture
-def parses(monkeypatch):
-    """Count the runs of the /aggregated parser (the spy is the parser the client is given)."""
-    calls: list[object] = []
-    real = client_module.parse_aggregated
+def decodes(monkeypatch):
+    """Count the days the day cache decodes from stored bytes."""
+    calls: list[str] = []
+    real = day_cache_module._decode_day
 
-    def spy(raw):
-        calls.append(raw)
-        return real(raw)
+    def spy(date, raw):
+        calls.append(date)
+        return real(date, raw)
 
-    monkeypatch.setattr(client_module, "parse_aggregated", spy)
+    monkeypatch.setattr(day_cache_module, "_decode_day", spy)
     return calls
-
-
-def expire_everything(client: LiteLLMClient) -> None:
-    cache = client.http.session.cache
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    for key, response in list(cache.responses.items()):
-        response.expires = past
-        cache.responses[key] = response
 
 
 def spend_of(activity, token: str) -> float:
     return sum(d.api_keys[token].metrics.spend for d in activity.days if token in d.api_keys)
 
 
-# --------------------------------------------------------------------------- the client
+# --------------------------------------------------------------------------- the day cache
 
 
-def test_cached_reads_parse_once(client, rsps, parses):
+def test_warm_reads_decode_a_day_once(client, rsps, decodes):
     rsps.get(AGG, json=body(H1, 2.0))
     fresh = client.daily_activity(DAY, DAY, api_key=H1)
     first = client.daily_activity(DAY, DAY, api_key=H1)
-    assert len(parses) == 2  # the network answer, then the first read of the cache entry
     again = [client.daily_activity(DAY, DAY, api_key=H1) for _ in range(5)]
 
-    assert len(parses) == 2
-    assert client.http.parsed_memo.hits == 5
+    assert len(decodes) == 1 and client.usage_days.cache.memo.hits == 5
     assert not fresh.from_cache and all(a.from_cache and not a.stale for a in again)
-    assert all(a.days is first.days and a.totals == first.totals for a in again)
-    assert spend_of(again[-1], H1) == 2.0
+    assert all(a.days[0] is first.days[0] and a.totals == first.totals for a in again)
+    assert spend_of(again[-1], H1) == 2.0 and len(rsps.calls) == 1
 
 
-def test_sqlite_cache_reads_parse_once(tmp_path, rsps, parses):
+def test_sqlite_day_cache_reads_decode_once(tmp_path, rsps, decodes):
     backend = build_cache_backend(f"sqlite:///{tmp_path}/cache.sqlite", str(tmp_path))
     client = make_client(cache_backend=backend)
     try:
         rsps.get(AGG, json=body(H1, 2.0))
         for _ in range(4):
             client.daily_activity(DAY, DAY, api_key=H1)
-        assert len(parses) == 2 and client.http.parsed_memo.hits == 2
+        assert len(decodes) == 1 and client.usage_days.cache.memo.hits == 2
+        assert len(rsps.calls) == 1
     finally:
         client.close()
 
 
-def test_two_keys_with_the_same_dates_never_share_an_entry(client, rsps, parses):
+def test_two_keys_with_the_same_dates_never_share_a_day(client, rsps):
     rsps.get(AGG, json=body(H1, 1.0), match=[responses.matchers.query_param_matcher(
         {"start_date": "2026-11-25", "end_date": "2026-11-25", "api_key": H1,
          "api_key_limit": "1000"})])  # fmt: skip
@@ -112,25 +105,21 @@ def test_two_keys_with_the_same_dates_never_share_an_entry(client, rsps, parses)
         b = client.daily_activity(DAY, DAY, api_key=H2)
         assert spend_of(a, H1) == 1.0 and H2 not in a.key_hashes()
         assert spend_of(b, H2) == 7.0 and H1 not in b.key_hashes()
-
-    assert len(client.http.parsed_memo) == 2
-    cache_keys = {key[1] for key in client.http.parsed_memo._data}
-    assert len(cache_keys) == 2  # one requests-cache key per api_key: the cache's own keys
-    assert cache_keys == set(client.http.session.cache.responses.keys())
+    assert len(rsps.calls) == 2 and len(client.usage_days.cache.memo) == 2
 
 
 def test_identical_answers_for_two_users_are_still_two_entries(client, rsps):
     rsps.get(AGG, json=body(H1, 1.0))  # the same bytes for both filters
     for user in ("alice", "bob", "alice", "bob"):
         client.daily_activity(DAY, DAY, user_id=user)
-    assert len(client.http.parsed_memo) == 2
+    assert len(rsps.calls) == 2 and len(client.usage_days.cache.memo) == 2
 
 
-def test_force_refresh_yields_the_new_data(client, rsps, parses):
+def test_force_refresh_yields_the_new_data(client, rsps):
     rsps.get(AGG, json=body(H1, 1.0))
     rsps.get(AGG, json=body(H1, 5.0))
     client.daily_activity(DAY, DAY, api_key=H1)
-    assert spend_of(client.daily_activity(DAY, DAY, api_key=H1), H1) == 1.0  # memoised
+    assert spend_of(client.daily_activity(DAY, DAY, api_key=H1), H1) == 1.0  # held
 
     refreshed = client.daily_activity(DAY, DAY, api_key=H1, force_refresh=True)
     after = client.daily_activity(DAY, DAY, api_key=H1)
@@ -140,56 +129,42 @@ def test_force_refresh_yields_the_new_data(client, rsps, parses):
     assert len(rsps.calls) == 2
 
 
-def test_an_expired_entry_is_fetched_and_parsed_afresh(client, rsps, parses):
+def test_an_expired_day_is_fetched_and_decoded_afresh(client, rsps, decodes):
     rsps.get(AGG, json=body(H1, 1.0))
     rsps.get(AGG, json=body(H1, 3.0))
     client.daily_activity(DAY, DAY, api_key=H1)
     client.daily_activity(DAY, DAY, api_key=H1)
-    expire_everything(client)
+    expire_usage_days(client)
 
     fresh = client.daily_activity(DAY, DAY, api_key=H1)
     cached = client.daily_activity(DAY, DAY, api_key=H1)
 
     assert spend_of(fresh, H1) == 3.0 and spend_of(cached, H1) == 3.0
-    assert len(parses) == 4  # 2 per response: its network answer and its first cache read
+    assert len(rsps.calls) == 2 and len(decodes) == 3  # first read, the expired one, the new
 
 
-def test_stale_fallback_reuses_the_parse_but_is_marked_stale(client, rsps, parses):
+def test_stale_fallback_is_marked_stale(client, rsps):
     rsps.get(AGG, json=body(H1, 2.0))
     client.daily_activity(DAY, DAY, api_key=H1)
     warm = client.daily_activity(DAY, DAY, api_key=H1)
-    expire_everything(client)
+    expire_usage_days(client)
     rsps.get(AGG, status=503, body="")
 
     stale = client.daily_activity(DAY, DAY, api_key=H1)
 
     assert stale.stale is True and stale.from_cache is True
-    assert stale.days is warm.days and len(parses) == 2
-    assert warm.stale is False  # the shared parse carries no staleness
-    assert client.stats.stale_served == 1
+    assert stale.days == warm.days and stale.fetched_at == warm.fetched_at
+    assert warm.stale is False and client.stats.stale_served == 1
 
 
-def test_paginated_pages_are_memoised_per_page(client, rsps):
-    rsps.get(AGG, status=404, json={"detail": "Not Found"})
-    rsps.get(PAGINATED, json={**body(H1, 1.0), "metadata": {"has_more": True}})
-    rsps.get(PAGINATED, json=body(H1, 2.0, date="2026-11-24"))
-    start = DAY - dt.timedelta(days=1)
-    client.daily_activity(start, DAY, api_key=H1)
-    client.daily_activity(start, DAY, api_key=H1)
-    third = client.daily_activity(start, DAY, api_key=H1)
-
-    assert spend_of(third, H1) == 3.0 and third.pages == 2 and third.from_cache
-    assert client.http.parsed_memo.hits == 2 and len(client.http.parsed_memo) == 2
-
-
-def test_a_bad_shape_is_a_bad_response_and_not_memoised(client, rsps):
+def test_a_bad_shape_is_a_bad_response_and_not_kept(client, rsps):
     from app.services.litellm import LiteLLMBadResponse
 
     rsps.get(AGG, json={"results": "nope"})
     for _ in range(2):
         with pytest.raises(LiteLLMBadResponse):
             client.daily_activity(DAY, DAY, api_key=H1)
-    assert len(client.http.parsed_memo) == 0
+    assert len(rsps.calls) == 2 and len(client.usage_days.cache.memo) == 0
 
 
 def test_shared_results_are_read_only(client, rsps):
@@ -204,29 +179,7 @@ def test_shared_results_are_read_only(client, rsps):
         del day.providers["openai"]  # type: ignore[attr-defined]
 
 
-def test_client_memo_is_bounded(rsps):
-    client = make_client(parsed_memo_size=2)
-    try:
-        rsps.get(AGG, json=body(H1, 1.0))
-        for user in ("a", "b", "c", "a", "b", "c"):
-            client.daily_activity(DAY, DAY, user_id=user)
-        assert len(client.http.parsed_memo) == 2
-    finally:
-        client.close()
-
-
-def test_memo_size_zero_disables_it(rsps, parses):
-    client = make_client(parsed_memo_size=0)
-    try:
-        rsps.get(AGG, json=body(H1, 1.0))
-        for _ in range(3):
-            assert spend_of(client.daily_activity(DAY, DAY, api_key=H1), H1) == 1.0
-        assert len(parses) == 3 and len(client.http.parsed_memo) == 0
-    finally:
-        client.close()
-
-
-def test_concurrent_cached_reads_share_one_parse(client, rsps, parses):
+def test_concurrent_warm_reads_share_one_decode(client, rsps, decodes):
     rsps.get(AGG, json=body(H1, 2.0))
     client.daily_activity(DAY, DAY, api_key=H1)
     client.daily_activity(DAY, DAY, api_key=H1)
@@ -246,7 +199,34 @@ def test_concurrent_cached_reads_share_one_parse(client, rsps, parses):
         t.join()
 
     assert errors == [] and results == [2.0] * 120
-    assert len(parses) == 2
+    assert len(decodes) == 1 and len(rsps.calls) == 1
+
+
+# --------------------------------------------------------------------------- key lists
+
+KEY_PAGE = {"keys": [], "total_count": 0, "current_page": 1, "total_pages": 0}
+
+
+def test_key_list_memo_is_bounded(rsps):
+    client = make_client(parsed_memo_size=2)
+    try:
+        rsps.get(KEY_LIST, json=KEY_PAGE)
+        for user in ("a", "b", "c", "a", "b", "c"):
+            client.list_keys(user)
+        assert len(client.http.parsed_memo) == 2
+    finally:
+        client.close()
+
+
+def test_memo_size_zero_disables_it(rsps):
+    client = make_client(parsed_memo_size=0)
+    try:
+        rsps.get(KEY_LIST, json=KEY_PAGE)
+        for _ in range(3):
+            client.list_keys("a")
+        assert len(client.http.parsed_memo) == 0 and client.http.parsed_memo.hits == 0
+    finally:
+        client.close()
 
 
 # --------------------------------------------------------------------------- ParsedMemo

@@ -18,6 +18,7 @@ import pytest
 from usage_helpers import TODAY, day
 
 from app.services import litellm_client
+from tests.day_cache_support import age_usage_days, expire_usage_days
 
 AGG = "/user/daily/activity/aggregated"
 HX = {"HX-Request": "true"}
@@ -49,11 +50,7 @@ def _configure(app, **settings) -> None:
 def _expire_cache(app) -> None:
     """Every cached LiteLLM answer past its lifetime, as after an outage longer than the TTL."""
     with app.app_context():
-        cache = litellm_client().http.session.cache
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    for key, response in list(cache.responses.items()):
-        response.expires = past
-        cache.responses[key] = response
+        expire_usage_days(litellm_client())
 
 
 def _retry_url(page_html: str) -> str:
@@ -252,12 +249,7 @@ def test_exports_during_an_outage_are_marked_stale(app, client, alice, sim):
 def _age_cache(app, seconds: float) -> None:
     """Move every cached answer ``seconds`` into the past, as if that much time had gone by."""
     with app.app_context():
-        cache = litellm_client().http.session.cache
-    shift = dt.timedelta(seconds=seconds)
-    for key, response in list(cache.responses.items()):
-        response.created_at -= shift
-        response.expires -= shift
-        cache.responses[key] = response
+        age_usage_days(litellm_client(), seconds)
 
 
 def test_usage_written_late_shows_up_seconds_later_with_the_defaults(app, client, alice, sim):

@@ -17,6 +17,7 @@ from .errors import (
     LiteLLMRejected,
     LiteLLMServerError,
     LiteLLMTimeout,
+    LiteLLMTooLarge,
     LiteLLMUnavailable,
 )
 from .http import ClientStats
@@ -57,6 +58,7 @@ __all__ = [
     "LiteLLMServerError",
     "LiteLLMSettings",
     "LiteLLMTimeout",
+    "LiteLLMTooLarge",
     "LiteLLMUnavailable",
     "Metrics",
     "build_cache_backend",

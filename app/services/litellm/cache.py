@@ -28,15 +28,16 @@ __all__ = ["MISSING", "ParsedMemo", "StoredAnswers", "build_cache_backend", "cac
 MISSING: Any = object()  # what :meth:`ParsedMemo.get` returns for an unknown key
 
 
-def cache_namespace(base_url: str, master_key: str) -> str:
+def cache_namespace(base_url: str, master_key: str, kind: str = "litellm_http_cache") -> str:
     """A shared-cache namespace per LiteLLM deployment and master key.
 
     The cache key leaves the Authorization header out (so the master key is never stored), so
     two portals on one Redis database must not share entries across proxies or master keys: the
-    namespace carries a digest of both (never the key itself).
+    namespace carries a digest of both (never the key itself). ``kind`` keeps the usage day
+    cache's keys apart from requests-cache's, which walks every key under its own namespace.
     """
     digest = hashlib.sha256(f"{base_url.rstrip('/')}\0{master_key}".encode()).hexdigest()[:16]
-    return f"litellm_http_cache:{digest}"
+    return f"{kind}:{digest}"
 
 
 def build_cache_backend(

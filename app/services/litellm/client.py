@@ -17,6 +17,9 @@ from typing import Any
 
 from requests_cache import BaseCache
 
+from .cache import cache_namespace
+from .day_cache import UsageDayCache
+from .day_store import day_store_for
 from .errors import LiteLLMBadResponse, LiteLLMError, LiteLLMNotFound
 from .http import ClientStats, LiteLLMHttp
 from .key_results import (
@@ -30,22 +33,14 @@ from .key_results import (
 )
 from .parsing import ShapeError
 from .settings import LiteLLMSettings
-from .usage_results import (
-    DailyActivity,
-    Metrics,
-    merge_days,
-    parse_activity_page,
-    parse_aggregated,
-)
+from .usage_days import UsageDays
+from .usage_results import DailyActivity
 
 __all__ = ["LiteLLMClient", "covers_recent_usage"]
 
 _DEFAULT_LOGGER = logging.getLogger("app.litellm")
 
 KEY_LIST_PAGE_SIZE = 100  # LiteLLM's maximum (422 above)
-ACTIVITY_PAGE_SIZE = 1000  # LiteLLM's maximum since 1.70
-AGGREGATED_PATH = "/user/daily/activity/aggregated"
-PAGINATED_PATH = "/user/daily/activity"
 # LiteLLM writes usage with a batch job, 10-60 s after a request, into the UTC day the request
 # started on; a range that ends on that day is not final until this long after.
 LATE_USAGE_WINDOW = dt.timedelta(minutes=2)
@@ -66,7 +61,7 @@ class LiteLLMClient:
     """
 
     # No other attributes: a typo'd or outdated setting (``client.timeout = …``) fails loudly.
-    __slots__ = ("_aggregated_unavailable", "http")
+    __slots__ = ("http", "usage_days")
 
     def __init__(
         self,
@@ -76,9 +71,14 @@ class LiteLLMClient:
         logger: logging.Logger | None = None,
     ) -> None:
         self.http = LiteLLMHttp(settings, cache_backend, logger or _DEFAULT_LOGGER)
-        # Set after the aggregated usage endpoint answered 404 (older releases): from then on
-        # this client goes straight to the paginated one.
-        self._aggregated_unavailable = False
+        # Usage per (filters, UTC day), kept beside the answer cache (same SQLite file or Redis).
+        day_cache = UsageDayCache(
+            day_store_for(cache_backend),
+            cache_namespace(settings.base_url, settings.master_key, "litellm_usage_days"),
+            settings,
+            self.http.logger,
+        )
+        self.usage_days = UsageDays(self.http, day_cache)
 
     @property
     def settings(self) -> LiteLLMSettings:
@@ -257,87 +257,21 @@ class LiteLLMClient:
     ) -> DailyActivity:
         """Usage per UTC day for ``start_date..end_date`` (both inclusive).
 
-        Cached for ``usage_ttl``, or the short ``usage_today_ttl`` when the range may still gain
-        late-written usage (:func:`covers_recent_usage`).
+        Days the day cache holds fresh cost no call; the others are fetched in as few calls as
+        the endpoints allow (:mod:`.usage_days`: the aggregated endpoint, or the paginated one
+        split into windows within ``max_pages``, with bounded concurrency). ``force_refresh``
+        fetches every day of the range again and replaces what was held. ``fetched_at`` is the
+        oldest fetch among the days; ``pages`` the calls made. A range too large to fetch
+        within the view's bounds raises ``LiteLLMTooLarge``.
 
-        Prefers ``/user/daily/activity/aggregated`` (one call); on 404 falls back to the
-        paginated ``/user/daily/activity`` and remembers that for this client. ``api_key`` is a
-        token HASH. ``timezone`` is never sent. Callers must still count only their own key
-        hashes: LiteLLM's ``user_id`` filter is not trusted (docs/litellm.md).
+        ``api_key`` is a token HASH. ``timezone`` is never sent. Callers must still count only
+        their own key hashes: LiteLLM's ``user_id`` filter is not trusted (docs/litellm.md).
         """
         if end_date < start_date:
             raise ValueError("end_date must be on or after start_date")
-        params: dict[str, Any] = {
-            "start_date": start_date.isoformat(),
-            "end_date": end_date.isoformat(),
-        }
+        filters: dict[str, str] = {}
         if api_key is not None:
-            params["api_key"] = api_key
+            filters["api_key"] = api_key
         if user_id is not None:
-            params["user_id"] = user_id
-        ttl = self.settings.usage_today_ttl if covers_recent_usage(end_date) else None
-        if not self._aggregated_unavailable:
-            try:
-                return self._aggregated_activity(params, force_refresh, ttl)
-            except LiteLLMNotFound:
-                self._aggregated_unavailable = True
-                self.http.logger.info(
-                    "litellm %s unavailable (404); using paginated", AGGREGATED_PATH
-                )
-        return self._paginated_activity(params, force_refresh, ttl)
-
-    def _aggregated_activity(
-        self, params: dict[str, Any], force_refresh: bool, ttl: int | None
-    ) -> DailyActivity:
-        answer = self.http.get(
-            AGGREGATED_PATH,
-            {**params, "api_key_limit": self.settings.api_key_limit},
-            parse=parse_aggregated,
-            force_refresh=force_refresh,
-            expire_after=ttl,
-        )
-        return DailyActivity(
-            days=answer.body.days,
-            totals=answer.body.totals,
-            endpoint="aggregated",
-            pages=1,
-            fetched_at=answer.fetched_at,
-            from_cache=answer.from_cache,
-            stale=answer.stale,
-            truncated_key_lists=answer.body.truncated_key_lists,
-        )
-
-    def _paginated_activity(
-        self, params: dict[str, Any], force_refresh: bool, ttl: int | None
-    ) -> DailyActivity:
-        max_pages = self.settings.max_pages
-        answers = []
-        while True:
-            if len(answers) >= max_pages:
-                raise LiteLLMBadResponse(
-                    f"{PAGINATED_PATH} still had more pages after {max_pages} "
-                    f"(LITELLM_MAX_PAGES); refusing to follow it further",
-                    route=PAGINATED_PATH,
-                )
-            page_params = {**params, "page": len(answers) + 1, "page_size": ACTIVITY_PAGE_SIZE}
-            answer = self.http.get(
-                PAGINATED_PATH,
-                page_params,
-                parse=parse_activity_page,
-                force_refresh=force_refresh,
-                expire_after=ttl,
-            )
-            answers.append(answer)
-            if not answer.body.has_more:
-                break
-        days = merge_days(day for answer in answers for day in answer.body.days)
-        return DailyActivity(
-            days=days,
-            totals=Metrics.sum(d.metrics for d in days),
-            endpoint="paginated",
-            pages=len(answers),
-            fetched_at=min(answer.fetched_at for answer in answers),
-            from_cache=all(answer.from_cache for answer in answers),
-            stale=any(answer.stale for answer in answers),
-            truncated_key_lists=False,
-        )
+            filters["user_id"] = user_id
+        return self.usage_days.activity(start_date, end_date, filters, force_refresh=force_refresh)

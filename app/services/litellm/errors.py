@@ -70,6 +70,12 @@ class LiteLLMServerError(LiteLLMError):
     """500 (or another unexpected 5xx): LiteLLM failed internally, e.g. "DB not connected"."""
 
 
+class LiteLLMTooLarge(LiteLLMUnavailable):
+    """The range holds more usage than LiteLLM can hand over within the view's bounds (calls,
+    time). Days fetched before the bound was reached are kept, so trying again continues; like
+    an outage, it lets a view show days held from before (marked stale)."""
+
+
 class LiteLLMBadResponse(LiteLLMError):
     """LiteLLM answered, but not with what the contract promises: HTML, invalid or truncated
     JSON, a wrong shape, or pagination that never ends."""

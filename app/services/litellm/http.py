@@ -89,10 +89,8 @@ def _cached_session(settings: LiteLLMSettings, backend: BaseCache | str, bulkhea
     session = CachedSession(
         backend=backend,
         expire_after=DO_NOT_CACHE,
-        urls_expire_after={
-            "*/key/list": settings.key_list_ttl,
-            "*/user/daily/activity": settings.usage_ttl,  # also matches /aggregated
-        },
+        # Usage is kept per UTC day by the day cache (.day_cache), not per response here.
+        urls_expire_after={"*/key/list": settings.key_list_ttl},
         allowable_methods=("GET",),
         allowable_codes=(200,),
         # NOT the default ['Authorization', 'X-API-KEY', 'access_token', 'api_key']: ignoring
@@ -236,6 +234,17 @@ class LiteLLMHttp:
         url = self.settings.base_url + path
         with self._recorded("GET", path) as call:
             self._exchange(call, self._probe, "GET", url, timeout=self.settings.health_timeouts)
+
+    def record_held(self, path: str) -> None:
+        """Count and log an answer a layer above (the usage day cache) gave from what it holds,
+        without a call: one log line like a cached GET's."""
+        call = _Call("GET", path, status=200, from_cache=True)
+        self._record(call)
+
+    def count_stale(self) -> None:
+        """Count an expired answer served by a layer above (the usage day cache) because
+        LiteLLM failed, like the stale fallback here."""
+        self._count("cache_hits", "stale_served")
 
     def invalidate(self, *paths: str) -> None:
         """Drop cached answers for these paths (after a key was created or deleted)."""

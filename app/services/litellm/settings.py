@@ -21,10 +21,13 @@ class LiteLLMSettings:
     create/revoke, never retried) wait ``write_timeout``, longer because a timed-out create
     leaves its outcome unknown. ``/readyz`` gets its own short ``health_*`` budget.
 
-    Cache lifetimes: ``/key/list`` ``key_list_ttl``; ``/user/daily/activity*`` ``usage_ttl``, or
-    ``usage_today_ttl`` when the range reaches the last minutes (usage LiteLLM has not written
-    yet). ``max_concurrency`` calls go upstream at once per process; a call that finds no free
-    slot within ``concurrency_wait`` fails as unavailable.
+    Cache lifetimes: ``/key/list`` ``key_list_ttl``; usage per UTC day (:mod:`.day_cache`)
+    ``usage_ttl`` once the day had settled (ended ``usage_settle_seconds`` before it was
+    fetched), else ``usage_today_ttl`` (usage LiteLLM has not written yet). ``max_concurrency``
+    calls go upstream at once per process; a call that finds no free slot within
+    ``concurrency_wait`` fails as unavailable. One usage view makes at most
+    ``usage_fetch_concurrency`` of them at once, at most ``usage_max_calls`` in all, and starts
+    none after ``usage_deadline`` seconds: a range needing more is refused as too large.
     """
 
     base_url: str
@@ -40,10 +43,14 @@ class LiteLLMSettings:
     max_concurrency: int = 3
     concurrency_wait: float = 0.5
     key_list_ttl: int = 300
-    usage_ttl: int = 300
+    usage_ttl: int = 86400
     usage_today_ttl: int = 15
     max_pages: int = 50
     api_key_limit: int = 1000
+    usage_settle_seconds: int = 600
+    usage_fetch_concurrency: int = 4
+    usage_max_calls: int = 250
+    usage_deadline: float = 30
     parsed_memo_size: int = 256
 
     def __post_init__(self) -> None:
