@@ -44,6 +44,9 @@ class SimState(FaultSwitches):
         self.calls: list[tuple[str, str, dict[str, str]]] = []
         self._clear_switches()
 
+    # The model names of the real proxy's configuration (scripts/real-litellm), in its order.
+    DEFAULT_MODELS = ("mock-gpt", "mock-claude")
+
     def _clear_switches(self) -> None:
         self.faults: list[Fault] = []
         self.garbage: dict[str, str] = {}
@@ -56,6 +59,7 @@ class SimState(FaultSwitches):
         self.latency_ms = self._initial["latency_ms"]
         self.batch_write_delay = self._initial["batch_write_delay"]
         self.version = self._initial["version"]
+        self.models: list[str] = list(self.DEFAULT_MODELS)
 
     # -- housekeeping -------------------------------------------------------------------------
     def reset(self) -> None:

@@ -220,6 +220,7 @@ class UsageAccumulator:
         self.models: dict[str, Metrics] = {}
         self.providers: dict[str, Metrics] = {}
         self.per_key: dict[int, Metrics] = {}
+        self.last_used: dict[int, dt.date] = {}  # the last day each key made a request
         self.as_of: dt.datetime | None = None
         self.stale = False
         self.from_cache = True
@@ -244,6 +245,9 @@ class UsageAccumulator:
             key_id = self.key_by_token.get(token)
             if key_id is not None:
                 self.per_key[key_id] = self.per_key.get(key_id, _ZERO) + entry.metrics
+                used = entry.metrics.api_requests or entry.metrics.successful_requests
+                if used and day.date > self.last_used.get(key_id, day.date.min):
+                    self.last_used[key_id] = day.date
         # Proxies before 1.77 have no api_key_breakdown: a bucket's own metrics are usable only
         # when every key of that day is one of ours.
         only_ours = bool(day.api_keys) and set(day.api_keys) <= tokens

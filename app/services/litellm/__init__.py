@@ -21,6 +21,7 @@ from .errors import (
 from .http import ClientStats
 from .key_results import (
     GeneratedKey,
+    KeyInfo,
     KeyListResult,
     KeyPage,
     KeyRecord,
@@ -43,6 +44,7 @@ __all__ = [
     "DailyActivity",
     "DayActivity",
     "GeneratedKey",
+    "KeyInfo",
     "KeyListResult",
     "KeyPage",
     "KeyRecord",

@@ -19,7 +19,16 @@ from requests_cache import BaseCache
 
 from .errors import LiteLLMBadResponse, LiteLLMError, LiteLLMNotFound
 from .http import ClientStats, LiteLLMHttp
-from .key_results import GeneratedKey, KeyListResult, KeyPage, parse_generated_key, parse_key_list
+from .key_results import (
+    GeneratedKey,
+    KeyInfo,
+    KeyListResult,
+    KeyPage,
+    parse_generated_key,
+    parse_key_info,
+    parse_key_list,
+    parse_model_names,
+)
 from .parsing import ShapeError
 from .settings import LiteLLMSettings
 from .usage_results import (
@@ -41,6 +50,10 @@ PAGINATED_PATH = "/user/daily/activity"
 # LiteLLM writes usage with a batch job, 10-60 s after a request, into the UTC day the request
 # started on; a range that ends on that day is not final until this long after.
 LATE_USAGE_WINDOW = dt.timedelta(minutes=2)
+# One key's live figures change with every request: cached briefly, at most as long as the list.
+KEY_INFO_TTL = 30
+# The proxy's models change only when its configuration does.
+MODEL_LIST_TTL = 600
 
 
 def covers_recent_usage(end_date: dt.date, now: dt.datetime | None = None) -> bool:
@@ -180,6 +193,7 @@ class LiteLLMClient:
         models: tuple[str, ...] | list[str] = (),
         max_budget: float | None = None,
         duration: str | None = None,
+        budget_duration: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> GeneratedKey:
         """Create a key with ``POST /key/generate`` (never retried, never cached).
@@ -198,6 +212,8 @@ class LiteLLMClient:
             payload["max_budget"] = max_budget
         if duration is not None:
             payload["duration"] = duration
+        if budget_duration is not None:
+            payload["budget_duration"] = budget_duration
         answer = self.http.post("/key/generate", payload)
         self.http.invalidate("/key/list")
         try:
@@ -220,8 +236,31 @@ class LiteLLMClient:
             deleted = False
         else:
             deleted = True
-        self.http.invalidate("/key/list")
+        self.http.invalidate("/key/list", "/key/info")
         return deleted
+
+    def key_info(self, token: str, *, force_refresh: bool = False) -> KeyInfo:
+        """One key as LiteLLM has it now: ``GET /key/info?key=<token hash>`` (never the raw
+        secret, which would land in LiteLLM's access log). Cached for ``KEY_INFO_TTL`` seconds
+        (or the key list's lifetime when shorter). A key LiteLLM does not know raises
+        ``LiteLLMNotFound``.
+        """
+        answer = self.http.get(
+            "/key/info",
+            {"key": token},
+            parse=parse_key_info,
+            force_refresh=force_refresh,
+            expire_after=min(KEY_INFO_TTL, self.settings.key_list_ttl),
+        )
+        return answer.body
+
+    def model_names(self) -> tuple[str, ...]:
+        """The models this proxy serves (``GET /models``, OpenAI's list shape), cached for
+        ``MODEL_LIST_TTL`` seconds; what a key's ``models`` may name."""
+        answer = self.http.get(
+            "/models", {}, parse=parse_model_names, expire_after=MODEL_LIST_TTL
+        )
+        return answer.body
 
     # ------------------------------------------------------------------ usage
 
