@@ -32,8 +32,7 @@ NAME_RULE = "Use only letters a–z or A–Z, digits, “-”, “_” and “.�
 # The budget periods offered, as LiteLLM's budget_duration: it resets the key's spend at the next
 # midnight (UTC), the next Monday, or the 1st of the next month.
 BUDGET_PERIODS = {"": None, "daily": "1d", "weekly": "7d", "monthly": "1mo"}
-BUDGET_PERIOD_LABELS = {"": "None (one budget for the key's life)", "daily": "Daily",
-                        "weekly": "Weekly (resets on Mondays)", "monthly": "Monthly (resets on the 1st)"}  # fmt: skip
+BUDGET_PERIOD_LABELS = {"": "None", "daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
 FIELD_NAMES = ("name", "max_budget", "duration", "models", "idempotency_token", "budget_period")
 
 
