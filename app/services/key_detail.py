@@ -147,9 +147,13 @@ def state_of(key: ApiKey, info: KeyInfo | None, gone: bool, now: dt.datetime) ->
 def _live(key: ApiKey) -> tuple[KeyInfo | None, bool, str | None]:
     """(info, gone from LiteLLM, error to show)."""
     if not key.litellm_token_id:
-        return None, False, (
-            "The portal does not know this key's token id yet, so LiteLLM cannot be asked "
-            "about it. An administrator can run flask backfill-tokens."
+        return (
+            None,
+            False,
+            (
+                "The portal does not know this key's token id yet, so LiteLLM cannot be asked "
+                "about it. An administrator can run flask backfill-tokens."
+            ),
         )
     try:
         return litellm_client().key_info(key.litellm_token_id), False, None
@@ -195,7 +199,7 @@ def key_detail(key: ApiKey) -> KeyDetail:
 
 
 def time_left(until: dt.datetime | None, now: dt.datetime | None = None) -> str | None:
-    """"in 3 days 4 hours" / "2 hours ago": the countdown next to an expiry or reset time."""
+    """ "in 3 days 4 hours" / "2 hours ago": the countdown next to an expiry or reset time."""
     if until is None:
         return None
     now = now or utcnow()

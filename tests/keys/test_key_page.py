@@ -24,6 +24,20 @@ def _set(sim, key, **fields):
     sim.keys[key.token].update(fields)
 
 
+def _usage(sim, key, day: dt.date, spend: float, user_id: str) -> None:
+    sim.add_usage(
+        token=key.token,
+        date=day,
+        model="mock-gpt",
+        provider="openai",
+        spend=spend,
+        prompt_tokens=10,
+        completion_tokens=5,
+        successful_requests=1,
+        user_id=user_id,
+    )
+
+
 def _status(html: str) -> str:
     panel = re.search(r'<div class="key-status-panel.*?</div>', html, re.S)
     assert panel, "no status panel"
@@ -57,9 +71,16 @@ def test_live_budget_window_limits_and_models(client, alice, make_key, sim):
     ("fields", "state", "words"),
     [
         ({"blocked": True}, "blocked", "Blocked in LiteLLM"),
-        ({"spend": 10.0, "max_budget": 10.0, "budget_duration": "1mo",
-          "budget_reset_at": "2027-01-01T00:00:00Z"}, "over budget",
-         "until the budget resets on 2027-01-01 00:00 UTC"),  # fmt: skip
+        (
+            {
+                "spend": 10.0,
+                "max_budget": 10.0,
+                "budget_duration": "1mo",
+                "budget_reset_at": "2027-01-01T00:00:00Z",
+            },
+            "over budget",
+            "until the budget resets on 2027-01-01 00:00 UTC",
+        ),  # fmt: skip
         ({"spend": 12.0, "max_budget": 10.0}, "over budget", "for good"),
         ({"expires": "2020-01-01T00:00:00Z"}, "expired", "Expired on 2020-01-01"),
     ],
@@ -88,8 +109,7 @@ def test_revoked_key_shows_revoked_and_its_lifetime_spend(client, alice, make_ke
     key = make_key(alice, "old", revoked=True)
     sim.archive_key(key.token)
     today = dt.datetime.now(dt.UTC).date()
-    sim.add_usage(token=key.token, date=today - dt.timedelta(days=3), model="mock-gpt", provider="openai", completion_tokens=5,
-                  spend=1.75, prompt_tokens=100, successful_requests=2, user_id=alice.email)  # fmt: skip
+    _usage(sim, key, today - dt.timedelta(days=3), 1.75, alice.email)
     html = client.get(f"/keys/{key.id}").get_data(as_text=True)
     assert "revoked" in _status(html)
     assert re.search(r'id="key-lifetime-spend">\$1\.75<', html)
@@ -102,8 +122,7 @@ def test_usage_history_sparkline_links_to_usage(client, alice, make_key, sim):
     key = make_key(alice, "laptop")
     today = dt.datetime.now(dt.UTC).date()
     for back, spend in ((0, 0.5), (1, 1.5), (45, 9.0)):
-        sim.add_usage(token=key.token, date=today - dt.timedelta(days=back), model="mock-gpt", provider="openai", completion_tokens=5,
-                      spend=spend, prompt_tokens=10, successful_requests=1, user_id=alice.email)  # fmt: skip
+        _usage(sim, key, today - dt.timedelta(days=back), spend, alice.email)
     # The key is older than the usage: lifetime counts from its creation.
     with client.application.app_context():
         db.session.execute(

@@ -182,7 +182,9 @@ def test_revoke_server_error_changes_nothing(client, alice, make_key, csrf_token
 def test_created_row_matches_the_simulator(client, app, alice, create_form, secret_in, sim, rows):
     response = client.post(
         "/keys",
-        data=create_form(name="ci.bot_1", max_budget="5", duration="30d", models="mock-gpt, mock-claude"),
+        data=create_form(
+            name="ci.bot_1", max_budget="5", duration="30d", models="mock-gpt, mock-claude"
+        ),
     )
     secret = secret_in(response)
     (row,) = rows()

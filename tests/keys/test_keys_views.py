@@ -38,9 +38,7 @@ def test_keys_page_and_fragment(client, alice, make_key, sim):
     assert "HX-Request" in fragment.headers["Vary"]
 
 
-def test_list_shows_status_but_token_knowledge_only_to_admins(
-    client, alice, make_key, sign_in
-):
+def test_list_shows_status_but_token_knowledge_only_to_admins(client, alice, make_key, sign_in):
     make_key(alice, "old", revoked=True)
     legacy = make_key(alice, "legacy", store_token=False)
     html = client.get("/keys").get_data(as_text=True)

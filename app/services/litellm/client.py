@@ -257,9 +257,7 @@ class LiteLLMClient:
     def model_names(self) -> tuple[str, ...]:
         """The models this proxy serves (``GET /models``, OpenAI's list shape), cached for
         ``MODEL_LIST_TTL`` seconds; what a key's ``models`` may name."""
-        answer = self.http.get(
-            "/models", {}, parse=parse_model_names, expire_after=MODEL_LIST_TTL
-        )
+        answer = self.http.get("/models", {}, parse=parse_model_names, expire_after=MODEL_LIST_TTL)
         return answer.body
 
     # ------------------------------------------------------------------ usage
