@@ -113,7 +113,8 @@ def test_backfill_resolves_keys_created_directly_in_litellm(real_proxy, portal):
             session.add(ApiKey(user_id=owner.id, alias=f"{slug(email)}--{label}", label=label))
         session.commit()
     user = portal.user(email)
-    assert "unknown" in user.key_row("old-laptop")
+    before = user.get(f"/keys/{user.key_id('old-ci')}").text
+    assert "does not know this key's token id yet" in before
 
     result = flask_cli(portal.env, "backfill-tokens", "--user", email, "--json")
 
