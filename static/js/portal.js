@@ -174,12 +174,13 @@ document.addEventListener("htmx:afterSwap", function (event) {
     if (!dialog || dialog.tagName !== "DIALOG") return;
     var body = dialog.querySelector("#revoke-dialog-body");
     if (body) body.innerHTML = "";
-    if (opener && opener.isConnected) {
-      opener.focus();
-    } else {
+    var back = opener;
+    opener = null;
+    // After the browser's own focus restoring and any pending swap of the key list.
+    setTimeout(function () {
+      if (back && back.isConnected) { back.focus(); return; }
       var list = document.querySelector("[data-announce].key-list");
       if (list) { if (!list.hasAttribute("tabindex")) list.setAttribute("tabindex", "-1"); list.focus(); }
-    }
-    opener = null;
+    }, 0);
   }, true);
 })();
