@@ -19,8 +19,8 @@ WIDTHS = (390, 1280)
 
 
 def _label(n: int) -> str:
-    """A 64-character label (the longest allowed) without a break opportunity."""
-    return f"{n:02d}-" + "notebook-integration-pipeline-for-quarterly-reports-x"[: 64 - 3] + ""
+    """A 64-character label, the longest allowed."""
+    return (f"{n:02d}-notebook-integration-pipeline-for-quarterly-reports-" + "x" * 64)[:64]
 
 
 # Every link and button of the main content that is shown must lie inside the viewport and
@@ -28,12 +28,15 @@ def _label(n: int) -> str:
 OFFENDERS_JS = """() => {
   const width = document.documentElement.clientWidth;
   const bad = [];
-  for (const el of document.querySelectorAll('main a[href], main button, main select, main input')) {
+  const controls = 'main a[href], main button, main select, main input';
+  for (const el of document.querySelectorAll(controls)) {
     if (el.closest('dialog:not([open])') || el.closest('.visually-hidden')) continue;
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     const name = (el.textContent || el.name || el.id).trim().slice(0, 40);
-    if (r.left < -0.5 || r.right > width + 0.5) { bad.push(`${name}: ${r.left}-${r.right} of ${width}`); continue; }
+    if (r.left < -0.5 || r.right > width + 0.5) {
+      bad.push(`${name}: ${r.left}-${r.right} of ${width}`); continue;
+    }
     for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
       const style = getComputedStyle(box);
       if (style.overflowX === 'visible') continue;
@@ -127,12 +130,10 @@ def test_revoke_dialog_with_the_keyboard(page, portal, sim):
     confirm = dialog.get_by_role("button", name="Yes, revoke")
     expect(confirm).to_be_focused()
     assert_accessible(page, "revoke dialog open")
-    for _ in range(5):  # Tab and Shift+Tab never leave the dialog
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.querySelector('dialog[open]').contains(document.activeElement)")
-    for _ in range(3):
-        page.keyboard.press("Shift+Tab")
-        assert page.evaluate("document.querySelector('dialog[open]').contains(document.activeElement)")
+    inside = "document.querySelector('dialog[open]').contains(document.activeElement)"
+    for key in ("Tab",) * 5 + ("Shift+Tab",) * 3:  # focus never leaves the dialog
+        page.keyboard.press(key)
+        assert page.evaluate(inside), key
 
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
