@@ -135,7 +135,9 @@ document.addEventListener("htmx:afterSwap", function (event) {
     cancel.closest("dialog").close();
   });
 
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // After settling, not swapping: htmx wires up the new form only then, so a confirmation sent
+  // at once still goes through htmx.
+  document.addEventListener("htmx:afterSettle", function (event) {
     var body = event.detail.target;
     if (!body || !body.closest) return;
     var dialog = body.closest("dialog");
