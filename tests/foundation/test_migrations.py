@@ -3,7 +3,7 @@
 Revision 0001 is the schema deployments had before the token id column; 0002 adds only
 ``api_keys.litellm_token_id`` with its unique index; 0003 adds audit and rate-limit tables;
 0004 the one-row table /readyz writes to; 0005 renames ``api_keys.name`` (the LiteLLM alias) to
-``api_keys.alias``.
+``api_keys.alias``; 0008 adds ``api_keys.budget_duration`` (the key's budget window).
 """
 
 from __future__ import annotations
@@ -210,4 +210,23 @@ def test_revision_0005_renames_name_to_alias_keeping_rows_and_uniqueness(empty_d
         downgrade(revision="0004")
         assert _columns("api_keys") == before
         assert _unique_constraints("api_keys")["uq_api_keys_name"] == ["name"]
+        assert _key_rows() == rows
+
+
+def test_revision_0008_adds_the_budget_window_keeping_rows(empty_database):
+    rows = [(1, "alice@example.com--laptop", "laptop"), (2, "alice@example.com--ci", "ci")]
+    with _app_for(empty_database):
+        upgrade(revision="0001")
+        _insert_old_rows()
+        upgrade(revision="0005")
+        before = _columns("api_keys")
+        upgrade(revision="0008")
+        assert _columns("api_keys") == before | {"budget_duration"}
+        assert _key_rows() == rows
+        assert db.session.scalars(sa.text("SELECT budget_duration FROM api_keys")).all() == [
+            None,
+            None,
+        ]
+        downgrade(revision="0005")
+        assert _columns("api_keys") == before
         assert _key_rows() == rows
