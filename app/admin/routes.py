@@ -15,7 +15,6 @@ from flask import (
     g,
     redirect,
     request,
-    stream_with_context,
     url_for,
 )
 
@@ -262,7 +261,7 @@ def audit_export():
     if filters is None:
         return {"error": "invalid filters", "fields": errors}, 400
     return Response(
-        stream_with_context(admin_service.audit_csv(filters)),
+        admin_service.audit_csv(filters),
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )

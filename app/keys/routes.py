@@ -77,16 +77,10 @@ def detail(key_id: int):
     )
 
 
-def _form_error(form: CreateKeyForm, status: int, offered_models=None):
-    """Re-render the create form with its errors; LiteLLM is not asked for the list."""
+def _form_error(form: CreateKeyForm, status: int):
+    """Re-render the create form with its errors; LiteLLM is not asked for the key list."""
     listing = key_listing.list_keys_for_user(g.user, with_litellm=False)
-    response = _render(
-        "keys/_create_form.html",
-        status,
-        listing=listing,
-        form=form,
-        offered_models=offered_models,
-    )
+    response = _render("keys/_create_form.html", status, listing=listing, form=form)
     # The form's hx-target is the list; errors belong in the form itself.
     return _no_store(htmx_response(response, retarget="#key-create", reswap="outerHTML"))
 
@@ -96,10 +90,11 @@ def _form_error(form: CreateKeyForm, status: int, offered_models=None):
 def create():
     """Create a key; the response shows its secret once and is never cached."""
     form = CreateKeyForm.from_form(request.form)
-    offered = key_listing.offered_models()
+    # Only a form that names models needs LiteLLM's list to check them against.
+    offered = key_listing.offered_models() if form.chosen_models else None
     new_key = form.validate(offered)
     if new_key is None:
-        return _form_error(form, 400, offered)
+        return _form_error(form, 400)
     try:
         created = key_service.create_key(g.user, new_key)
     except key_service.AlreadyCreated as exc:
@@ -117,7 +112,7 @@ def create():
             form.errors[exc.field] = exc.message
         else:
             form.error = exc.message
-        return _form_error(form, exc.status, offered)
+        return _form_error(form, exc.status)
     listing = key_listing.list_keys_for_user(g.user)
     response = _render(
         "keys/_create_result.html",

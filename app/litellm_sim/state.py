@@ -23,6 +23,9 @@ class SimState(FaultSwitches):
     Routes take ``state.lock`` (re-entrant) around compound read-modify-write operations.
     """
 
+    # What ``/models`` lists: the real proxy's configuration (scripts/real-litellm), in its order.
+    DEFAULT_MODELS = ("mock-gpt", "mock-claude")
+
     def __init__(
         self,
         latency_ms: int = 0,
@@ -43,9 +46,6 @@ class SimState(FaultSwitches):
         self.pending: list[tuple[float, dict[str, Any]]] = []  # (monotonic due time, row)
         self.calls: list[tuple[str, str, dict[str, str]]] = []
         self._clear_switches()
-
-    # The model names of the real proxy's configuration (scripts/real-litellm), in its order.
-    DEFAULT_MODELS = ("mock-gpt", "mock-claude")
 
     def _clear_switches(self) -> None:
         self.faults: list[Fault] = []

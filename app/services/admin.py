@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -244,31 +244,29 @@ def detail_fields(event: AuditEvent) -> tuple[tuple[str, str], ...]:
 AUDIT_CSV_COLUMNS = ("when_utc", "action", "by", "user", "key_label", "key_token", "detail")
 
 
-def audit_csv(filters: AuditFilters) -> Iterator[str]:
-    """The filtered audit trail as CSV lines (header first), newest first, full token ids."""
+def audit_csv(filters: AuditFilters) -> str:
+    """The filtered audit trail as CSV (header first), newest first, with full token ids.
+
+    Built whole, not streamed: a stream would keep the read transaction open until the client
+    has read it all, and on SQLite that blocks writers meanwhile.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-
-    def line(values) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(values)
-        return buffer.getvalue()
-
-    yield line(AUDIT_CSV_COLUMNS)
+    writer.writerow(AUDIT_CSV_COLUMNS)
     for event in db.session.scalars(_audit_statement(filters).limit(AUDIT_CSV_LIMIT)):
         key = event.target_key
-        yield line(
+        writer.writerow(
             (
                 event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                 event.action,
                 event.actor.email if event.actor else "",
                 event.target_user.email if event.target_user else "",
                 key.label if key else "",
-                key.litellm_token_id or "" if key else "",
+                (key.litellm_token_id or "") if key else "",
                 event.detail or "",
             )
         )
+    return buffer.getvalue()
 
 
 def find_user_by_email(email: str) -> User | None:

@@ -120,14 +120,9 @@ document.addEventListener("htmx:afterSwap", function (event) {
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     if (elt && elt.hasAttribute && elt.hasAttribute("data-opens-dialog")) opener = elt;
-    // Cancel inside the dialog only closes it; on the confirmation page it stays a link.
-    var dialog = elt && elt.closest && elt.closest("dialog[open]");
-    if (dialog && elt.hasAttribute("data-dialog-close")) {
-      event.preventDefault();
-      dialog.close();
-    }
   });
 
+  // Cancel inside the dialog only closes it; on the confirmation page it stays a link.
   document.addEventListener("click", function (event) {
     var cancel = event.target.closest("dialog[open] [data-dialog-close]");
     if (!cancel) return;
