@@ -46,9 +46,11 @@ def _viewable_key_or_404(key_id: int) -> ApiKey:
 
 
 def _render(partial: str, status: int = 200, **context):
-    """The keys page or one of its fragments, with what the create form needs."""
+    """The keys page or one of its fragments, with what the create form needs (the list alone
+    does not show the form, so it costs no model-list call)."""
     if "offered_models" not in context:
-        context["offered_models"] = key_listing.offered_models()
+        shows_form = not (is_partial() and partial == "keys/_key_list.html")
+        context["offered_models"] = key_listing.offered_models() if shows_form else None
     context.setdefault("budget_periods", BUDGET_PERIOD_LABELS)
     return render_page_or_partial(PAGE, partial, status, **context)
 
