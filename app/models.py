@@ -49,6 +49,8 @@ class ApiKey(db.Model):
     key_prefix: Mapped[str | None] = mapped_column(sa.String(32))
     litellm_token_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True, index=True)
     max_budget: Mapped[float | None] = mapped_column(sa.Float)
+    # LiteLLM's budget window (``1d``, ``7d``, ``1mo``): spend resets when it ends.
+    budget_duration: Mapped[str | None] = mapped_column(sa.String(16))
     models: Mapped[str | None] = mapped_column(sa.Text)  # comma-separated, as entered
     expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

@@ -7,7 +7,16 @@ user's data are written to the audit trail.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, g, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    request,
+    url_for,
+)
 
 from app import audit
 from app.auth import admin_required
@@ -187,7 +196,11 @@ def revoke_confirm(user_id: int, key_id: int):
     user = _user_or_404(user_id)
     key = _key_or_404(user, key_id)
     return render_page_or_partial(
-        "admin/revoke.html", "admin/_revoke_confirm.html", target_user=user, key=key
+        "admin/revoke.html",
+        "admin/_revoke_confirm.html",
+        target_user=user,
+        key=key,
+        standalone=not is_partial(),
     )
 
 
@@ -233,6 +246,7 @@ def rotate_confirm(user_id: int, key_id: int):
         rotate_url=url_for("admin.rotate", user_id=user.id, key_id=key.id),
         list_url=url_for("admin.user_keys", user_id=user.id),
         list_id="admin-user-keys",
+        standalone=not is_partial(),
     )
 
 
@@ -260,22 +274,52 @@ def rotate(user_id: int, key_id: int):
 # --- audit trail ---------------------------------------------------------------------------
 
 
+def _audit_filters_or_none():
+    """The parsed filters, or (None, errors)."""
+    try:
+        return admin_service.AuditFilters.parse(request.args), {}
+    except admin_service.InvalidAuditFilter as exc:
+        return None, exc.errors
+
+
 @bp.get("/audit")
 @admin_required
 def audit_log():
-    """The audit trail, newest first; filter by action and by user email (actor or target)."""
-    action = (request.args.get("action") or "").strip()[:64] or None
-    email = (request.args.get("user") or "").strip()[:320]
+    """The audit trail, newest first; filter by action, user email (actor or target) and
+    UTC days. Bad filters answer 400 with the form and its messages."""
+    filters, errors = _audit_filters_or_none()
     # A page number is written like an id; anything else shows the first page.
     page = parse_id(request.args.get("page")) or 1
-    user = admin_service.find_user_by_email(email) if email else None
-    if email and user is None:
+    if filters is None:
         page_data = admin_service.AuditPage((), 1, 1, 0, admin_service.audit_actions())
+        form = {name: request.args.get(name, "") for name in ("action", "user", "start", "end")}
+        status = 400
     else:
-        page_data = admin_service.audit_events(action=action, user=user, page=page)
+        page_data = admin_service.audit_events(filters, page=page)
+        form = {"action": "", "user": "", "start": "", "end": "", **filters.as_args()}
+        status = 200
     return render_page_or_partial(
         "admin/audit.html",
         "admin/_audit_table.html",
+        status,
         audit=page_data,
-        filters={"action": action or "", "user": email},
+        filters=form,
+        filter_args=filters.as_args() if filters else {},
+        errors=errors,
+        detail_fields=admin_service.detail_fields,
+        short_token=admin_service.short_token,
+    )
+
+
+@bp.get("/audit.csv")
+@admin_required
+def audit_export():
+    """The filtered audit trail as CSV (full token ids); bad filters: 400 with a JSON error."""
+    filters, errors = _audit_filters_or_none()
+    if filters is None:
+        return {"error": "invalid filters", "fields": errors}, 400
+    return Response(
+        admin_service.audit_csv(filters),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )

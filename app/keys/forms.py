@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from werkzeug.datastructures import MultiDict
-from wtforms import Field, FloatField, Form, StringField
+from wtforms import Field, FloatField, Form, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
     Length,
@@ -28,7 +28,12 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_MODELS = 50
 MAX_BUDGET = 1_000_000_000
 NOT_AN_AMOUNT = "Enter an amount in USD, e.g. 25 or 12.50."
-FIELD_NAMES = ("name", "max_budget", "duration", "models", "idempotency_token")
+NAME_RULE = "Use only letters a–z or A–Z, digits, “-”, “_” and “.” — no spaces or accents."
+# The budget periods offered, as LiteLLM's budget_duration: it resets the key's spend at the next
+# midnight (UTC), the next Monday, or the 1st of the next month.
+BUDGET_PERIODS = {"": None, "daily": "1d", "weekly": "7d", "monthly": "1mo"}
+BUDGET_PERIOD_LABELS = {"": "None", "daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
+FIELD_NAMES = ("name", "max_budget", "duration", "models", "idempotency_token", "budget_period")
 
 
 def new_idempotency_token() -> str:
@@ -81,7 +86,7 @@ class CreateKeyFields(Form):
         validators=[
             DataRequired("Enter a name for the key."),
             Length(max=LABEL_MAX, message=f"Use at most {LABEL_MAX} characters."),
-            Regexp(NAME_RE, message="Use only letters, digits, “-”, “_” and “.”."),
+            Regexp(NAME_RE, message=NAME_RULE),
         ],
     )
     max_budget = AmountField(
@@ -108,6 +113,10 @@ class CreateKeyFields(Form):
             Length(max=MAX_MODELS, message=f"List at most {MAX_MODELS} models."),
         ]
     )
+    budget_period = SelectField(
+        choices=list(BUDGET_PERIODS),
+        validate_choice=True,
+    )
     # Not a field the person can fix: its error is the form's (see CreateKeyForm.validate).
     idempotency_token = StringField(filters=[_strip], validators=[Regexp(TOKEN_RE)])
 
@@ -122,17 +131,40 @@ class CreateKeyForm:
     duration: str = ""
     models: str = ""
     idempotency_token: str = field(default_factory=new_idempotency_token)
+    budget_period: str = ""
     errors: dict[str, str] = field(default_factory=dict)
     error: str | None = None  # form-level: LiteLLM refused, rate limit, storage failure
 
     @classmethod
     def from_form(cls, data: Mapping[str, str]) -> CreateKeyForm:
-        name, max_budget, duration, models, token = (_strip(data.get(f)) for f in FIELD_NAMES)
-        return cls(name, max_budget, duration, models, token)
+        name, max_budget, duration, models, token, period = (
+            _strip(data.get(f)) for f in FIELD_NAMES
+        )
+        # The models come as one text field, or as one checkbox value each.
+        getlist = getattr(data, "getlist", None)
+        if getlist is not None and len(getlist("models")) > 1:
+            models = ",".join(_strip(m) for m in getlist("models"))
+        return cls(name, max_budget, duration, models, token, period)
 
-    def validate(self) -> NewKeyRequest | None:
-        """The validated request, or None with ``errors`` (or ``error``) filled in."""
-        typed = (self.label, self.max_budget, self.duration, self.models, self.idempotency_token)
+    @property
+    def chosen_models(self) -> tuple[str, ...]:
+        """The models as typed or ticked (for re-rendering the checkboxes)."""
+        return tuple(m.strip() for m in self.models.split(",") if m.strip())
+
+    def validate(self, offered_models: tuple[str, ...] | None = None) -> NewKeyRequest | None:
+        """The validated request, or None with ``errors`` (or ``error``) filled in.
+
+        ``offered_models`` is LiteLLM's model list when it could be read: a model outside it is
+        refused here, with the list, rather than by LiteLLM later.
+        """
+        typed = (
+            self.label,
+            self.max_budget,
+            self.duration,
+            self.models,
+            self.idempotency_token,
+            self.budget_period,
+        )
         fields = CreateKeyFields(MultiDict(zip(FIELD_NAMES, typed, strict=True)))
         fields.validate()
         self.errors = {
@@ -140,6 +172,16 @@ class CreateKeyForm:
             for name, messages in fields.errors.items()
             if name != "idempotency_token"
         }
+        if "budget_period" in self.errors:
+            self.errors["budget_period"] = "Choose none, daily, weekly or monthly."
+        if offered_models and "models" not in self.errors:
+            unknown = [m for m in fields.models.data if m not in offered_models]
+            if unknown:
+                self.errors["models"] = (
+                    f"LiteLLM has no model “{unknown[0][:60]}”. Choose from: "
+                    + ", ".join(offered_models)
+                    + "."
+                )
         if fields.idempotency_token.errors:
             # Reload gives a fresh form.
             self.error = "This form has expired. Reload the page and try again."
@@ -153,4 +195,5 @@ class CreateKeyForm:
             max_budget=fields.max_budget.data,
             duration=fields.duration.data or None,
             models=tuple(dict.fromkeys(fields.models.data)),
+            budget_duration=BUDGET_PERIODS[fields.budget_period.data],
         )

@@ -1,4 +1,5 @@
-"""The user's keys: list, create (secret shown once), rotate and revoke, each confirmed first.
+"""The user's keys: list, a page per key, create (secret shown once), rotate and revoke, each
+confirmed first.
 
 Views only parse, call ``app.services.keys`` and render. htmx requests get fragments
 (``_key_list.html``, ``_create_form.html``, ``_revoke_confirm.html``); plain forms get whole
@@ -10,12 +11,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_htmx import make_response as htmx_response
 
+from app import audit
 from app.auth import login_required
 from app.htmx import is_partial, render_page_or_partial
-from app.keys.forms import CreateKeyForm
+from app.keys.forms import BUDGET_PERIOD_LABELS, CreateKeyForm
 from app.models import ApiKey
+from app.services import admin as admin_service
 from app.services import key_listing, rotation, token_retirement
 from app.services import keys as key_service
+from app.services.key_detail import key_detail, time_left
 
 bp = Blueprint("keys", __name__, url_prefix="/keys")
 
@@ -30,6 +34,28 @@ def _own_key_or_404(key_id: int) -> ApiKey:
     return key
 
 
+def _viewable_key_or_404(key_id: int) -> ApiKey:
+    """The user's own key, or for an admin anyone's (the view is then audited)."""
+    key = key_listing.find_user_key(g.user, key_id)
+    if key is None and g.user.is_admin:
+        key = admin_service.get_key(key_id)
+        if key is not None:
+            audit.record("admin.key.view", actor=g.user, target_user=key.user, target_key=key)
+    if key is None:
+        abort(404)
+    return key
+
+
+def _render(partial: str, status: int = 200, **context):
+    """The keys page or one of its fragments, with what the create form needs (the list alone
+    does not show the form, so it costs no model-list call)."""
+    if "offered_models" not in context:
+        shows_form = not (is_partial() and partial == "keys/_key_list.html")
+        context["offered_models"] = key_listing.offered_models() if shows_form else None
+    context.setdefault("budget_periods", BUDGET_PERIOD_LABELS)
+    return render_page_or_partial(PAGE, partial, status, **context)
+
+
 def _no_store(response):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
@@ -41,17 +67,23 @@ def _no_store(response):
 def index():
     """The keys page (or, for htmx, just the list region)."""
     listing = key_listing.list_keys_for_user(g.user)
+    return _render("keys/_key_list.html", listing=listing, form=CreateKeyForm())
+
+
+@bp.get("/<id:key_id>")
+@login_required
+def detail(key_id: int):
+    """One key: status and why, budget window, expiry, models, limits, usage, audit events."""
+    key = _viewable_key_or_404(key_id)
     return render_page_or_partial(
-        PAGE, "keys/_key_list.html", listing=listing, form=CreateKeyForm()
+        "keys/detail.html", "keys/_detail.html", detail=key_detail(key), time_left=time_left
     )
 
 
 def _form_error(form: CreateKeyForm, status: int):
-    """Re-render the create form with its errors; LiteLLM is not asked for the list."""
+    """Re-render the create form with its errors; LiteLLM is not asked for the key list."""
     listing = key_listing.list_keys_for_user(g.user, with_litellm=False)
-    response = render_page_or_partial(
-        PAGE, "keys/_create_form.html", status=status, listing=listing, form=form
-    )
+    response = _render("keys/_create_form.html", status, listing=listing, form=form)
     # The form's hx-target is the list; errors belong in the form itself.
     return _no_store(htmx_response(response, retarget="#key-create", reswap="outerHTML"))
 
@@ -61,7 +93,9 @@ def _form_error(form: CreateKeyForm, status: int):
 def create():
     """Create a key; the response shows its secret once and is never cached."""
     form = CreateKeyForm.from_form(request.form)
-    new_key = form.validate()
+    # Only a form that names models needs LiteLLM's list to check them against.
+    offered = key_listing.offered_models() if form.chosen_models else None
+    new_key = form.validate(offered)
     if new_key is None:
         return _form_error(form, 400)
     try:
@@ -69,8 +103,7 @@ def create():
     except key_service.AlreadyCreated as exc:
         # A double submission: show the list, never the secret again.
         listing = key_listing.list_keys_for_user(g.user)
-        response = render_page_or_partial(
-            PAGE,
+        response = _render(
             "keys/_create_result.html",
             listing=listing,
             form=CreateKeyForm(),
@@ -84,10 +117,9 @@ def create():
             form.error = exc.message
         return _form_error(form, exc.status)
     listing = key_listing.list_keys_for_user(g.user)
-    response = render_page_or_partial(
-        PAGE,
+    response = _render(
         "keys/_create_result.html",
-        status=201,
+        201,
         listing=listing,
         form=CreateKeyForm(),
         created=created,
@@ -100,7 +132,9 @@ def create():
 def revoke_confirm(key_id: int):
     """The confirmation step: a POST form (inline for htmx, a page otherwise)."""
     key = _own_key_or_404(key_id)
-    return render_page_or_partial("keys/revoke.html", "keys/_revoke_confirm.html", key=key)
+    return render_page_or_partial(
+        "keys/revoke.html", "keys/_revoke_confirm.html", key=key, standalone=not is_partial()
+    )
 
 
 @bp.post("/<id:key_id>/revoke")
@@ -112,10 +146,9 @@ def revoke(key_id: int):
         result = key_service.revoke_key(key, actor=g.user)
     except key_service.KeyServiceError as exc:
         listing = key_listing.list_keys_for_user(g.user)
-        return render_page_or_partial(
-            PAGE,
+        return _render(
             "keys/_key_list.html",
-            status=exc.status,
+            exc.status,
             listing=listing,
             form=CreateKeyForm(),
             list_error=exc.message,
@@ -128,9 +161,7 @@ def revoke(key_id: int):
         flash(message)
         return redirect(url_for("keys.index"), 303)
     listing = key_listing.list_keys_for_user(g.user)
-    return render_page_or_partial(
-        PAGE, "keys/_key_list.html", listing=listing, form=CreateKeyForm(), message=message
-    )
+    return _render("keys/_key_list.html", listing=listing, form=CreateKeyForm(), message=message)
 
 
 @bp.get("/<id:key_id>/rotate")
@@ -146,6 +177,7 @@ def rotate_confirm(key_id: int):
         rotate_url=url_for("keys.rotate", key_id=key.id),
         list_url=url_for("keys.index"),
         list_id="key-list",
+        standalone=not is_partial(),
     )
 
 
@@ -169,7 +201,7 @@ def rotate(key_id: int):
     except key_service.KeyServiceError as exc:
         status, context["list_error"] = exc.status, exc.message
     listing = key_listing.list_keys_for_user(g.user)
-    response = render_page_or_partial(
-        PAGE, "keys/_key_list.html", status, listing=listing, form=CreateKeyForm(), **context
+    response = _render(
+        "keys/_key_list.html", status, listing=listing, form=CreateKeyForm(), **context
     )
     return _no_store(response)

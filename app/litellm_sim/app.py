@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import activity_routes, control, key_routes
+from . import activity_routes, control, key_routes, model_routes
 from .errors import SimHTTPError, detail_error, plain_validation_errors, proxy_error
 from .faults import Fault
 from .state import SimState
@@ -97,6 +97,7 @@ def create_sim_app(
 
     app.register_blueprint(key_routes.bp)
     app.register_blueprint(activity_routes.bp)
+    app.register_blueprint(model_routes.bp)
     if os.environ.get("PORTAL_ENV") != "production":
         # Test and demo controls (seeding, faults, latency): never beside a production portal.
         app.register_blueprint(control.bp)

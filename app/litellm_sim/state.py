@@ -23,6 +23,9 @@ class SimState(FaultSwitches):
     Routes take ``state.lock`` (re-entrant) around compound read-modify-write operations.
     """
 
+    # What ``/models`` lists: the real proxy's configuration (scripts/real-litellm), in its order.
+    DEFAULT_MODELS = ("mock-gpt", "mock-claude")
+
     def __init__(
         self,
         latency_ms: int = 0,
@@ -61,6 +64,7 @@ class SimState(FaultSwitches):
         self.latency_ms = self._initial["latency_ms"]
         self.batch_write_delay = self._initial["batch_write_delay"]
         self.version = self._initial["version"]
+        self.models: list[str] = list(self.DEFAULT_MODELS)
 
     # -- housekeeping -------------------------------------------------------------------------
     def reset(self) -> None:

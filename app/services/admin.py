@@ -12,7 +12,11 @@ every day it fetched. Keys whose token id is not stored yet are listed as not co
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -134,6 +138,62 @@ def usage_for_all_users(
 
 # --- audit ---------------------------------------------------------------------------------
 
+# Token ids (64 hex characters) in event details are shown by their first characters only.
+SHORT_TOKEN = 10
+AUDIT_CSV_LIMIT = 100_000
+
+
+class InvalidAuditFilter(ValueError):
+    """The audit filters cannot be applied; ``errors`` maps each filter to a message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """What the audit trail is narrowed to: one action, one user (actor or target), UTC days."""
+
+    action: str | None = None
+    email: str = ""
+    user: User | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str]) -> AuditFilters:
+        """Read ``action``, ``user`` (an email), ``start`` and ``end`` (YYYY-MM-DD); raise
+        :class:`InvalidAuditFilter` naming every filter that cannot be used."""
+        errors: dict[str, str] = {}
+        action = (args.get("action") or "").strip()[:64] or None
+        email = (args.get("user") or "").strip()[:320]
+        user = find_user_by_email(email) if email else None  # unknown: nothing matches
+        dates: dict[str, dt.date | None] = {}
+        for name, label in (("start", "From"), ("end", "To")):
+            raw = (args.get(name) or "").strip()
+            try:
+                dates[name] = dt.date.fromisoformat(raw) if raw else None
+            except ValueError:
+                errors[name] = f"{label}: enter a date as YYYY-MM-DD (e.g. 2026-11-30)."
+                dates[name] = None
+        start, end = dates["start"], dates["end"]
+        if start and end and start > end:
+            errors["end"] = "To must be on or after From."
+        if errors:
+            raise InvalidAuditFilter(errors)
+        return cls(action, email, user, start, end)
+
+    def as_args(self) -> dict[str, str]:
+        """The filters as query arguments (for pager and export links)."""
+        args = {
+            "action": self.action or "",
+            "user": self.email,
+            "start": self.start.isoformat() if self.start else "",
+            "end": self.end.isoformat() if self.end else "",
+        }
+        return {k: v for k, v in args.items() if v}
+
 
 @dataclass(frozen=True)
 class AuditPage:
@@ -144,17 +204,29 @@ class AuditPage:
     actions: tuple[str, ...]  # every action recorded so far, for the filter
 
 
-def audit_events(
-    *, action: str | None = None, user: User | None = None, page: int = 1
-) -> AuditPage:
-    """Audit events newest first, optionally one action and/or one user (actor or target)."""
+def _audit_statement(filters: AuditFilters) -> sa.Select:
     statement = sa.select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-    if action:
-        statement = statement.where(AuditEvent.action == action)
-    if user is not None:
+    if filters.action:
+        statement = statement.where(AuditEvent.action == filters.action)
+    if filters.email and filters.user is None:
+        statement = statement.where(sa.false())
+    if filters.user is not None:
+        uid = filters.user.id
         statement = statement.where(
-            sa.or_(AuditEvent.actor_user_id == user.id, AuditEvent.target_user_id == user.id)
+            sa.or_(AuditEvent.actor_user_id == uid, AuditEvent.target_user_id == uid)
         )
+    if filters.start is not None:
+        since = dt.datetime.combine(filters.start, dt.time(), tzinfo=dt.UTC)
+        statement = statement.where(AuditEvent.created_at >= since)
+    if filters.end is not None:
+        until = dt.datetime.combine(filters.end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        statement = statement.where(AuditEvent.created_at < until)
+    return statement
+
+
+def audit_events(filters: AuditFilters | None = None, *, page: int = 1) -> AuditPage:
+    """Audit events newest first, narrowed by ``filters``."""
+    statement = _audit_statement(filters or AuditFilters())
     result = db.paginate(statement, page=page, per_page=AUDIT_PAGE_SIZE, error_out=False)
     return AuditPage(
         events=tuple(result.items),
@@ -170,6 +242,61 @@ def audit_actions() -> tuple[str, ...]:
     return tuple(
         db.session.scalars(sa.select(AuditEvent.action).distinct().order_by(AuditEvent.action))
     )
+
+
+def short_token(value: str | None) -> str | None:
+    """A token id cut to its first characters (enough to tell keys apart on screen)."""
+    if value and len(value) > SHORT_TOKEN:
+        return value[:SHORT_TOKEN] + "…"
+    return value
+
+
+def detail_fields(event: AuditEvent) -> tuple[tuple[str, str], ...]:
+    """An event's detail as (name, value) pairs, token ids shortened; text that is not a JSON
+    object is one ``detail`` field."""
+    if not event.detail:
+        return ()
+    try:
+        data = json.loads(event.detail)
+    except ValueError:
+        return (("detail", event.detail),)
+    if not isinstance(data, dict):
+        return (("detail", event.detail),)
+    fields = []
+    for name, value in data.items():
+        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        if "token" in name:
+            text = short_token(text) or ""
+        fields.append((name.replace("_", " "), text))
+    return tuple(fields)
+
+
+AUDIT_CSV_COLUMNS = ("when_utc", "action", "by", "user", "key_label", "key_token", "detail")
+
+
+def audit_csv(filters: AuditFilters) -> str:
+    """The filtered audit trail as CSV (header first), newest first, with full token ids.
+
+    Built whole, not streamed: a stream would keep the read transaction open until the client
+    has read it all, and on SQLite that blocks writers meanwhile.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(AUDIT_CSV_COLUMNS)
+    for event in db.session.scalars(_audit_statement(filters).limit(AUDIT_CSV_LIMIT)):
+        key = event.target_key
+        writer.writerow(
+            (
+                event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                event.action,
+                event.actor.email if event.actor else "",
+                event.target_user.email if event.target_user else "",
+                key.label if key else "",
+                (key.litellm_token_id or "") if key else "",
+                event.detail or "",
+            )
+        )
+    return buffer.getvalue()
 
 
 def find_user_by_email(email: str) -> User | None:

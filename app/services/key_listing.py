@@ -3,8 +3,10 @@ and "which keys does this user have?", and the keys page's rows with LiteLLM's s
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -15,6 +17,9 @@ from app.services.external_tokens import adopt_listed_tokens
 from app.services.litellm import KeyRecord, LiteLLMError, LiteLLMUnavailable
 from app.services.token_retirement import retire_due
 
+if TYPE_CHECKING:
+    from app.services.key_usage import KeyUsageSummary
+
 log = logging.getLogger("app.keys")
 
 
@@ -24,6 +29,31 @@ class KeyRow:
 
     key: ApiKey
     record: KeyRecord | None
+    usage: KeyUsageSummary | None = None  # lifetime spend and last use, from usage history
+
+    @property
+    def lifetime_spend(self) -> float | None:
+        return self.usage.lifetime.spend if self.usage is not None else None
+
+    @property
+    def last_used(self) -> dt.date | None:
+        return self.usage.last_used if self.usage is not None else None
+
+    @property
+    def window_name(self) -> str | None:
+        """The budget window (daily, weekly, monthly) the spend figure belongs to."""
+        from app.services.key_detail import window_name  # usage reports import this module
+
+        if self.record is not None:
+            return window_name(self.record.budget_duration)
+        return window_name(self.key.budget_duration)
+
+    @property
+    def budget_used(self) -> float | None:
+        """Share of the budget spent (0..1, capped), when both figures are known."""
+        if self.spend is None or not self.max_budget:
+            return None
+        return min(self.spend / self.max_budget, 1.0)
 
     @property
     def token_known(self) -> bool:
@@ -90,11 +120,35 @@ def list_keys_for_user(user: User, *, with_litellm: bool = True) -> KeyListing:
     retire_due([k.id for k in keys])  # old secrets whose grace period has ended
     by_token = {r.token: r for r in result}
     by_alias = result.by_alias()
+    usage = _usage_summaries(user, keys)
     rows = []
     for key in keys:
         if key.litellm_token_id is not None:
             record = by_token.get(key.litellm_token_id)
         else:
             record = by_alias.get(key.alias)
-        rows.append(KeyRow(key, record))
+        rows.append(KeyRow(key, record, usage.get(key.id)))
     return KeyListing(tuple(rows), True, stale=result.stale)
+
+
+def _usage_summaries(user: User, keys: list[ApiKey]) -> dict[int, KeyUsageSummary]:
+    """Lifetime spend and last use per key; empty (the columns show "—") when LiteLLM's usage
+    history cannot be read, which never hides the list."""
+    from app.services.key_usage import summaries_for  # it builds on usage, which imports us
+
+    try:
+        return summaries_for(user, keys)
+    except LiteLLMError as exc:
+        log.warning("key list without usage history for user %s: %s", user.id, exc.message)
+        return {}
+
+
+def offered_models() -> tuple[str, ...] | None:
+    """The models LiteLLM serves (cached by the client), for the create form's choices; None
+    when LiteLLM cannot list them (the form then takes names as free text)."""
+    try:
+        names = litellm_client().model_names()
+    except LiteLLMError as exc:
+        log.warning("create form without LiteLLM's model list: %s", exc.message)
+        return None
+    return names or None

@@ -126,6 +126,7 @@ class NewKeyRequest:
     max_budget: float | None = None
     duration: str | None = None
     models: tuple[str, ...] = ()
+    budget_duration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
             models=request.models,
             max_budget=request.max_budget,
             duration=request.duration,
+            budget_duration=request.budget_duration,
             metadata={
                 "created_by": PORTAL_TAG,
                 "portal_user": email,
@@ -303,6 +305,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
         key_prefix=f"sk-...{generated.secret[-4:]}",
         litellm_token_id=generated.token_id,
         max_budget=request.max_budget,
+        budget_duration=request.budget_duration,
         models=",".join(request.models) or None,
         expires_at=generated.expires,
         idempotency_token=request.idempotency_token,

@@ -281,6 +281,7 @@ class UsageAccumulator:
         self.key_days: dict[int, dict[dt.date, Metrics]] = {}
         self.model_days: dict[str, dict[dt.date, Metrics]] = {}
         self.provider_days: dict[str, dict[dt.date, Metrics]] = {}
+        self.last_used: dict[int, dt.date] = {}  # the last day each key made a request
         self.as_of: dt.datetime | None = None
         self.stale = False
         self.from_cache = True
@@ -307,6 +308,9 @@ class UsageAccumulator:
                 self.per_key[key_id] = self.per_key.get(key_id, _ZERO) + entry.metrics
                 days = self.key_days.setdefault(key_id, {})
                 days[day.date] = days.get(day.date, _ZERO) + entry.metrics
+                used = entry.metrics.api_requests or entry.metrics.successful_requests
+                if used and day.date > self.last_used.get(key_id, day.date.min):
+                    self.last_used[key_id] = day.date
         # Proxies before 1.77 have no api_key_breakdown: a bucket's own metrics are usable only
         # when every key of that day is one of ours.
         only_ours = bool(day.api_keys) and set(day.api_keys) <= tokens

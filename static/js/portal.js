@@ -2,6 +2,13 @@
 (function () {
   "use strict";
 
+  // A page that shows a new secret (a rotation or creation answered as a whole page) starts on
+  // its Copy button, as the htmx answers do. Deferred scripts run before DOMContentLoaded.
+  document.addEventListener("DOMContentLoaded", function () {
+    var copy = document.querySelector("#new-key-panel [data-autofocus]");
+    if (copy) copy.focus();
+  });
+
   // Copy buttons: <button data-copy-target="element-id">.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy-target]");
@@ -201,4 +208,84 @@
     next.setAttribute("tabindex", "0");
     next.focus();
   });
+})();
+
+// keys / admin: the revoke confirmation as a modal <dialog>. A Revoke link loads the confirmation
+// into the dialog's body (htmx); the dialog then opens, Tab stays inside it, Escape or Cancel
+// closes it, and focus goes back to the link (or to the key list once the key was revoked).
+// Without JavaScript the link simply opens the confirmation page.
+(function () {
+  "use strict";
+  var opener = null;
+
+  function focusables(dialog) {
+    return Array.prototype.filter.call(
+      dialog.querySelectorAll("a[href], button:not([disabled]), input:not([disabled]), select, textarea, [tabindex]:not([tabindex='-1'])"),
+      function (el) { return el.offsetParent !== null || el === document.activeElement; }
+    );
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-opens-dialog")) opener = elt;
+  });
+
+  // Cancel inside the dialog only closes it; on the confirmation page it stays a link.
+  document.addEventListener("click", function (event) {
+    var cancel = event.target.closest("dialog[open] [data-dialog-close]");
+    if (!cancel) return;
+    event.preventDefault();
+    cancel.closest("dialog").close();
+  });
+
+  // After settling, not swapping: htmx wires up the new form only then, so a confirmation sent
+  // at once still goes through htmx.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var body = event.detail.target;
+    if (!body || !body.closest) return;
+    var dialog = body.closest("dialog");
+    if (!dialog) return;
+    if (!dialog.open) dialog.showModal();
+    var first = dialog.querySelector("[data-autofocus]") || focusables(dialog)[0];
+    if (first) first.focus();
+  });
+
+  // The confirmed revoke swaps the key list: the dialog has done its job.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    var dialog = elt && elt.closest && elt.closest("dialog[open]");
+    if (dialog && event.detail.requestConfig && event.detail.requestConfig.verb === "post") {
+      dialog.close();
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    var dialog = document.querySelector("dialog[open]");
+    if (!dialog) return;
+    var items = focusables(dialog);
+    if (!items.length) { event.preventDefault(); return; }
+    var first = items[0], last = items[items.length - 1];
+    var inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault(); last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault(); first.focus();
+    }
+  });
+
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (!dialog || dialog.tagName !== "DIALOG") return;
+    var body = dialog.querySelector("#revoke-dialog-body");
+    if (body) body.innerHTML = "";
+    var back = opener;
+    opener = null;
+    // After the browser's own focus restoring and any pending swap of the key list.
+    setTimeout(function () {
+      if (back && back.isConnected) { back.focus(); return; }
+      var list = document.querySelector("[data-announce].key-list");
+      if (list) { if (!list.hasAttribute("tabindex")) list.setAttribute("tabindex", "-1"); list.focus(); }
+    }, 0);
+  }, true);
 })();

@@ -6,13 +6,15 @@ pictures except for the fresh key's secret and dates and the "data as of" time.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from browser_helpers import DEMO_EMAIL, DEMO_RANGE, screenshot, seed_demo, sign_in
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
-PAGES = ("sign-in", "keys", "usage-all", "usage-compare", "usage-key", "usage-outage")
+PAGES = ("sign-in", "keys", "key", "usage-all", "usage-compare", "usage-key", "usage-outage")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -31,6 +33,22 @@ def test_screenshots(page, sim, sim_server, portal, scheme):
     expect(page.locator("#new-key-secret")).to_be_visible()
     page.mouse.move(0, 0)
     written.append(screenshot(page, f"keys-{scheme}"))
+
+    # The key page of a key with a monthly budget window, as LiteLLM reports it.
+    laptop = next(k for k in sim.keys.values() if k["key_alias"].endswith("--laptop"))
+    today = dt.datetime.now(dt.UTC).date()
+    next_month = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    laptop.update(
+        spend=1.85,  # this month; the lifetime spend is higher
+        budget_duration="1mo",
+        budget_reset_at=f"{next_month.isoformat()}T00:00:00Z",
+        rpm_limit=60,
+        tpm_limit=100000,
+        models=["gpt-4o-mini", "claude-3-5-sonnet"],
+    )
+    page.goto(f"/keys/{ids['laptop']}")
+    expect(page.locator("#key-budget")).to_contain_text("monthly")
+    written.append(screenshot(page, f"key-{scheme}"))
 
     page.goto(f"/usage?key=all&{DEMO_RANGE}")
     expect(page.locator("#usage-chart rect.bar").first).to_be_attached()

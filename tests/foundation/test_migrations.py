@@ -3,7 +3,8 @@
 Revision 0001 is the schema deployments had before the token id column; 0002 adds only
 ``api_keys.litellm_token_id`` with its unique index; 0003 adds audit and rate-limit tables;
 0004 the one-row table /readyz writes to; 0005 renames ``api_keys.name`` (the LiteLLM alias) to
-``api_keys.alias``; 0006 adds ``api_key_tokens`` (every token id a key has had).
+``api_keys.alias``; 0006 adds ``api_key_tokens`` (every token id a key has had); 0007 the
+reconcile columns; 0008 ``api_keys.budget_duration`` (the key's budget window).
 """
 
 from __future__ import annotations
@@ -247,3 +248,22 @@ def test_revision_0006_copies_every_stored_token_id_into_the_lineage(empty_datab
         downgrade(revision="0005")
         assert "api_key_tokens" not in sa.inspect(db.engine).get_table_names()
         assert db.session.scalar(sa.text("SELECT litellm_token_id FROM api_keys WHERE id = 1"))
+
+
+def test_revision_0008_adds_the_budget_window_keeping_rows(empty_database):
+    rows = [(1, "alice@example.com--laptop", "laptop"), (2, "alice@example.com--ci", "ci")]
+    with _app_for(empty_database):
+        upgrade(revision="0001")
+        _insert_old_rows()
+        upgrade(revision="0007")
+        before = _columns("api_keys")
+        upgrade(revision="0008")
+        assert _columns("api_keys") == before | {"budget_duration"}
+        assert _key_rows() == rows
+        assert db.session.scalars(sa.text("SELECT budget_duration FROM api_keys")).all() == [
+            None,
+            None,
+        ]
+        downgrade(revision="0007")
+        assert _columns("api_keys") == before
+        assert _key_rows() == rows

@@ -186,7 +186,9 @@ def test_revoke_server_error_changes_nothing(client, alice, make_key, csrf_token
 def test_created_row_matches_the_simulator(client, app, alice, create_form, secret_in, sim, rows):
     response = client.post(
         "/keys",
-        data=create_form(name="ci.bot_1", max_budget="5", duration="30d", models="gpt-4o, o3"),
+        data=create_form(
+            name="ci.bot_1", max_budget="5", duration="30d", models="mock-gpt, mock-claude"
+        ),
     )
     secret = secret_in(response)
     (row,) = rows()
@@ -194,7 +196,7 @@ def test_created_row_matches_the_simulator(client, app, alice, create_form, secr
     live = sim.keys[row.litellm_token_id]
     assert live["key_alias"] == row.alias == alias_for(alice, "ci.bot_1")
     assert live["user_id"] == "alice@example.com"
-    assert live["models"] == ["gpt-4o", "o3"] and row.models == "gpt-4o,o3"
+    assert live["models"] == ["mock-gpt", "mock-claude"] and row.models == "mock-gpt,mock-claude"
     assert live["max_budget"] == 5.0 and row.max_budget == 5.0
     assert live["metadata"] == {
         "created_by": "litellm-key-portal",

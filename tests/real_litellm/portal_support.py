@@ -81,8 +81,8 @@ class PortalUser:
         """The HTML of one row of the /keys table."""
         page = self.get("/keys")
         assert page.status_code == 200, page.text
-        row = rf'(<tr id="key-row-\d+"[^>]*>\s*<th scope="row">{re.escape(label)}</th>.*?</tr>)'
-        return _field(page.text, row)
+        name = rf'<th scope="row" class="key-name"><a class="key-label"[^>]*>{re.escape(label)}</a>'
+        return _field(page.text, rf'(<tr id="key-row-\d+"[^>]*>\s*{name}</th>.*?</tr>)')
 
     def key_id(self, label: str) -> int:
         """The portal's id of one of this user's keys, from the /keys page."""

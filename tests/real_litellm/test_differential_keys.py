@@ -1,6 +1,6 @@
-"""Differential contract tests, keys: the same /key/* requests to a real LiteLLM proxy and to the
-simulator imitating its release; statuses, error envelopes, field names, types and values must
-agree except for the differences listed in ``divergences.py``.
+"""Differential contract tests, keys and the model list: the same requests to a real LiteLLM
+proxy and to the simulator imitating its release; statuses, error envelopes, field names, types
+and values must agree except for the differences listed in ``divergences.py``.
 
 The real proxy is shared with other tests, so every request is scoped by a user id of its own.
 """
@@ -13,6 +13,8 @@ import pytest
 from divergences import compare
 from proxy_support import unique_name
 from sim_pair import Reply, Twin, start_twin
+
+from app.keys.forms import BUDGET_PERIODS
 
 
 @pytest.fixture
@@ -192,3 +194,27 @@ def test_delete_and_regenerate_of_a_live_key_agree(twin, user_with_keys):
     check(twin, "POST /key/delete keys and aliases", real, simulated)
     real, simulated = twin.both("GET", "/key/list", params={"user_id": user})
     check(twin, "GET /key/list", real, simulated)
+
+
+# --- what the create form and the key page rely on ------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/models", "/v1/models"])
+def test_model_list_agrees(twin, path):
+    real, simulated = twin.both("GET", path)
+    check(twin, f"GET {path}", real, simulated)
+    assert [m["id"] for m in real.body["data"]] == ["mock-gpt", "mock-claude"]
+
+
+@pytest.mark.parametrize("budget_duration", [d for d in BUDGET_PERIODS.values() if d])
+def test_budget_windows_the_portal_offers_agree(twin, budget_duration):
+    user = unique_name("diff-window")
+    body = {"key_alias": f"{user}--window", "user_id": user, "max_budget": 5.0,
+            "budget_duration": budget_duration}  # fmt: skip
+    real, simulated = twin.generate(**body)
+    check(twin, "POST /key/generate", real, simulated)
+    real_info, sim_info = twin.both("GET", "/key/info", params={"key": real.body["token"]})
+    check(twin, "GET /key/info", real_info, sim_info)
+    check_times(real_info.body["info"], sim_info.body["info"])
+    assert real_info.body["info"]["budget_duration"] == budget_duration
+    assert real_info.body["info"]["budget_reset_at"] is not None

@@ -10,7 +10,7 @@ import json
 import sqlalchemy as sa
 from portal_support import secret_in
 from prod_support import flask_cli
-from proxy_support import token_of, unique_email
+from proxy_support import USAGE_WAIT_SECONDS, token_of, unique_email, wait_for
 from sqlalchemy.orm import Session
 
 from app.models import ApiKey, User
@@ -48,9 +48,35 @@ def test_created_key_is_stored_and_enforced_by_litellm_as_asked(real_proxy, port
     assert refused.status_code in (401, 403), refused.text
 
     row = user.key_row("laptop")
-    assert "$25.00" in row and "known" in row and "active" in row
+    assert "$25.00" in row and "active" in row
     assert f"until {expires:%Y-%m-%d}" in row
     assert secret not in user.get("/keys").text
+
+
+def test_key_page_shows_the_budget_window_and_reset_as_litellm_has_them(real_proxy, portal):
+    user = portal.user(unique_email("e2e"))
+    created = user.create_key("monthly", max_budget="3", budget_period="monthly")
+    assert created.status_code == 201, created.text
+    secret = secret_in(created)
+    assert real_proxy.chat(secret).status_code == 200
+    info = wait_for(
+        lambda: real_proxy.key_info(secret),
+        lambda found: found["spend"] > 0,
+        "the request's spend on the key",
+        USAGE_WAIT_SECONDS,
+    )
+    assert info["budget_duration"] == "1mo" and info["max_budget"] == 3.0
+
+    page = user.get(f"/keys/{user.key_id('monthly')}").text
+
+    reset = dt.datetime.fromisoformat(info["budget_reset_at"].replace("Z", "+00:00"))
+    shown = reset.astimezone(dt.UTC)
+    assert f'Next reset <time datetime="{shown.isoformat()}">{shown:%Y-%m-%d %H:%M} UTC' in page
+    assert f"${info['spend']:.2f} of $3.00 monthly" in page
+    assert 'id="key-live-error"' not in page and "As LiteLLM has it now" in page
+    # The create form offers the models LiteLLM lists.
+    form = user.get("/keys").text
+    assert 'value="mock-gpt"' in form and 'value="mock-claude"' in form
 
 
 def test_revoke_makes_the_secret_answer_401(real_proxy, portal):
@@ -87,7 +113,8 @@ def test_backfill_resolves_keys_created_directly_in_litellm(real_proxy, portal):
             session.add(ApiKey(user_id=owner.id, alias=f"{slug(email)}--{label}", label=label))
         session.commit()
     user = portal.user(email)
-    assert "unknown" in user.key_row("old-laptop")
+    before = user.get(f"/keys/{user.key_id('old-ci')}").text
+    assert "token id yet" in before and 'id="key-live-error"' in before
 
     result = flask_cli(portal.env, "backfill-tokens", "--user", email, "--json")
 
@@ -109,7 +136,8 @@ def test_backfill_resolves_keys_created_directly_in_litellm(real_proxy, portal):
         "never-in-litellm": None,
     }
     assert made["old-ci"]["token"] == token_of(made["old-ci"]["key"])
-    assert "known" in user.key_row("old-ci")
+    # With its token id stored, the key's page shows LiteLLM's live figures.
+    assert "As LiteLLM has it now" in user.get(f"/keys/{user.key_id('old-ci')}").text
 
 
 def test_duplicate_alias_refused_by_litellm_is_shown_and_nothing_is_kept(real_proxy, portal):

@@ -168,3 +168,16 @@ def test_budget_reset_at_snaps_to_boundaries(api):
     assert hour.minute == 0 and timedelta(0) < hour - now <= timedelta(hours=1)
     status, body = api.post("/key/generate", {"budget_duration": "soon"})
     assert status == 400 and "Invalid budget_duration 'soon'" in body["error"]["message"]
+
+
+def test_models_lists_the_configured_models_in_openai_shape(api, lsim):
+    for path in ("/models", "/v1/models"):
+        status, body = api.get(path)
+        assert status == 200
+        model = {"object": "model", "created": 1677610602, "owned_by": "openai"}
+        expected = [{"id": "mock-gpt", **model}, {"id": "mock-claude", **model}]
+        assert body == {"data": expected, "object": "list"}
+    lsim.models[:] = ["only-one"]
+    assert [m["id"] for m in api.get("/models")[1]["data"]] == ["only-one"]
+    lsim.reset()
+    assert [m["id"] for m in api.get("/models")[1]["data"]] == ["mock-gpt", "mock-claude"]

@@ -40,7 +40,7 @@ def test_every_page_writes_money_the_same_way(client, make_user, make_key, sim, 
         sim.keys[key.token].update(spend=0.0042, max_budget=12.5)
     sign_in(user.email)
     keys_page = client.get("/keys").get_data(as_text=True)
-    assert '<td class="num">$0.0042</td>' in keys_page  # not "$0.00": it is not nothing
-    assert '<td class="num">$12.50</td>' in keys_page
+    # The budget bar: spend in the window (not "$0.00": it is not nothing) of the budget.
+    assert '<span class="budget-figures">$0.0042 of $12.50' in keys_page
     usage_page = client.get("/usage").get_data(as_text=True)
     assert '<div class="value">$0.00</div>' in usage_page and "$0.0000" not in usage_page

@@ -23,6 +23,7 @@ from .errors import (
 from .http import ClientStats
 from .key_results import (
     GeneratedKey,
+    KeyInfo,
     KeyListResult,
     KeyPage,
     KeyRecord,
@@ -45,6 +46,7 @@ __all__ = [
     "DailyActivity",
     "DayActivity",
     "GeneratedKey",
+    "KeyInfo",
     "KeyListResult",
     "KeyPage",
     "KeyRecord",

@@ -24,12 +24,15 @@ from .errors import LiteLLMBadResponse, LiteLLMError, LiteLLMNotFound
 from .http import ClientStats, LiteLLMHttp
 from .key_results import (
     GeneratedKey,
+    KeyInfo,
     KeyListResult,
     KeyPage,
     KeyRecord,
     parse_generated_key,
+    parse_key_info,
     parse_key_list,
     parse_key_record,
+    parse_model_names,
 )
 from .parsing import ShapeError
 from .settings import LiteLLMSettings
@@ -44,6 +47,10 @@ KEY_LIST_PAGE_SIZE = 100  # LiteLLM's maximum (422 above)
 # LiteLLM writes usage with a batch job, 10-60 s after a request, into the UTC day the request
 # started on; a range that ends on that day is not final until this long after.
 LATE_USAGE_WINDOW = dt.timedelta(minutes=2)
+# One key's live figures change with every request: cached briefly, at most as long as the list.
+KEY_INFO_TTL = 30
+# The proxy's models change only when its configuration does.
+MODEL_LIST_TTL = 600
 
 
 def covers_recent_usage(end_date: dt.date, now: dt.datetime | None = None) -> bool:
@@ -188,6 +195,7 @@ class LiteLLMClient:
         models: tuple[str, ...] | list[str] = (),
         max_budget: float | None = None,
         duration: str | None = None,
+        budget_duration: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> GeneratedKey:
         """Create a key with ``POST /key/generate`` (never retried, never cached).
@@ -206,6 +214,8 @@ class LiteLLMClient:
             payload["max_budget"] = max_budget
         if duration is not None:
             payload["duration"] = duration
+        if budget_duration is not None:
+            payload["budget_duration"] = budget_duration
         answer = self.http.post("/key/generate", payload)
         self.http.invalidate("/key/list")
         try:
@@ -228,7 +238,7 @@ class LiteLLMClient:
             deleted = False
         else:
             deleted = True
-        self.http.invalidate("/key/list")
+        self.http.invalidate("/key/list", "/key/info")
         return deleted
 
     def update_key(self, token: str, **fields: Any) -> KeyRecord:
@@ -238,11 +248,32 @@ class LiteLLMClient:
         updated key; a missing key raises ``LiteLLMNotFound``, a taken alias ``LiteLLMRejected``.
         """
         answer = self.http.post("/key/update", {"key": token, **fields})
-        self.http.invalidate("/key/list")
+        self.http.invalidate("/key/list", "/key/info")
         try:
             return parse_key_record(answer.body)
         except ShapeError as exc:
             raise LiteLLMBadResponse(str(exc), status=200, route="/key/update") from None
+
+    def key_info(self, token: str, *, force_refresh: bool = False) -> KeyInfo:
+        """One key as LiteLLM has it now: ``GET /key/info?key=<token hash>`` (never the raw
+        secret, which would land in LiteLLM's access log). Cached for ``KEY_INFO_TTL`` seconds
+        (or the key list's lifetime when shorter). A key LiteLLM does not know raises
+        ``LiteLLMNotFound``.
+        """
+        answer = self.http.get(
+            "/key/info",
+            {"key": token},
+            parse=parse_key_info,
+            force_refresh=force_refresh,
+            expire_after=min(KEY_INFO_TTL, self.settings.key_list_ttl),
+        )
+        return answer.body
+
+    def model_names(self) -> tuple[str, ...]:
+        """The models this proxy serves (``GET /models``, OpenAI's list shape), cached for
+        ``MODEL_LIST_TTL`` seconds; what a key's ``models`` may name."""
+        answer = self.http.get("/models", {}, parse=parse_model_names, expire_after=MODEL_LIST_TTL)
+        return answer.body
 
     # ------------------------------------------------------------------ usage
 

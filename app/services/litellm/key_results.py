@@ -36,11 +36,24 @@ def _models(value: Any) -> tuple[str, ...]:
     return ()
 
 
+def _opt_limit(value: Any) -> int | None:
+    """A rate limit: a whole number ≥ 0, or None (no limit) for null and unreadable values."""
+    number = opt_float(value)
+    return None if number is None else int(number)
+
+
 def _key_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The fields a ``/key/list`` object and ``/key/info``'s ``info`` share, parsed alike, so
     the two results cannot drift apart (a null spend is 0, a bad budget is no budget)."""
     metadata = raw.get("metadata")
     return {
+        "expires": parse_datetime(raw.get("expires")),
+        "blocked": bool(raw.get("blocked")),
+        "created_at": parse_datetime(raw.get("created_at")),
+        "budget_duration": opt_str(raw.get("budget_duration")) or None,
+        "budget_reset_at": parse_datetime(raw.get("budget_reset_at")),
+        "rpm_limit": _opt_limit(raw.get("rpm_limit")),
+        "tpm_limit": _opt_limit(raw.get("tpm_limit")),
         "key_alias": opt_str(raw.get("key_alias")),
         "key_name": opt_str(raw.get("key_name")),
         "user_id": opt_str(raw.get("user_id")),
@@ -68,6 +81,11 @@ class KeyRecord:
     metadata: Mapping[str, Any]
     blocked: bool
     created_at: dt.datetime | None
+    # The budget window: ``spend`` is what was spent since the last reset when it is set.
+    budget_duration: str | None = None
+    budget_reset_at: dt.datetime | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
 
 
 def parse_key_record(raw: Any) -> KeyRecord:
@@ -77,13 +95,7 @@ def parse_key_record(raw: Any) -> KeyRecord:
     token = raw.get("token")
     if not isinstance(token, str) or not token:
         raise ShapeError("key object without 'token'")
-    return KeyRecord(
-        token=token,
-        expires=parse_datetime(raw.get("expires")),
-        blocked=bool(raw.get("blocked")),
-        created_at=parse_datetime(raw.get("created_at")),
-        **_key_fields(raw),
-    )
+    return KeyRecord(token=token, **_key_fields(raw))
 
 
 @dataclass(frozen=True)
@@ -191,6 +203,57 @@ class KeyListResult:
     def by_alias(self) -> dict[str, KeyRecord]:
         """Keys indexed by ``key_alias`` (keys without alias are skipped)."""
         return {k.key_alias: k for k in self.keys if k.key_alias is not None}
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One key as ``GET /key/info`` describes it now (LiteLLM leaves the token id out).
+
+    ``status`` is LiteLLM's own word (``active``, ``expired``, ``revoked``, ``deleted``) on
+    releases that send one (~1.106+), else None. ``deleted`` is True when LiteLLM described the
+    key from its archive of deleted keys. ``last_active`` is None on most releases.
+    """
+
+    key_alias: str | None
+    key_name: str | None
+    user_id: str | None
+    spend: float
+    max_budget: float | None
+    expires: dt.datetime | None
+    models: tuple[str, ...]
+    metadata: Mapping[str, Any]
+    blocked: bool
+    created_at: dt.datetime | None
+    budget_duration: str | None
+    budget_reset_at: dt.datetime | None
+    rpm_limit: int | None
+    tpm_limit: int | None
+    status: str | None
+    deleted: bool
+    last_active: dt.datetime | None
+
+
+def parse_key_info(body: Any) -> KeyInfo:
+    """Parse ``{"key": <echo>, "info": {...}}``."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("info"), Mapping):
+        raise ShapeError("expected an object with an 'info' object")
+    info = body["info"]
+    status = opt_str(info.get("status"))
+    return KeyInfo(
+        status=status,
+        deleted=status == "deleted" or info.get("deleted_at") is not None,
+        last_active=parse_datetime(info.get("last_active")),
+        **_key_fields(info),
+    )
+
+
+def parse_model_names(body: Any) -> tuple[str, ...]:
+    """The model names of an OpenAI-style ``/models`` answer (``{"data": [{"id": …}, …]}``),
+    de-duplicated, in LiteLLM's order."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
+        raise ShapeError("expected an object with a 'data' list")
+    names = (item.get("id") for item in body["data"] if isinstance(item, Mapping))
+    return tuple(dict.fromkeys(name for name in names if isinstance(name, str) and name))
 
 
 @dataclass(frozen=True)

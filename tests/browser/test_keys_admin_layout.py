@@ -1,0 +1,179 @@
+"""Keys and admin pages with real-sized data, in Chromium at 390 px and 1280 px: no sideways
+scrolling, every action on screen (not clipped by a table), and the revoke dialog usable with
+the keyboard alone, accessible, and replaced by the confirmation page without JavaScript."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from browser_helpers import assert_accessible, seed_key, sign_in
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+LONG_EMAIL = "firstname.middlename.lastname.for-layouts@research-department.example.com"
+ADMIN = "admin@example.com"
+KEYS = 50
+WIDTHS = (390, 1280)
+
+
+def _label(n: int) -> str:
+    """A 64-character label, the longest allowed."""
+    return (f"{n:02d}-notebook-integration-pipeline-for-quarterly-reports-" + "x" * 64)[:64]
+
+
+# Every link and button of the main content that is shown must lie inside the viewport and
+# inside every scrolling/clipping box around it (a table wrapper that scrolls hides it).
+OFFENDERS_JS = """() => {
+  const width = document.documentElement.clientWidth;
+  const bad = [];
+  const controls = 'main a[href], main button, main select, main input';
+  for (const el of document.querySelectorAll(controls)) {
+    if (el.closest('dialog:not([open])') || el.closest('.visually-hidden')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    const name = (el.textContent || el.name || el.id).trim().slice(0, 40);
+    if (r.left < -0.5 || r.right > width + 0.5) {
+      bad.push(`${name}: ${r.left}-${r.right} of ${width}`); continue;
+    }
+    for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (style.overflowX === 'visible') continue;
+      const b = box.getBoundingClientRect();
+      if (r.left < b.left - 0.5 || r.right > b.right + 0.5) {
+        bad.push(`${name}: clipped by ${box.tagName}.${box.className}`); break;
+      }
+    }
+  }
+  return bad;
+}"""
+
+
+@pytest.fixture
+def big_portal(portal, sim):
+    """50 keys with 64-character labels for a user with a long email, some revoked, with an
+    audit trail; returns (the first key's id, the owner's id)."""
+    from app import audit
+    from app.extensions import db
+    from app.models import ApiKey, User
+
+    created = dt.date(2026, 11, 1)
+    first = None
+    for n in range(KEYS):
+        key_id, _ = seed_key(
+            portal, sim, LONG_EMAIL, _label(n), secret=f"sk-layout-{n:02d}-" + "0" * 20,
+            created=created, max_budget=10.0 + n if n % 3 else None, revoked=n % 7 == 0,
+        )  # fmt: skip
+        first = first or key_id
+    with portal.app.app_context():
+        owner = db.session.scalar(db.select(User).where(User.email == LONG_EMAIL))
+        for key in db.session.scalars(db.select(ApiKey).limit(20)):
+            audit.record("key.create", actor=owner, target_user=owner, target_key=key,
+                         detail={"alias": key.alias, "token_id": key.litellm_token_id},
+                         commit=False)  # fmt: skip
+        db.session.commit()
+        return first, owner.id
+
+
+def _assert_fits(page, what: str, width: int, *, actions: bool = True) -> None:
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{what} at {width}px scrolls sideways: {scroll}px wide"
+    if not actions:
+        return
+    offenders = page.evaluate(OFFENDERS_JS)
+    assert not offenders, f"{what} at {width}px: " + "; ".join(offenders[:8])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_pages_fit_with_long_labels_long_emails_and_50_keys(page, big_portal, width):
+    first_key, owner = big_portal
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, LONG_EMAIL)
+    page.goto("/keys")
+    expect(page.locator("#key-list tbody tr")).to_have_count(KEYS)
+    _assert_fits(page, "/keys", width)
+    # Each active key's four actions (details, usage, rotate, revoke), each revoked key's two.
+    revoked = KEYS // 7 + 1
+    assert page.locator("#key-list .key-actions a").count() == (KEYS - revoked) * 4 + revoked * 2
+    page.goto(f"/keys/{first_key}")
+    expect(page.locator("#key-status")).to_be_visible()
+    _assert_fits(page, "/keys/<id>", width)
+
+    sign_in(page, ADMIN)
+    # The users table of /admin/usage is laid out elsewhere; here the page must not scroll.
+    page.goto("/admin/usage")
+    expect(page.locator("#admin-users")).to_contain_text(LONG_EMAIL)
+    _assert_fits(page, "/admin/usage", width, actions=False)
+    page.goto("/admin/audit?user=" + LONG_EMAIL)
+    expect(page.locator("#admin-audit-table tbody tr")).to_have_count(20)
+    _assert_fits(page, "/admin/audit", width)
+    page.goto(f"/keys/{first_key}")  # an admin sees anyone's key page
+    _assert_fits(page, "/keys/<id> (admin)", width)
+    page.goto(f"/admin/users/{owner}/keys")
+    expect(page.locator("#admin-user-keys tbody tr")).to_have_count(KEYS)
+    _assert_fits(page, "/admin/users/<id>/keys", width)
+
+
+def test_revoke_dialog_with_the_keyboard(page, portal, sim):
+    for n, label in enumerate(("laptop", "desk")):
+        seed_key(portal, sim, "kim@example.com", label, secret=f"sk-dialog-{n}-" + "0" * 20,
+                 created=dt.date(2026, 11, 2), max_budget=5.0)  # fmt: skip
+    sign_in(page, "kim@example.com")
+    page.goto("/keys")
+    opener = page.get_by_role("row", name="laptop").get_by_role("link", name="Revoke")
+    opener.focus()
+    page.keyboard.press("Enter")
+
+    dialog = page.locator("dialog#revoke-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_have_accessible_name("Revoke key")
+    confirm = dialog.get_by_role("button", name="Yes, revoke")
+    expect(confirm).to_be_focused()
+    assert_accessible(page, "revoke dialog open")
+    inside = "document.querySelector('dialog[open]').contains(document.activeElement)"
+    for key in ("Tab",) * 5 + ("Shift+Tab",) * 3:  # focus never leaves the dialog
+        page.keyboard.press(key)
+        assert page.evaluate(inside), key
+
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+    expect(page.get_by_role("row", name="laptop")).to_contain_text("active")
+
+    # Cancel closes it too; then the confirmed revoke updates the list and closes it.
+    page.keyboard.press("Enter")
+    expect(confirm).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("link", name="Cancel")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+
+    page.evaluate("window.sameDocument = true")
+    page.keyboard.press("Enter")
+    expect(confirm).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("row", name="laptop")).to_contain_text("revoked")
+    expect(page.locator("#key-list")).to_contain_text("revoked. Programs using it")
+    expect(page.locator("#key-list")).to_be_focused()
+    assert page.evaluate("window.sameDocument") is True  # htmx did it: no page load
+    assert_accessible(page, "after revoking in the dialog")
+
+
+def test_revoke_without_javascript_uses_the_confirmation_page(browser, portal, sim):
+    seed_key(portal, sim, "noscript@example.com", "laptop", secret="sk-noscript-" + "0" * 20,
+             created=dt.date(2026, 11, 2))  # fmt: skip
+    context = browser.new_context(base_url=portal.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, "noscript@example.com")
+        page.get_by_role("link", name="Revoke").click()
+        expect(page.get_by_role("heading", name="Revoke key")).to_be_visible()
+        assert "/revoke" in page.url
+        page.get_by_role("button", name="Yes, revoke").click()
+        page.wait_for_url("**/keys")
+        expect(page.get_by_role("row", name="laptop")).to_contain_text("revoked")
+    finally:
+        context.close()
