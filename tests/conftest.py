@@ -297,3 +297,30 @@ def failing_key_rows():
     sa.event.listen(Session, "before_flush", refuse)
     yield
     sa.event.remove(Session, "before_flush", refuse)
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium per test process (Debian's, never a downloaded one), shared by the
+    browser and OpenID tests: Playwright's sync API allows one running instance per thread."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+            headless=True,
+            args=CHROMIUM_ARGS,
+        )
+        yield chromium
+        chromium.close()

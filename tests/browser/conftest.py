@@ -7,28 +7,18 @@ LiteLLM simulator of ``tests/conftest.py``. Each xdist worker has its own server
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page
 from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
 
 VIEWPORT = {"width": 1280, "height": 900}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-gpu",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 
 
 @dataclass
@@ -37,19 +27,6 @@ class Portal:
 
     app: object
     url: str
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium per test process (Debian's, never a downloaded one)."""
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
-            headless=True,
-            args=CHROMIUM_ARGS,
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

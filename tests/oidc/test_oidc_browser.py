@@ -3,40 +3,31 @@ page, admin by group, sign out of the portal and of the provider (RP-initiated l
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--no-sandbox", "--no-first-run", "--disable-gpu", "--disable-quic"]
-
 
 @pytest.fixture
-def page():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
-            headless=True,
-            args=CHROMIUM_ARGS,
-        )
-        context = chromium.new_context()
-        context.set_default_timeout(8000)
-        problems: list[str] = []
-        new_page = context.new_page()
-        new_page.on(
-            "console",
-            lambda msg: (
-                problems.append(msg.text)
-                if msg.type == "error" and "Content Security Policy" in msg.text
-                else None
-            ),
-        )
-        yield new_page
-        chromium.close()
-        assert not problems, problems
+def page(browser):
+    context = browser.new_context()
+    context.set_default_timeout(8000)
+    problems: list[str] = []
+    new_page = context.new_page()
+    new_page.on(
+        "console",
+        lambda msg: (
+            problems.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+    yield new_page
+    context.close()
+    assert not problems, problems
 
 
 def _provider_login(page, login: str) -> None:
