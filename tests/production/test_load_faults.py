@@ -70,6 +70,10 @@ def run(database, tmp_path_factory) -> Iterator[Run]:
         RATE_LIMIT_USAGE_REFRESH=f"{REFRESH_LIMIT}/hour",
         GUNICORN_WORKERS="2",
         LOG_LEVEL="WARNING",
+        # The storm adds today's usage to the simulator all at once, right after the keys list
+        # (which reads usage too) held today; a real LiteLLM writes it over time, and the portal
+        # reads today again after LITELLM_USAGE_TODAY_TTL. Here today is never held fresh.
+        LITELLM_USAGE_TODAY_TTL="0",
     )
     instance = start_instance("storm", env, workdir)
     engine = sa.create_engine(database_url, poolclass=sa.NullPool)
