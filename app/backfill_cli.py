@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -10,6 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.cli import finish_report
 from app.services.backfill import (
     DEFAULT_BATCH_SIZE,
     BackfillError,
@@ -116,13 +116,7 @@ def backfill_tokens_command(
         if bar is not None:
             bar.close()
         client.close()
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        _print_text(report)
-    if report.error is not None:
-        click.echo(f"Error: {report.error}", err=True)
-    sys.exit(report.exit_status)
+    finish_report(report, as_json=as_json, print_text=_print_text)
 
 
 def _print_text(report: BackfillReport) -> None:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
 from flask import Flask
 
 
@@ -20,3 +26,15 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(litellm_sim_command)
     app.cli.add_command(seed_demo_command)
+
+
+def finish_report(report: Any, *, as_json: bool, print_text: Callable[[Any], None]) -> None:
+    """End a maintenance command the same way everywhere: its report as JSON (``--json``) or
+    as text, an error line on stderr when it could not run, and its exit status."""
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_text(report)
+    if report.error is not None:
+        click.echo(f"Error: {report.error}", err=True)
+    sys.exit(report.exit_status)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.cli import finish_report
 from app.services.reconcile import (
     Outcome,
     ReconcileError,
@@ -73,13 +71,7 @@ def reconcile_keys_command(
         raise click.UsageError(str(exc)) from None
     finally:
         client.close()
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        _print_text(report)
-    if report.error is not None:
-        click.echo(f"Error: {report.error}", err=True)
-    sys.exit(report.exit_status)
+    finish_report(report, as_json=as_json, print_text=_print_text)
 
 
 def _print_text(report: ReconcileReport) -> None:
