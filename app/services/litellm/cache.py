@@ -16,12 +16,13 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from contextlib import nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests_cache import BaseCache, CachedSession, RedisCache, SQLiteCache
+from requests_cache import BaseCache, CachedSession, RedisCache
+
+from .sqlite_cache import SerializedSQLiteCache
 
 __all__ = ["MISSING", "ParsedMemo", "StoredAnswers", "build_cache_backend", "cache_namespace"]
 
@@ -70,7 +71,7 @@ def build_cache_backend(
         path = os.path.join(instance_path, path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     # WAL + busy timeout: several gunicorn workers share the file.
-    return SQLiteCache(path, wal=True, busy_timeout=5000)
+    return SerializedSQLiteCache(path, wal=True, busy_timeout=5000)
 
 
 class ParsedMemo:
@@ -194,15 +195,9 @@ class StoredAnswers:
         try:
             cache = self.session.cache
             responses = cache.responses
-            # requests-cache's SQLite backend shares one connection between threads; a write by
-            # another thread while this walk's cursor is open can leave that connection inside a
-            # transaction for good, and every later write then spins under the backend's lock
-            # (the whole process freezes). So the walk holds that lock, and only for the keys.
-            with getattr(responses, "_lock", None) or nullcontext():
-                keys = list(responses.keys())
             doomed = [
                 key
-                for key in keys
+                for key in list(responses.keys())
                 if urlsplit(getattr(responses.get(key), "url", "") or "").path.endswith(paths)
             ]
             if doomed:
