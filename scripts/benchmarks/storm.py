@@ -34,6 +34,7 @@ BURST_CREATES = 4
 BURST_REFRESHES = 5
 PHASE_DEADLINE_S = 90.0
 _USAGE_ROUTES = ("/user/daily/activity", "/key/list", "/key/info")
+UPSTREAM_LATENCY_MS = 400  # the latency fault: the least a request that waits on LiteLLM takes
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def _each(spec_for) -> tuple[dict, ...]:
 
 
 FAULTS = (
-    Fault("latency", 3, ({"latency_ms": 400},), create=True),
+    Fault("latency", 3, ({"latency_ms": UPSTREAM_LATENCY_MS},), create=True),
     Fault(
         "500s",
         4,

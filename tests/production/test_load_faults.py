@@ -23,14 +23,18 @@ import sqlalchemy as sa
 from prod_support import Instance, production_env, start_instance
 
 from scripts.benchmarks.services import MASTER_KEY, Sim
-from scripts.benchmarks.storm import KEY_CREATE_LIMIT, REFRESH_LIMIT, Storm, StormResult
+from scripts.benchmarks.storm import (
+    KEY_CREATE_LIMIT,
+    REFRESH_LIMIT,
+    UPSTREAM_LATENCY_MS,
+    Storm,
+    StormResult,
+)
 from scripts.benchmarks.traffic import REFRESH_ROUTE
 
 pytestmark = [pytest.mark.load]
 
 USERS = 16
-HEALTHZ_LIMIT_MS = 100
-HEALTHZ_CEILING_MS = 250
 # 502/503 are the designed answers to an upstream or database failure, 429 to a rate limit.
 DESIGNED = {200, 201, 303, 429, 502, 503}
 # "sqlite3.OperationalError: database is locked" in a traceback or a log message.
@@ -91,14 +95,15 @@ def run(database, tmp_path_factory) -> Iterator[Run]:
         engine.dispose()
 
 
-def _portal_errors(instance: Instance) -> Counter:
-    """What the portal logged at ERROR, by message's first line: the cause behind a 5xx."""
+def _portal_errors(instance: Instance, levels=("ERROR", "CRITICAL")) -> Counter:
+    """What the portal logged at these levels, by message's first line: the cause behind a 5xx
+    (or, with WARNING, behind a designed 502/503)."""
     found: Counter = Counter()
     for line in instance.log_text().splitlines():
         if not line.startswith("{"):
             continue
         entry = json.loads(line)
-        if entry.get("level") in ("ERROR", "CRITICAL"):
+        if entry.get("level") in levels:
             text = entry.get("exc") or entry.get("msg") or ""
             causes = _EXCEPTION_LINE.findall(text)
             found[(causes[-1] if causes else text.strip().splitlines()[0])[:160]] += 1
@@ -202,35 +207,37 @@ def test_failed_creations_do_not_use_up_the_key_quota(run):
     )
 
 
-def test_healthz_answers_within_100_ms_throughout(run):
-    """Every probe answers, and /healthz never waits on LiteLLM: at least 99% of the probes
-    within 100 ms and none over 250 ms, except in the burst (every user fires nine requests at
-    once, past the limits, and gunicorn queues /healthz behind them; its figure is in the
-    message). Waiting on LiteLLM would cost a probe 400 ms (latency) to 5 s (hang). The 1% is
-    the scheduler's: this test saturates both cores of a 2-core machine with 16 users, the
-    simulator and two databases, and a probe then sometimes waits 100-200 ms for a CPU."""
+def test_healthz_never_waits_on_litellm(run):
+    """Every probe answers, and none waits on LiteLLM: a probe that did would take at least the
+    latency the faults add (400 ms) and up to a read timeout in the hang. The burst is left out
+    (every user fires nine requests at once, past the limits, and gunicorn queues /healthz
+    behind them). How fast /healthz is, is measured by the benchmarks, not asserted here: this
+    run saturates both cores, so a probe sometimes waits 100-200 ms for a CPU."""
     probes = run.result.probes
     assert len(probes) > 100, f"only {len(probes)} probes"
     failed = [p for p in probes if p.status != 200]
     burst = set(run.result.probes_during("burst"))
-    timed = [p for p in probes if p not in burst]
-    slow = sorted((p.ms for p in timed if p.ms > HEALTHZ_LIMIT_MS), reverse=True)
-    during_hang = run.result.probes_during("hang")
-    assert during_hang, "no probe during the hang"
+    assert run.result.probes_during("hang"), "no probe during the hang"
     worst = {
         phase: round(max(p.ms for p in run.result.probes_during(phase)))
         for phase in run.result.windows
         if run.result.probes_during(phase)
     }
+    waited = sorted(p.ms for p in probes if p not in burst and p.ms >= UPSTREAM_LATENCY_MS)
     assert not failed, f"{len(failed)} probes failed"
-    assert len(slow) <= len(timed) // 100 and not [ms for ms in slow if ms > HEALTHZ_CEILING_MS], (
-        f"{len(slow)} of {len(timed)} probes over {HEALTHZ_LIMIT_MS} ms (slowest {slow[:5]} ms); "
-        f"slowest per phase (ms): {worst}"
+    assert not waited, (
+        f"{len(waited)} probes took at least the upstream latency of {UPSTREAM_LATENCY_MS} ms "
+        f"({waited[-5:]} ms); slowest per phase (ms): {worst}"
     )
 
 
 def test_everything_recovers_within_one_request_after_each_fault(run):
     failed = Counter((phase, what, seen) for phase, _, what, seen in run.result.failed_checks)
-    assert not failed, "checks that failed (phase: what → seen, users):\n" + "\n".join(
-        f"{phase}: {what} → {seen} ({n} users)" for (phase, what, seen), n in sorted(failed.items())
+    assert not failed, (
+        "checks that failed (phase: what → seen, users):\n"
+        + "\n".join(
+            f"{phase}: {what} → {seen} ({n} users)"
+            for (phase, what, seen), n in sorted(failed.items())
+        )
+        + f"\nthe portal logged: {dict(_portal_errors(run.instance, ('WARNING', 'ERROR')))}"
     )
