@@ -185,6 +185,20 @@ def test_the_call_over_the_bound_fails_fast_instead_of_waiting(sim_server, sim, 
     assert sim.count(path=AGG) == 2  # the refused call never reached LiteLLM
 
 
+def test_views_filling_every_slot_never_refuse_a_key_creation(sim_server, sim, alice_token):
+    client = _client(sim_server, max_concurrency=2, concurrency_wait=0.1, read_timeout=5)
+    sim.set_latency(1500)
+    try:
+        threads = _in_flight(client, 2, alice_token)
+        generated = client.generate_key(key_alias="alice--made-while-busy", user_id="alice")
+        for thread in threads:
+            thread.join(timeout=5)
+    finally:
+        client.close()
+    assert generated.token_id == sim.find_by_alias("alice--made-while-busy")[0]["token"]
+    assert client.http.bulkhead.rejected == 0 and client.http.write_bulkhead.rejected == 0
+
+
 def test_cached_answers_do_not_wait_for_a_slot(sim_server, sim, alice_token):
     client = _client(sim_server, max_concurrency=1, concurrency_wait=0.05)
     try:

@@ -12,7 +12,7 @@ from client_support import MASTER
 
 from app.config import Config, ConfigError, litellm_settings
 from app.services.litellm import LiteLLMClient, LiteLLMSettings, LiteLLMUnavailable
-from app.services.litellm.bulkhead import Bulkhead, BulkheadFull
+from app.services.litellm.bulkhead import Bulkhead, BulkheadFull, write_lane
 
 
 def test_a_slot_is_refused_after_the_wait_when_all_are_taken():
@@ -178,3 +178,15 @@ def test_maintenance_commands_re_send_after_a_read_timeout(monkeypatch):
     finally:
         client.close()
         silent.close()
+
+
+def test_key_changes_have_a_lane_of_their_own_with_its_own_bound():
+    reads = Bulkhead(16, wait=0.05)
+    writes = write_lane(reads)
+    assert writes.max_concurrent == 4 and write_lane(Bulkhead(2, wait=0)).max_concurrent == 1
+    with writes.slot(), writes.slot(), writes.slot(), writes.slot():
+        with pytest.raises(BulkheadFull, match="key changes"):
+            with writes.slot():
+                pass
+        with reads.slot():  # reads are not held up by writes either
+            assert reads.in_use == 1

@@ -7,6 +7,9 @@ The slot is taken in the HTTP adapter, i.e. only when a request really goes upst
 from the cache never wait for one. A call that finds no free slot within a short wait fails at
 once with :class:`BulkheadFull`, which :mod:`.http` turns into ``LiteLLMUnavailable`` (so the
 page shows stale data or the error panel instead of waiting).
+
+Key changes (creating, revoking, rotating: POSTs) have slots of their own, a quarter as many:
+views filling every read slot must never turn a person's "Create key" into "LiteLLM is busy".
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-__all__ = ["Bulkhead", "BulkheadAdapter", "BulkheadFull", "SingleWaitRetry"]
+__all__ = ["Bulkhead", "BulkheadAdapter", "BulkheadFull", "SingleWaitRetry", "write_lane"]
+
+
+READS = "LiteLLM calls (LITELLM_MAX_CONCURRENCY)"
 
 
 class BulkheadFull(requests.exceptions.RequestException):
@@ -31,13 +37,14 @@ class BulkheadFull(requests.exceptions.RequestException):
 class Bulkhead:
     """``max_concurrent`` slots; :meth:`slot` waits at most ``wait`` seconds for one."""
 
-    def __init__(self, max_concurrent: int, wait: float) -> None:
+    def __init__(self, max_concurrent: int, wait: float, what: str = READS) -> None:
         if int(max_concurrent) < 1:
             raise ValueError("max_concurrent must be at least 1")
         if float(wait) < 0:
             raise ValueError("wait must be >= 0")
         self.max_concurrent = int(max_concurrent)
         self.wait = float(wait)
+        self.what = what
         self.rejected = 0  # calls refused because every slot stayed busy (tests, benchmarks)
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
         self._lock = threading.Lock()
@@ -55,8 +62,8 @@ class Bulkhead:
             with self._lock:
                 self.rejected += 1
             raise BulkheadFull(
-                f"all {self.max_concurrent} slots for LiteLLM calls are in use "
-                f"(LITELLM_MAX_CONCURRENCY) and none came free within {self.wait:g} s"
+                f"all {self.max_concurrent} slots for {self.what} are in use "
+                f"and none came free within {self.wait:g} s"
             )
         with self._lock:
             self._in_use += 1
@@ -68,15 +75,27 @@ class Bulkhead:
             self._slots.release()
 
 
-class BulkheadAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` whose every send (retries included) holds a :class:`Bulkhead` slot."""
+def write_lane(reads: Bulkhead) -> Bulkhead:
+    """The key changes' own bulkhead beside ``reads``: a quarter of its slots, at least one."""
+    return Bulkhead(
+        max(1, reads.max_concurrent // 4),
+        reads.wait,
+        "LiteLLM key changes (a quarter of LITELLM_MAX_CONCURRENCY)",
+    )
 
-    def __init__(self, bulkhead: Bulkhead, **kwargs: Any) -> None:
-        self.bulkhead = bulkhead
+
+class BulkheadAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose every send (retries included) holds a slot: of ``writes`` for
+    anything but GET and HEAD, of ``reads`` otherwise."""
+
+    def __init__(self, reads: Bulkhead, writes: Bulkhead, **kwargs: Any) -> None:
+        self.reads = reads
+        self.writes = writes
         super().__init__(**kwargs)
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any):
-        with self.bulkhead.slot():
+        lane = self.reads if request.method in ("GET", "HEAD") else self.writes
+        with lane.slot():
             response = super().send(request, stream=stream, **kwargs)
             if not stream:
                 # Read the body inside the slot: a LiteLLM that sends headers and then stalls

@@ -28,7 +28,7 @@ from urllib3.util.retry import Retry
 
 from app.services.redact import redact
 
-from .bulkhead import Bulkhead, BulkheadAdapter, BulkheadFull, SingleWaitRetry
+from .bulkhead import Bulkhead, BulkheadAdapter, BulkheadFull, SingleWaitRetry, write_lane
 from .cache import MISSING, ParsedMemo, StoredAnswers
 from .errors import (
     LiteLLMBadResponse,
@@ -85,7 +85,9 @@ class _Call:
     error: LiteLLMError | None = None
 
 
-def _cached_session(settings: LiteLLMSettings, backend: BaseCache | str, bulkhead: Bulkhead):
+def _cached_session(
+    settings: LiteLLMSettings, backend: BaseCache | str, reads: Bulkhead, writes: Bulkhead
+):
     session = CachedSession(
         backend=backend,
         expire_after=DO_NOT_CACHE,
@@ -116,7 +118,7 @@ def _cached_session(settings: LiteLLMSettings, backend: BaseCache | str, bulkhea
         raise_on_status=False,
         respect_retry_after_header=False,
     )
-    adapter = BulkheadAdapter(bulkhead, max_retries=retry)
+    adapter = BulkheadAdapter(reads, writes, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -161,6 +163,7 @@ class LiteLLMHttp:
         "settings",
         "stats",
         "stored",
+        "write_bulkhead",
     )
 
     def __init__(self, settings: LiteLLMSettings, backend: BaseCache | str, logger: Logger) -> None:
@@ -168,8 +171,9 @@ class LiteLLMHttp:
         self.logger = logger
         self.stats = ClientStats()
         self.bulkhead = Bulkhead(settings.max_concurrency, settings.concurrency_wait)
+        self.write_bulkhead = write_lane(self.bulkhead)
         self.parsed_memo = ParsedMemo(settings.parsed_memo_size)
-        self.session = _cached_session(settings, backend, self.bulkhead)
+        self.session = _cached_session(settings, backend, self.bulkhead, self.write_bulkhead)
         self.stored = StoredAnswers(self.session, self.logger)
         self._probe = _probe_session(self.session.headers)
         self._lock = threading.Lock()
