@@ -12,7 +12,7 @@ from client_support import MASTER
 
 from app.config import Config, ConfigError, litellm_settings
 from app.services.litellm import LiteLLMClient, LiteLLMSettings, LiteLLMUnavailable
-from app.services.litellm.bulkhead import Bulkhead, BulkheadFull, write_lane
+from app.services.litellm.bulkhead import WRITE_WAIT_S, Bulkhead, BulkheadFull, write_lane
 
 
 def test_a_slot_is_refused_after_the_wait_when_all_are_taken():
@@ -184,6 +184,8 @@ def test_key_changes_have_a_lane_of_their_own_with_its_own_bound():
     reads = Bulkhead(16, wait=0.05)
     writes = write_lane(reads)
     assert writes.max_concurrent == 4 and write_lane(Bulkhead(2, wait=0)).max_concurrent == 1
+    assert writes.wait == WRITE_WAIT_S  # a person's key change waits a moment, not 50 ms
+    writes.wait = 0.05
     with writes.slot(), writes.slot(), writes.slot(), writes.slot():
         with pytest.raises(BulkheadFull, match="key changes"):
             with writes.slot():

@@ -75,11 +75,19 @@ class Bulkhead:
             self._slots.release()
 
 
+WRITE_WAIT_S = 5.0
+
+
 def write_lane(reads: Bulkhead) -> Bulkhead:
-    """The key changes' own bulkhead beside ``reads``: a quarter of its slots, at least one."""
+    """The key changes' own bulkhead beside ``reads``: a quarter of its slots, at least one.
+
+    A key change waits longer for a slot than a view (at least ``WRITE_WAIT_S``): the person
+    who pressed "Create key" would rather wait a moment than be asked to try again, and key
+    changes are few (rate-limited), so their waiting never holds many threads.
+    """
     return Bulkhead(
         max(1, reads.max_concurrent // 4),
-        reads.wait,
+        max(reads.wait, WRITE_WAIT_S),
         "LiteLLM key changes (a quarter of LITELLM_MAX_CONCURRENCY)",
     )
 
