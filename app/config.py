@@ -79,6 +79,9 @@ class Config:
         # never re-sent after a timeout); key create/revoke POSTs wait longer (their outcome
         # is unknown after a timeout); maintenance commands longer still.
         self.LITELLM_TIMEOUT = _env_float("LITELLM_TIMEOUT", 5)
+        # Once a view's call timed out (LiteLLM hangs), views wait this long instead, so each
+        # page answers within a second with cached data or the error panel (see .hang_guard).
+        self.LITELLM_TIMEOUT_WHILE_HANGING = _env_float("LITELLM_TIMEOUT_WHILE_HANGING", 1)
         self.LITELLM_WRITE_TIMEOUT = _env_float("LITELLM_WRITE_TIMEOUT", 15)
         self.LITELLM_MAINTENANCE_TIMEOUT = _env_float("LITELLM_MAINTENANCE_TIMEOUT", 30)
         self.LITELLM_CONNECT_TIMEOUT = _env_float("LITELLM_CONNECT_TIMEOUT", 3.05)
@@ -201,6 +204,7 @@ class Config:
 def _check_litellm_numbers(config: Config) -> None:
     timeouts = (
         "LITELLM_TIMEOUT",
+        "LITELLM_TIMEOUT_WHILE_HANGING",
         "LITELLM_WRITE_TIMEOUT",
         "LITELLM_MAINTENANCE_TIMEOUT",
         "LITELLM_CONNECT_TIMEOUT",
@@ -245,6 +249,7 @@ def litellm_settings(config: Mapping[str, Any], *, maintenance: bool = False) ->
         read_timeout=config[read_timeout],
         write_timeout=config["LITELLM_WRITE_TIMEOUT"],
         retry_read_timeouts=maintenance,
+        read_timeout_while_hanging=None if maintenance else config["LITELLM_TIMEOUT_WHILE_HANGING"],
         retries=config["LITELLM_RETRIES"],
         backoff_factor=config["LITELLM_RETRY_BACKOFF"],
         max_concurrency=config["LITELLM_MAX_CONCURRENCY"],

@@ -125,6 +125,27 @@ def test_a_hanging_litellm_costs_one_short_read_timeout(sim_server, sim, alice_t
     assert sim.count(path=AGG) == 1
 
 
+def test_after_one_timeout_views_wait_briefly_until_litellm_answers_again(
+    sim_server, sim, alice_token
+):
+    client = _client(sim_server, read_timeout=1.5, read_timeout_while_hanging=0.2)
+    sim.set_latency(4000)
+    try:
+        with pytest.raises(LiteLLMUnavailable, match="did not answer in time"):
+            client.daily_activity(DAY, DAY, api_key=alice_token)  # waits 1.5 s
+        started = time.perf_counter()
+        with pytest.raises(LiteLLMUnavailable, match="did not answer in time"):
+            client.daily_activity(DAY - dt.timedelta(days=1), DAY, api_key=alice_token)
+        brief = time.perf_counter() - started
+        sim.set_latency(0)
+        answered = client.daily_activity(DAY, DAY, api_key=alice_token)  # within 0.2 s
+        after = client.http.hang_guard.suspected
+    finally:
+        client.close()
+    assert brief < 1.0  # 0.2 s, not the 1.5 s the first call waited
+    assert answered.totals.spend == 0.25 and after is False
+
+
 def test_a_hanging_litellm_falls_back_to_stale_data_within_the_budget(sim_server, sim, alice_token):
     client = _client(sim_server, read_timeout=0.4)
     try:

@@ -90,11 +90,20 @@ def test_defaults_are_short_and_leave_half_the_threads_free(monkeypatch):
     assert Config().LITELLM_MAX_CONCURRENCY == 3
 
 
+def test_views_wait_briefly_while_litellm_hangs_but_maintenance_commands_never_do(monkeypatch):
+    config = _config(monkeypatch, LITELLM_TIMEOUT_WHILE_HANGING="0.8")
+    assert litellm_settings(config).read_timeout_while_hanging == 0.8
+    assert litellm_settings(config, maintenance=True).read_timeout_while_hanging is None
+    monkeypatch.delenv("LITELLM_TIMEOUT_WHILE_HANGING")
+    assert Config().LITELLM_TIMEOUT_WHILE_HANGING == 1
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
         ("LITELLM_MAX_CONCURRENCY", "0"),
         ("LITELLM_TIMEOUT", "0"),
+        ("LITELLM_TIMEOUT_WHILE_HANGING", "0"),
         ("LITELLM_CONCURRENCY_WAIT", "-1"),
         ("LITELLM_CONNECT_TIMEOUT", "0"),
         ("LITELLM_MAX_PAGES", "0"),

@@ -152,6 +152,20 @@ def test_a_hanging_litellm_gives_the_panel_within_the_budget(app, client, alice,
     assert elapsed < HANG_BUDGET and sim.count(AGG) == 1
 
 
+def test_while_litellm_hangs_the_next_pages_answer_within_the_short_wait(app, client, alice, sim):
+    _configure(app, LITELLM_TIMEOUT=1.5, LITELLM_TIMEOUT_WHILE_HANGING=0.2)
+    sim.set_latency(5000)
+    assert PANEL in client.get(f"/usage?key={alice.laptop.id}").text  # waited 1.5 s
+    started = time.perf_counter()
+    usage = client.get(f"/usage?key={alice.laptop.id}&preset=7d")
+    keys = client.get("/keys")
+    elapsed = time.perf_counter() - started
+    assert PANEL in usage.text and "LiteLLM is unreachable" in keys.text
+    assert elapsed < 1.4  # two short waits of 0.2 s, not two of 1.5 s
+    sim.set_latency(0)
+    assert SPEND in client.get(f"/usage?key={alice.laptop.id}").text  # back at once
+
+
 def test_a_hanging_litellm_shows_stale_data_within_the_budget(app, client, alice, sim):
     _configure(app, LITELLM_TIMEOUT=HANG_TIMEOUT)
     url = f"/usage?key={alice.laptop.id}"

@@ -40,6 +40,7 @@ from .errors import (
     error_for,
     is_outage,
 )
+from .hang_guard import HangGuard
 from .parsing import ShapeError
 from .settings import LiteLLMSettings
 
@@ -157,6 +158,7 @@ class LiteLLMHttp:
         "_lock",
         "_probe",
         "bulkhead",
+        "hang_guard",
         "logger",
         "parsed_memo",
         "session",
@@ -172,6 +174,7 @@ class LiteLLMHttp:
         self.stats = ClientStats()
         self.bulkhead = Bulkhead(settings.max_concurrency, settings.concurrency_wait)
         self.write_bulkhead = write_lane(self.bulkhead)
+        self.hang_guard = HangGuard()
         self.parsed_memo = ParsedMemo(settings.parsed_memo_size)
         self.session = _cached_session(settings, backend, self.bulkhead, self.write_bulkhead)
         self.stored = StoredAnswers(self.session, self.logger)
@@ -210,7 +213,7 @@ class LiteLLMHttp:
             options["expire_after"] = expire_after
         with self._recorded("GET", path) as call:
             try:
-                response = self._exchange(call, self.session, "GET", url, **options)
+                response = self._guarded_exchange(call, url, options)
                 return self._answer(response, self._read(response, (url, params), path, parse))
             except LiteLLMBadResponse:
                 if self.stored.drop(url, params):
@@ -222,6 +225,25 @@ class LiteLLMHttp:
                     raise
                 call.stale, call.error = True, exc
                 return stale
+
+    def _guarded_exchange(self, call: _Call, url: str, options: dict[str, Any]):
+        """``_exchange`` of a GET, waiting as long as the hang guard allows (see .hang_guard)."""
+        settings, guard = self.settings, self.hang_guard
+        if settings.read_timeout_while_hanging is None:
+            return self._exchange(call, self.session, "GET", url, **options)
+        wait = guard.wait(settings.read_timeout, settings.read_timeout_while_hanging)
+        options["timeout"] = (settings.connect_timeout, wait.read_timeout)
+        try:
+            response = self._exchange(call, self.session, "GET", url, **options)
+        except LiteLLMError as exc:
+            guard.done(
+                wait,
+                answered=call.status is not None,
+                timed_out=isinstance(exc, LiteLLMTimeout),
+            )
+            raise
+        guard.done(wait, answered=not call.from_cache, timed_out=False)
+        return response
 
     def post(self, path: str, payload: Any) -> Answer:
         """POST ``payload`` as JSON (never retried, never cached); the answer's decoded JSON."""

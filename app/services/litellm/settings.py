@@ -52,6 +52,9 @@ class LiteLLMSettings:
     usage_max_calls: int = 250
     usage_deadline: float = 30
     parsed_memo_size: int = 256
+    # After a GET timed out, GETs wait this long instead (one at a time keeps read_timeout);
+    # None: always read_timeout (maintenance commands, clients built by hand).
+    read_timeout_while_hanging: float | None = None
 
     def __post_init__(self) -> None:
         # The one normalisation: paths are appended to the URL as they are.
