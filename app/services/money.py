@@ -18,7 +18,8 @@ _MAX_DECIMALS = 8
 def money_decimals(value: float) -> int:
     """Decimals to print ``value`` with: 2 from a cent up, more below a cent (at most 8)."""
     size = abs(value)
-    if size == 0 or round(size, 2) >= 0.01:
+    # Not round(size, 2): $0.005 printed as "$0.01" would double it (an average per request).
+    if size == 0 or size >= 0.00995:
         return 2
     return min(_MAX_DECIMALS, 1 - math.floor(math.log10(size)))
 
