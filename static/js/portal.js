@@ -159,7 +159,7 @@
   }
   function lift(event) {
     var slot = event.target.closest && event.target.closest(".chart .slot");
-    if (!slot || (lifted && lifted.home === slot)) return;
+    if (!slot || (lifted && lifted.home === slot) || slot.classList.contains("tip-dismissed")) return;
     lower();
     var tip = slot.querySelector(".tip");
     if (!tip) return;
@@ -193,9 +193,33 @@
     var target = event.detail && event.detail.target;
     if (target && target.querySelectorAll) rove(target);
   });
+  // A shown tooltip can be dismissed without moving: Escape hides it until the bar loses focus
+  // (or the pointer leaves it), and a tap outside the chart's bars (a phone has no "mouse out")
+  // takes the focus off the bar, which hides it.
+  function dismiss(slot) {
+    slot.classList.add("tip-dismissed");
+    if (lifted && lifted.home === slot) lower();
+  }
+  function undismiss(event) {
+    var slot = event.target.closest && event.target.closest(".chart .slot");
+    if (slot && !slot.contains(event.relatedTarget)) slot.classList.remove("tip-dismissed");
+  }
+  document.addEventListener("focusout", undismiss);
+  document.addEventListener("mouseout", undismiss);
+  document.addEventListener("pointerdown", function (event) {
+    var focused = document.activeElement;
+    if (!focused || !focused.closest || !focused.closest(".chart .slot")) return;
+    if (!(event.target.closest && event.target.closest(".chart .slot"))) focused.blur();
+  });
+
   var STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
   document.addEventListener("keydown", function (event) {
     var slot = event.target.closest && event.target.closest(".chart .slot");
+    if (event.key === "Escape") {
+      var shown = slot || document.querySelector(".chart .slot:hover");
+      if (shown) dismiss(shown);
+      return;
+    }
     if (!slot) return;
     var slots = Array.prototype.slice.call(slot.ownerSVGElement.querySelectorAll(".slot"));
     var index = slots.indexOf(slot), next = null;

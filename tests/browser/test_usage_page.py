@@ -257,6 +257,31 @@ def test_tooltips_show_on_hover_and_on_keyboard_focus(page, sim, portal, viewpor
     expect(page.locator("#usage-daily tbody tr")).to_have_count(14)
 
 
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_a_tooltip_is_dismissed_with_escape_or_a_tap_elsewhere(page, sim, portal, viewport):
+    seed_demo(portal, sim)
+    sign_in(page, DEMO_EMAIL)
+    page.set_viewport_size(viewport)
+    page.goto(f"/usage?key=all&{DEMO_RANGE}&metric=requests")
+    slots = _visible_chart(page).locator(".slot")
+    tips = page.locator("#usage-chart .tip:visible")
+    slots.nth(3).click()  # a tap on a phone: the bar takes the focus and shows its numbers
+    expect(tips).to_have_count(1)
+    page.locator("h1").click()  # a tap outside the chart
+    expect(tips).to_have_count(0)
+    expect(slots.nth(3)).not_to_be_focused()
+
+    slots.nth(0).focus()
+    expect(tips).to_contain_text("2025-03-03 (UTC)")
+    page.keyboard.press("Escape")  # hidden without moving the focus
+    expect(tips).to_have_count(0)
+    expect(slots.nth(0)).to_be_focused()
+    page.keyboard.press("ArrowRight")  # the next bar shows its numbers again
+    expect(tips).to_contain_text("2025-03-04 (UTC)")
+    page.keyboard.press("ArrowLeft")
+    expect(tips).to_contain_text("2025-03-03 (UTC)")
+
+
 def test_no_console_errors_on_any_page_or_swap(page, sim, portal):
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
