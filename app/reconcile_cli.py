@@ -27,6 +27,7 @@ _LABELS = {
     Outcome.REVOKED_BUT_LIVE: "revoked but live",
     Outcome.OWNER_MISMATCH: "owner mismatch",
     Outcome.TOKEN_MISMATCH: "token mismatch",
+    Outcome.REGENERATED: "regenerated in LiteLLM, new token adopted",
 }
 
 

@@ -30,6 +30,7 @@ from app.extensions import db
 from app.models import ApiKey, ApiKeyToken, AuditEvent, User, utcnow
 from app.services.backfill import build_backfill_client as build_reconcile_client
 from app.services.create_timeout import TIMEOUT_ACTION
+from app.services.external_tokens import adopt_token
 from app.services.litellm import KeyRecord, LiteLLMClient, LiteLLMError
 from app.services.reconcile_orphans import Orphans, aware
 from app.services.reconcile_results import DRIFT_LEFT, KeyResult, Outcome, ReconcileReport
@@ -222,6 +223,7 @@ class _Decider:
         self.delete_orphans = delete_orphans
         self.pending: list[tuple[KeyResult, sa.Update]] = []
         self.checked: list[dict] = []  # in-sync keys: LiteLLM's copy refreshed by primary key
+        self.regenerated: list[tuple[_Key, KeyRecord]] = []
 
     def run(self) -> None:
         live = [k for k in self.scope.keys if not k.revoked or k.token is not None]
@@ -233,6 +235,7 @@ class _Decider:
         # Keys the portal made while this run swept are in the database by now.
         known = known_tokens()
         db.session.rollback()
+        self._adopt_regenerated(known)
         orphans = Orphans(
             self.client,
             self.scope.owners,
@@ -266,6 +269,9 @@ class _Decider:
             others = self.sweep.by_alias.get(key.alias, [])
             if others:
                 mine = [r for r in others if r.user_id == key.owner]
+                if len(mine) == 1 and key.token is not None:
+                    self.regenerated.append((key, mine[0]))  # decided once the writes are in
+                    return True
                 outcome = Outcome.TOKEN_MISMATCH if mine else Outcome.OWNER_MISMATCH
                 owners = ", ".join(sorted({str(r.user_id) for r in others}))
                 self._add(key, outcome, detail=f"LiteLLM has the alias for {owners}")
@@ -347,6 +353,39 @@ class _Decider:
             self.pending.append((result, write))
         else:
             self.report.results.append(result)
+
+    def _adopt_regenerated(self, known: dict[str, int]) -> None:
+        """Keys whose alias holds one key of the same owner under a token no portal key has:
+        regenerated outside the portal, so that token becomes the key's current one (like
+        ``/keys`` and ``backfill-tokens --verify`` do). A token of another portal key, or a
+        rotation under way, leaves it a token mismatch."""
+        for key, record in self.regenerated:
+            result = KeyResult(
+                Outcome.REGENERATED, key.alias, key.owner, record.token, key.key_id,
+                f"was {key.token[:8]}…", repair=True,
+            )  # fmt: skip
+            if record.token in known:
+                holder = known[record.token]
+                detail = "LiteLLM has the alias with another token id" + (
+                    f" (portal key #{holder})" if holder != key.key_id else ""
+                )
+                self.report.results.append(
+                    replace(result, outcome=Outcome.TOKEN_MISMATCH, detail=detail, repair=False)
+                )
+                continue
+            if self.dry_run:
+                self.report.results.append(result)
+                continue
+            row = db.session.get(ApiKey, key.key_id)
+            adopted = row is not None and row.revoked_at is None and adopt_token(row, record.token)
+            db.session.rollback()
+            if adopted:
+                self.report.results.append(replace(result, written=True))
+            else:
+                self.report.results.append(
+                    replace(result, outcome=Outcome.TOKEN_MISMATCH, repair=False,
+                            detail="LiteLLM has the alias with another token id")
+                )  # fmt: skip
 
     def _write(self) -> None:
         """Guarded updates and the in-sync keys' refreshed copy, committed in batches."""

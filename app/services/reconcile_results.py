@@ -25,6 +25,9 @@ class Outcome(StrEnum):
     REVOKED_BUT_LIVE = "revoked_but_live"  # revoked in the portal, still working in LiteLLM
     OWNER_MISMATCH = "owner_mismatch"  # LiteLLM has the alias under another user_id
     TOKEN_MISMATCH = "token_mismatch"  # LiteLLM has the alias with another token id
+    # The alias holds one key of the same owner with a token no portal key has: regenerated
+    # outside the portal; that token is now the key's current one (lineage, audit).
+    REGENERATED = "regenerated"
 
 
 # Outcomes that leave the two systems apart after the run (exit status 1).

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from app import audit
 from app.extensions import db
-from app.models import ApiKey, User
+from app.models import ApiKey, ApiKeyToken, AuditEvent, User
 from app.services.create_timeout import TIMEOUT_ACTION
 from app.services.keys import PORTAL_TAG, alias_for
 
@@ -201,6 +203,48 @@ def test_revoked_but_live_and_owner_mismatch_are_drift_left(reconcile, make_user
     assert status == 1
     result = {r["key_id"]: r["outcome"] for r in report["results"]}
     assert result == {revoked.id: "revoked_but_live", moved.id: "owner_mismatch"}
+
+
+def test_a_key_regenerated_in_litellm_gets_its_new_token_adopted(
+    reconcile, app, make_user, make_key, sim, row
+):
+    alice = make_user("alice@example.com")
+    key = make_key(alice, "laptop")
+    new_token = sim.regenerate_key(key.token)["token"]  # an admin, in LiteLLM's own UI
+    status, report = reconcile("--dry-run")
+    assert status == 1 and report["results"][0]["outcome"] == "regenerated"
+    assert row(key.id).litellm_token_id == key.token  # a dry run changes nothing
+
+    status, report = reconcile()
+    (result,) = report["results"]
+    assert status == 0 and result["outcome"] == "regenerated" and result["written"] is True
+    assert result["token_id"] == new_token and row(key.id).litellm_token_id == new_token
+    with app.app_context():
+        tokens = db.session.execute(
+            sa.select(ApiKeyToken.token_id, ApiKeyToken.source).where(
+                ApiKeyToken.api_key_id == key.id
+            )
+        ).all()
+        actions = list(db.session.scalars(sa.select(AuditEvent.action)))
+    assert sorted(tokens) == sorted([(key.token, "backfill"), (new_token, "external")])
+    assert "key.token.external" in actions
+    status, again = reconcile()
+    assert status == 0 and again["results"][0]["outcome"] == "in_sync"
+
+
+def test_a_token_of_another_portal_key_under_the_alias_is_never_adopted(
+    reconcile, make_user, make_key, sim, row
+):
+    alice = make_user("alice@example.com")
+    laptop = make_key(alice, "laptop")
+    other = make_key(alice, "other")
+    with sim.lock:  # LiteLLM lists the other key's row under laptop's alias
+        sim.archive_key(laptop.token)
+        sim.keys[other.token]["key_alias"] = laptop.alias
+    status, report = reconcile()
+    result = {r["key_id"]: r for r in report["results"]}
+    assert status == 1 and result[laptop.id]["outcome"] == "token_mismatch"
+    assert row(laptop.id).litellm_token_id == laptop.token
 
 
 def test_dry_run_changes_nothing_and_exits_1(reconcile, make_user, make_key, sim, row):
