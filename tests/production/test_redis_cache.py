@@ -85,11 +85,14 @@ def test_key_creation_on_one_instance_invalidates_the_shared_key_list(
     sim, redis_url, make_instance
 ):
     _seed(sim)
+    _seed(sim, "bob@example.com")
     first, second = make_instance(redis_url), make_instance(redis_url)
     assert len(second.list_keys("alice@example.com")) == 1
+    assert len(second.list_keys("bob@example.com")) == 1
     first.generate_key(key_alias="alice@example.com--desk", user_id="alice@example.com")
     assert len(second.list_keys("alice@example.com")) == 2
-    assert sim.count("/key/list") == 2
+    assert len(second.list_keys("bob@example.com")) == 1
+    assert sim.count("/key/list") == 3  # Alice's list twice; Bob's stayed in the shared cache
 
 
 def test_two_deployments_on_separate_databases_do_not_collide(

@@ -17,14 +17,21 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
-from requests_cache import BaseCache, CachedSession, RedisCache
+from requests_cache import BaseCache, CachedSession, RedisCache, create_key
 
 from .sqlite_cache import SerializedSQLiteCache
 
-__all__ = ["MISSING", "ParsedMemo", "StoredAnswers", "build_cache_backend", "cache_namespace"]
+__all__ = [
+    "MISSING",
+    "ParsedMemo",
+    "StoredAnswers",
+    "build_cache_backend",
+    "cache_namespace",
+    "labelled_key",
+]
 
 MISSING: Any = object()  # what :meth:`ParsedMemo.get` returns for an unknown key
 
@@ -72,6 +79,26 @@ def build_cache_backend(
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     # WAL + busy timeout: several gunicorn workers share the file.
     return SerializedSQLiteCache(path, wal=True, busy_timeout=5000)
+
+
+def _subject_tag(subject: str | None) -> str:
+    """A digest of the user or key an answer concerns ("all" for none): safe in any cache key
+    (requests-cache's SQLite backend puts keys into its SQL text as they are)."""
+    return hashlib.sha256(subject.encode()).hexdigest()[:16] if subject else "all"
+
+
+def _path_tag(path: str) -> str:
+    return path.strip("/").replace("/", ".")
+
+
+def labelled_key(request: Any, **kwargs: Any) -> str:
+    """requests-cache's own key, prefixed with the path and the user (``user_id``) or key
+    (``key``) the answer concerns: ``key.list~<user digest>~<key>``. Invalidation after a key
+    change then picks the entries to drop by reading keys only, never the cached answers."""
+    parts = urlsplit(request.url)
+    query = parse_qs(parts.query)
+    subject = (query.get("user_id") or query.get("key") or [None])[0]
+    return f"{_path_tag(parts.path)}~{_subject_tag(subject)}~{create_key(request, **kwargs)}"
 
 
 class ParsedMemo:
@@ -190,16 +217,22 @@ class StoredAnswers:
             return False
         return True
 
-    def invalidate(self, *paths: str) -> None:
-        """Drop cached responses for these paths (after a key was created or deleted)."""
+    def invalidate(self, *paths: str, subject: str | None = None) -> None:
+        """Drop cached answers for these paths (after a key was created or deleted): those
+        concerning ``subject`` (a ``user_id`` or key) and those concerning no one in particular
+        (a sweep of all keys, an alias lookup); every one of the paths when ``subject`` is None.
+        Only keys are read (see :func:`labelled_key`); keys of another format go too."""
+        prefixes = tuple(f"{_path_tag(path)}~" for path in paths)
+        tags = None if subject is None else {_subject_tag(subject), _subject_tag(None)}
         try:
             cache = self.session.cache
-            responses = cache.responses
-            doomed = [
-                key
-                for key in list(responses.keys())
-                if urlsplit(getattr(responses.get(key), "url", "") or "").path.endswith(paths)
-            ]
+            doomed = []
+            for key in list(cache.responses.keys()):
+                path_tag, tag, rest = (key.split("~", 2) + ["", ""])[:3]
+                if not rest:
+                    doomed.append(key)  # written before keys were labelled
+                elif f"{path_tag}~" in prefixes and (tags is None or tag in tags):
+                    doomed.append(key)
             if doomed:
                 cache.delete(*doomed)
         except Exception:

@@ -217,7 +217,7 @@ class LiteLLMClient:
         if budget_duration is not None:
             payload["budget_duration"] = budget_duration
         answer = self.http.post("/key/generate", payload)
-        self.http.invalidate("/key/list")
+        self.http.invalidate("/key/list", subject=user_id)  # other users' lists are unchanged
         try:
             return parse_generated_key(answer.body)
         except ShapeError as exc:
@@ -238,7 +238,8 @@ class LiteLLMClient:
             deleted = False
         else:
             deleted = True
-        self.http.invalidate("/key/list", "/key/info")
+        self.http.invalidate("/key/list")  # the owner is not known here: every list
+        self.http.invalidate("/key/info", subject=token)
         return deleted
 
     def update_key(self, token: str, **fields: Any) -> KeyRecord:
@@ -248,7 +249,8 @@ class LiteLLMClient:
         updated key; a missing key raises ``LiteLLMNotFound``, a taken alias ``LiteLLMRejected``.
         """
         answer = self.http.post("/key/update", {"key": token, **fields})
-        self.http.invalidate("/key/list", "/key/info")
+        self.http.invalidate("/key/list")
+        self.http.invalidate("/key/info", subject=token)
         try:
             return parse_key_record(answer.body)
         except ShapeError as exc:

@@ -29,7 +29,7 @@ from urllib3.util.retry import Retry
 from app.services.redact import redact
 
 from .bulkhead import Bulkhead, BulkheadAdapter, BulkheadFull, SingleWaitRetry, write_lane
-from .cache import MISSING, ParsedMemo, StoredAnswers
+from .cache import MISSING, ParsedMemo, StoredAnswers, labelled_key
 from .errors import (
     LiteLLMBadResponse,
     LiteLLMError,
@@ -101,6 +101,7 @@ def _cached_session(
         ignored_parameters=["Authorization"],
         # The stale fallback is ours (LiteLLMHttp.get), so only outages (not 4xx) use it.
         stale_if_error=False,
+        key_fn=labelled_key,
     )
     session.headers["Authorization"] = f"Bearer {settings.master_key}"
     session.headers["Accept"] = "application/json"
@@ -272,9 +273,10 @@ class LiteLLMHttp:
         LiteLLM failed, like the stale fallback here."""
         self._count("cache_hits", "stale_served")
 
-    def invalidate(self, *paths: str) -> None:
-        """Drop cached answers for these paths (after a key was created or deleted)."""
-        self.stored.invalidate(*paths)
+    def invalidate(self, *paths: str, subject: str | None = None) -> None:
+        """Drop cached answers for these paths (after a key was created or deleted), only
+        those of ``subject`` (a user id or key) and of no one in particular when given."""
+        self.stored.invalidate(*paths, subject=subject)
 
     # ------------------------------------------------------------------ one call, step by step
 
