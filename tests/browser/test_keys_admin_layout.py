@@ -162,6 +162,44 @@ def test_revoke_dialog_with_the_keyboard(page, portal, sim):
     assert_accessible(page, "after revoking in the dialog")
 
 
+def test_an_admin_revokes_someones_key_in_the_dialog(page, portal, sim):
+    from app.extensions import db
+    from app.models import User
+
+    for n, label in enumerate(("laptop", "desk")):
+        seed_key(portal, sim, "lee@example.com", label, secret=f"sk-admin-dialog-{n}-" + "0" * 16,
+                 created=dt.date(2026, 11, 2))  # fmt: skip
+    with portal.app.app_context():
+        owner = db.session.scalar(db.select(User.id).where(User.email == "lee@example.com"))
+    sign_in(page, ADMIN)
+    page.goto(f"/admin/users/{owner}/keys")
+    rows = page.locator("#admin-user-keys tbody tr")
+    opener = rows.filter(has_text="laptop").get_by_role("link", name="Revoke")
+    opener.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog#revoke-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("lee@example.com")  # whose key it is, before confirming
+    confirm = dialog.get_by_role("button", name="Yes, revoke")
+    expect(confirm).to_be_focused()
+    assert_accessible(page, "admin revoke dialog open")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+
+    page.evaluate("window.sameDocument = true")
+    page.keyboard.press("Enter")
+    expect(confirm).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(rows.filter(has_text="laptop")).to_contain_text("revoked")
+    expect(rows.filter(has_text="desk")).to_contain_text("active")
+    expect(page.locator("main")).to_contain_text("Key “laptop” of lee@example.com revoked.")
+    assert page.evaluate("window.sameDocument") is True  # htmx did it: no page load
+    live = [k["key_alias"] for k in sim.keys.values() if k["user_id"] == "lee@example.com"]
+    assert len(live) == 1 and live[0].endswith("desk")  # deleted in LiteLLM, the other kept
+
+
 def test_revoke_without_javascript_uses_the_confirmation_page(browser, portal, sim):
     seed_key(portal, sim, "noscript@example.com", "laptop", secret="sk-noscript-" + "0" * 20,
              created=dt.date(2026, 11, 2))  # fmt: skip
