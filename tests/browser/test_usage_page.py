@@ -220,13 +220,18 @@ def _tick_value(label: str) -> float:
     return float(number.rstrip("kM")) * scale
 
 
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
-def test_tooltips_show_on_hover_and_on_keyboard_focus(page, sim, portal, viewport):
+def _requests_chart_bars(page, sim, portal, viewport):
+    """The bars of the demo user's requests chart (14 days), seen at ``viewport``."""
     seed_demo(portal, sim)
     sign_in(page, DEMO_EMAIL)
     page.set_viewport_size(viewport)
     page.goto(f"/usage?key=all&{DEMO_RANGE}&metric=requests")
-    slots = _visible_chart(page).locator(".slot")
+    return _visible_chart(page).locator(".slot")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_tooltips_show_on_hover_and_on_keyboard_focus(page, sim, portal, viewport):
+    slots = _requests_chart_bars(page, sim, portal, viewport)
     expect(slots).to_have_count(14)
     tips = page.locator("#usage-chart .tip:visible")
     expect(tips).to_have_count(0)
@@ -259,11 +264,7 @@ def test_tooltips_show_on_hover_and_on_keyboard_focus(page, sim, portal, viewpor
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
 def test_a_tooltip_is_dismissed_with_escape_or_a_tap_elsewhere(page, sim, portal, viewport):
-    seed_demo(portal, sim)
-    sign_in(page, DEMO_EMAIL)
-    page.set_viewport_size(viewport)
-    page.goto(f"/usage?key=all&{DEMO_RANGE}&metric=requests")
-    slots = _visible_chart(page).locator(".slot")
+    slots = _requests_chart_bars(page, sim, portal, viewport)
     tips = page.locator("#usage-chart .tip:visible")
     slots.nth(3).click()  # a tap on a phone: the bar takes the focus and shows its numbers
     expect(tips).to_have_count(1)
