@@ -201,8 +201,13 @@ def _rotate_in_litellm(
         generated = client.generate_key(
             key_alias=alias,
             user_id=owner_user_id,
+            # Everything that limits the key carries over (an admin may have set rate limits in
+            # LiteLLM); the budget window starts afresh, with the spend carried below.
             models=old.models,
             max_budget=old.max_budget,
+            budget_duration=old.budget_duration,
+            rpm_limit=old.rpm_limit,
+            tpm_limit=old.tpm_limit,
             duration=_remaining_lifetime(old, key),
             metadata={
                 "created_by": PORTAL_TAG,

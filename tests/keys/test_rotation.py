@@ -103,6 +103,25 @@ def test_rotate_shows_a_new_secret_once_and_keeps_the_old_one_for_the_grace(
     assert secret_in(client.get("/keys")) is None
 
 
+def test_the_budget_period_and_rate_limits_carry_over_to_the_new_secret(
+    client, alice, create_form, secret_in, rows, rotate, sim
+):
+    response = client.post(
+        "/keys", data=create_form(name="laptop", max_budget="10", budget_period="monthly")
+    )
+    assert response.status_code == 201
+    key = rows()[-1]
+    with sim.lock:  # an admin set rate limits on the key in LiteLLM
+        sim.keys[key.litellm_token_id].update(rpm_limit=60, tpm_limit=100_000)
+
+    secret = secret_in(rotate(key.id, "none"))
+
+    new = sim.keys[hashlib.sha256(secret.encode()).hexdigest()]
+    assert (new["max_budget"], new["budget_duration"]) == (10, "1mo")
+    assert (new["rpm_limit"], new["tpm_limit"]) == (60, 100_000)
+    assert new["budget_reset_at"] is not None
+
+
 def test_grace_none_deletes_the_old_secret_at_once(app, client, alice, make_key, rotate, sim):
     key = make_key(alice, "laptop")
     response = rotate(key.id, "none", headers=HX)

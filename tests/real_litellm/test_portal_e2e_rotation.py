@@ -27,9 +27,14 @@ def _rotate(user, key_id: int, grace: str):
 def test_rotation_on_the_open_source_proxy_keeps_the_old_secret_for_its_grace(real_proxy, portal):
     email = unique_email("rot")
     user = portal.user(email)
-    old_secret = secret_in(user.create_key("laptop", max_budget="25", models="mock-gpt"))
+    old_secret = secret_in(
+        user.create_key("laptop", max_budget="25", models="mock-gpt", budget_period="monthly")
+    )
     key_id = user.key_id("laptop")
     assert real_proxy.chat(old_secret).status_code == 200
+    limits = {"rpm_limit": 600, "tpm_limit": 1_000_000}  # set by an admin in LiteLLM
+    changed = real_proxy.admin("POST", "/key/update", json={"key": token_of(old_secret), **limits})
+    assert changed.status_code == 200, changed.text
     # This proxy cannot regenerate in place: rotation has to work without it.
     refused = real_proxy.admin("POST", "/key/regenerate", json={"key": token_of(old_secret)})
     assert refused.status_code == 500 and "Enterprise" in refused.text
@@ -44,7 +49,8 @@ def test_rotation_on_the_open_source_proxy_keeps_the_old_secret_for_its_grace(re
     alias = f"{alias_prefixes(email)[0]}laptop"  # the portal's alias for this owner and label
     assert info["key_alias"] == alias
     assert info["user_id"] == email and info["max_budget"] == 25.0
-    assert info["models"] == ["mock-gpt"]
+    assert info["models"] == ["mock-gpt"] and info["budget_duration"] == "1mo"
+    assert {name: info[name] for name in limits} == limits  # rotation keeps what limits the key
     assert re.fullmatch(rf"{re.escape(alias)}@retired-[0-9a-f]{{12}}",
                         real_proxy.key_info(old_secret)["key_alias"])  # fmt: skip
     # Both work during the grace period.

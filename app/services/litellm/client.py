@@ -196,6 +196,8 @@ class LiteLLMClient:
         max_budget: float | None = None,
         duration: str | None = None,
         budget_duration: str | None = None,
+        rpm_limit: int | None = None,
+        tpm_limit: int | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> GeneratedKey:
         """Create a key with ``POST /key/generate`` (never retried, never cached).
@@ -216,6 +218,10 @@ class LiteLLMClient:
             payload["duration"] = duration
         if budget_duration is not None:
             payload["budget_duration"] = budget_duration
+        if rpm_limit is not None:
+            payload["rpm_limit"] = rpm_limit
+        if tpm_limit is not None:
+            payload["tpm_limit"] = tpm_limit
         answer = self.http.post("/key/generate", payload)
         self.http.invalidate("/key/list", subject=user_id)  # other users' lists are unchanged
         try:
