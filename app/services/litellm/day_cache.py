@@ -12,8 +12,11 @@ end plus ``usage_settle_seconds`` (the batch writer's delay with a margin) had p
 ``usage_today_ttl``. Entries outlive their freshness by ``usage_ttl`` so an outage can still show
 them, marked stale.
 
-Entries are compact JSON (metrics as lists in ``METRIC_NAMES`` order); small ones are memoised
-decoded, keyed by their exact bytes, so a warm view neither decodes nor rebuilds them.
+Entries are compact JSON (metrics as lists in ``METRIC_NAMES`` order), their fetch and
+freshness stamps first, so a read learns which answer it holds without decoding the rest. Small
+entries are memoised decoded, keyed by their exact bytes, so a warm view neither decodes nor
+rebuilds them; a big one (an organisation's day) is decoded only when a report needs its
+figures, which a report memoised for the same held days (``app.services.usage``) does not.
 """
 
 from __future__ import annotations
@@ -22,19 +25,22 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from .cache import MISSING, ParsedMemo
 from .day_store import DayStore
 from .settings import LiteLLMSettings
-from .usage_results import METRIC_NAMES, BreakdownEntry, DayActivity, KeyUsageEntry, Metrics
+from .usage_results import BreakdownEntry, DayActivity, KeyUsageEntry, Metrics
 
 __all__ = ["HeldDay", "UsageDayCache", "filters_digest"]
 
 _MEMO_MAX_BYTES = 64 * 1024  # bigger entries (an organisation's day) are decoded each time
 _MEMO_ENTRIES = 4096
+# How write() lays an entry out (json.dumps with compact separators gives the same bytes), so
+# its stamps can be read from the head of a big entry without decoding the whole of it.
+_HEAD = re.compile(rb'\{"date":"(\d{4}-\d\d-\d\d)","f":([-+.\deE]+),"u":([-+.\deE]+),"d":')
 
 
 def filters_digest(filters: Mapping[str, str]) -> str:
@@ -43,14 +49,55 @@ def filters_digest(filters: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-@dataclass(frozen=True)
 class HeldDay:
-    """One day as the cache holds it. ``activity`` None: LiteLLM had no usage that day."""
+    """One day as the cache holds it. ``activity`` None: LiteLLM had no usage that day.
 
-    date: dt.date
-    activity: DayActivity | None
-    fetched_at: dt.datetime
-    fresh_until: dt.datetime
+    ``settled``: fetched after the day had settled, so its figures no longer change. A day read
+    from a big entry is decoded on first use of ``activity``; ``entry`` is then the entry's
+    bytes and where its encoded figures start, so ending its freshness rewrites them as they are.
+    """
+
+    __slots__ = ("_activity", "_decode", "date", "entry", "fetched_at", "fresh_until", "settled")
+
+    def __init__(
+        self,
+        date: dt.date,
+        activity: DayActivity | None,
+        fetched_at: dt.datetime,
+        fresh_until: dt.datetime,
+        *,
+        settled: bool = False,
+        entry: tuple[bytes, int] | None = None,
+        decode: Callable[[], DayActivity | None] | None = None,
+    ) -> None:
+        self.date = date
+        self._activity = activity
+        self.fetched_at = fetched_at
+        self.fresh_until = fresh_until
+        self.settled = settled
+        self.entry = entry
+        self._decode = decode
+
+    @property
+    def activity(self) -> DayActivity | None:
+        decode = self._decode
+        if decode is None:
+            return self._activity
+        activity = decode()  # two threads may both decode: the same answer either way
+        self._activity, self._decode = activity, None
+        return activity
+
+    def encoded(self) -> bytes:
+        """The figures as the cache stores them."""
+        if self.entry is not None:
+            value, start = self.entry
+            return value[start:-1]
+        return _encode_day(self.activity)
+
+    @property
+    def stamp(self) -> tuple[dt.date, float]:
+        """What names this exact answer: its day and when it was fetched."""
+        return (self.date, self.fetched_at.timestamp())
 
     def fresh(self, now: dt.datetime) -> bool:
         """Whether this answer may still be shown as current."""
@@ -72,13 +119,21 @@ class UsageDayCache:
     def _key(self, digest: str, day: dt.date) -> str:
         return f"{self.namespace}:usage-day:{digest}:{day.isoformat()}"
 
+    def settled(self, day: dt.date, fetched_at: dt.datetime) -> bool:
+        """Whether ``day`` had settled (LiteLLM's batch writer done with it) at ``fetched_at``."""
+        day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+        return fetched_at >= day_end + dt.timedelta(seconds=self.settings.usage_settle_seconds)
+
     def fresh_for(self, day: dt.date, fetched_at: dt.datetime) -> dt.timedelta:
         """How long an answer for ``day`` fetched at ``fetched_at`` stays fresh."""
-        day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-        settled_at = day_end + dt.timedelta(seconds=self.settings.usage_settle_seconds)
-        if fetched_at >= settled_at:
+        if self.settled(day, fetched_at):
             return dt.timedelta(seconds=self.settings.usage_ttl)
         return dt.timedelta(seconds=self.settings.usage_today_ttl)
+
+    def held(self, day: dt.date, activity: DayActivity | None, fetched_at: dt.datetime) -> HeldDay:
+        """A day just fetched, as :meth:`read` will hand it back."""
+        until = fetched_at + self.fresh_for(day, fetched_at)
+        return HeldDay(day, activity, fetched_at, until, settled=self.settled(day, fetched_at))
 
     def read(self, filters: Mapping[str, str], days: list[dt.date]) -> dict[dt.date, HeldDay]:
         """Every held day of ``days`` (fresh or not); a failing store holds nothing."""
@@ -106,18 +161,29 @@ class UsageDayCache:
     ) -> None:
         """Keep one fetch's answer for each of ``days`` (None: no usage that day), fresh for
         :meth:`fresh_for` unless ``fresh_until`` says otherwise."""
+        data = {day: _encode_day(activity) for day, activity in days.items()}
+        self._put(filters, data, fetched_at, fresh_until)
+
+    def _put(
+        self,
+        filters: Mapping[str, str],
+        data: Mapping[dt.date, bytes],
+        fetched_at: dt.datetime,
+        fresh_until: dt.datetime | None,
+    ) -> None:
         digest = filters_digest(filters)
         by_life: dict[dt.timedelta, dict[str, bytes]] = {}
-        for day, activity in days.items():
+        f = json.dumps(fetched_at.timestamp()).encode()
+        for day, encoded in data.items():
             life = self.fresh_for(day, fetched_at)
-            until = fresh_until or fetched_at + life
-            entry = {
-                "date": day.isoformat(),
-                "f": fetched_at.timestamp(),
-                "u": until.timestamp(),
-                "d": None if activity is None else _encode_day(activity),
-            }
-            blob = json.dumps(entry, separators=(",", ":")).encode()
+            until = json.dumps((fresh_until or fetched_at + life).timestamp()).encode()
+            # The same bytes as json.dumps({"date", "f", "u", "d"}) with compact separators.
+            blob = b'{"date":"%s","f":%s,"u":%s,"d":%s}' % (
+                day.isoformat().encode(),
+                f,
+                until,
+                encoded,
+            )
             by_life.setdefault(life, {})[self._key(digest, day)] = blob
         try:
             for life, items in by_life.items():
@@ -147,10 +213,14 @@ class UsageDayCache:
         """End the freshness of these held days now, keeping them for a stale fallback."""
         by_day = {h.date: h for h in held}
         for fetched_at in {h.fetched_at for h in by_day.values()}:
-            days = {d: h.activity for d, h in by_day.items() if h.fetched_at == fetched_at}
-            self.write(filters, days, fetched_at, fresh_until=now)
+            data = {d: h.encoded() for d, h in by_day.items() if h.fetched_at == fetched_at}
+            self._put(filters, data, fetched_at, now)
 
     def _decode(self, key: str, value: bytes) -> HeldDay | None:
+        if len(value) > _MEMO_MAX_BYTES:
+            head = _HEAD.match(value)
+            if head is not None and value.endswith(b"}"):
+                return self._lazy(head, value)
         memo_key = None
         if len(value) <= _MEMO_MAX_BYTES:
             memo_key = (key, hashlib.blake2b(value, digest_size=16).digest())
@@ -159,11 +229,14 @@ class UsageDayCache:
                 return held
         try:
             entry = json.loads(value)
+            date = dt.date.fromisoformat(entry["date"])
+            fetched_at = dt.datetime.fromtimestamp(entry["f"], dt.UTC)
             held = HeldDay(
-                date=dt.date.fromisoformat(entry["date"]),
+                date=date,
                 activity=None if entry["d"] is None else _decode_day(entry["date"], entry["d"]),
-                fetched_at=dt.datetime.fromtimestamp(entry["f"], dt.UTC),
+                fetched_at=fetched_at,
                 fresh_until=dt.datetime.fromtimestamp(entry["u"], dt.UTC),
+                settled=self.settled(date, fetched_at),
             )
         except (ValueError, KeyError, TypeError, IndexError):
             self.logger.warning("usage day cache entry unreadable; fetching the day again")
@@ -172,12 +245,37 @@ class UsageDayCache:
             self.memo.put(memo_key, held)
         return held
 
+    def _lazy(self, head: re.Match, value: bytes) -> HeldDay | None:
+        """A big entry: its stamps now, its figures when first used."""
+        try:
+            date = dt.date.fromisoformat(head[1].decode())
+            fetched_at = dt.datetime.fromtimestamp(float(head[2]), dt.UTC)
+            fresh_until = dt.datetime.fromtimestamp(float(head[3]), dt.UTC)
+        except (ValueError, OverflowError):
+            self.logger.warning("usage day cache entry unreadable; fetching the day again")
+            return None
+        start = head.end()
+
+        def decode() -> DayActivity | None:
+            raw = json.loads(value[start:-1])
+            return None if raw is None else _decode_day(date.isoformat(), raw)
+
+        return HeldDay(
+            date,
+            None,
+            fetched_at,
+            fresh_until,
+            settled=self.settled(date, fetched_at),
+            entry=(value, start),
+            decode=decode,
+        )
+
 
 # --- compact encoding ---------------------------------------------------------------------------
 
 
-def _m(metrics: Metrics) -> list:
-    return [getattr(metrics, n) for n in METRIC_NAMES]
+def _m(metrics: Metrics) -> tuple:
+    return metrics.as_tuple()
 
 
 def _encode_breakdown(entries: Mapping[str, BreakdownEntry]) -> dict:
@@ -187,8 +285,10 @@ def _encode_breakdown(entries: Mapping[str, BreakdownEntry]) -> dict:
     }
 
 
-def _encode_day(day: DayActivity) -> dict:
-    return {
+def _encode_day(day: DayActivity | None) -> bytes:
+    if day is None:
+        return b"null"
+    raw = {
         "m": _m(day.metrics),
         "mo": _encode_breakdown(day.models),
         "pr": _encode_breakdown(day.providers),
@@ -197,6 +297,7 @@ def _encode_day(day: DayActivity) -> dict:
             for h, e in day.api_keys.items()
         },
     }
+    return json.dumps(raw, separators=(",", ":")).encode()
 
 
 def _decode_breakdown(raw: Mapping) -> Mapping[str, BreakdownEntry]:

@@ -34,7 +34,7 @@ from typing import Any
 
 import requests
 
-from .day_cache import HeldDay, UsageDayCache
+from .day_cache import HeldDay, UsageDayCache, filters_digest
 from .errors import (
     LiteLLMError,
     LiteLLMNotFound,
@@ -48,7 +48,6 @@ from .usage_results import (
     AggregatedAnswer,
     DailyActivity,
     DayActivity,
-    Metrics,
     parse_activity_page,
     parse_aggregated,
 )
@@ -149,17 +148,16 @@ class UsageDays:
                 self.http.count_stale()
         else:
             self.http.record_held(PAGINATED_PATH)
-        shown = {d: fetch.done.get(d) or held[d] for d in days}
-        activities = tuple(h.activity for h in shown.values() if h.activity is not None)
+        shown = tuple(fetch.done.get(d) or held[d] for d in days)
         return DailyActivity(
-            days=activities,
-            totals=Metrics.sum(a.metrics for a in activities),
+            held=shown,
             endpoint=fetch.endpoint or "cache",
             pages=fetch.calls,
-            fetched_at=min(h.fetched_at for h in shown.values()),
+            fetched_at=min(h.fetched_at for h in shown),
             from_cache=fetch.calls == 0 or stale,
             stale=stale,
             truncated_key_lists=False,
+            source=f"{self.cache.namespace}:{filters_digest(filters)}",
         )
 
 
@@ -365,7 +363,5 @@ class _Fetch:
         answer = {d: window.days.get(d) for d in day_range(window.start, window.end)}
         self.owner.cache.write(self.filters, answer, fetched_at)
         for day, activity in answer.items():
-            self.done[day] = HeldDay(
-                day, activity, fetched_at, fetched_at + self.owner.cache.fresh_for(day, fetched_at)
-            )
+            self.done[day] = self.owner.cache.held(day, activity, fetched_at)
         window.days.clear()
