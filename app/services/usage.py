@@ -231,14 +231,17 @@ def accumulate_tokens(
     """Count the usage of ``key_by_token``'s tokens, the way every multi-key report does.
 
     ONE daily-activity call narrowed by ``filters`` (``user_id=`` for one user, none for all
-    users); when LiteLLM cut its per-key lists (:func:`key_lists_truncated`) that answer is
-    dropped and each token is queried on its own with ``api_key=<token>``. No call without
-    tokens. LiteLLM failures raise ``LiteLLMError``.
+    users; more tokens than LiteLLM's ``api_key_limit`` read its rows endpoint at once); when
+    LiteLLM cut its per-key lists (:func:`key_lists_truncated`) that answer is dropped and
+    each token is queried on its own with ``api_key=<token>``. No call without tokens.
+    LiteLLM failures raise ``LiteLLMError``.
     """
     acc = UsageAccumulator(start, end, key_by_token)
     if not key_by_token:
         return acc
-    activity = client.daily_activity(start, end, force_refresh=refresh, **filters)
+    activity = client.daily_activity(
+        start, end, force_refresh=refresh, keys=len(key_by_token), **filters
+    )
     if key_lists_truncated(activity, getattr(client, "api_key_limit", None)):
         for token in key_by_token:
             per_key = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
@@ -375,9 +378,8 @@ class UsageAccumulator:
         for token, entry in mine.items():
             key_id = self.key_by_token.get(token)
             if key_id is not None:
-                self.per_key[key_id] = self.per_key.get(key_id, _ZERO) + entry.metrics
-                days = self.key_days.setdefault(key_id, {})
-                days[day.date] = days.get(day.date, _ZERO) + entry.metrics
+                _add_to(self.per_key, key_id, entry.metrics)
+                _add_to(self.key_days.setdefault(key_id, {}), day.date, entry.metrics)
                 used = entry.metrics.api_requests or entry.metrics.successful_requests
                 if used and day.date > self.last_used.get(key_id, day.date.min):
                     self.last_used[key_id] = day.date
@@ -433,6 +435,12 @@ def _add_breakdown(
             if by_day is not None and date is not None:
                 days = by_day.setdefault(name, {})
                 days[date] = days.get(date, _ZERO) + metrics
+
+
+def _add_to(sums: dict, name, metrics: Metrics) -> None:
+    """``sums[name] += metrics``; the first one is kept as it is (Metrics never change)."""
+    held = sums.get(name)
+    sums[name] = metrics if held is None else held + metrics
 
 
 def _mine(per_token: Mapping[str, _T], tokens: set[str]) -> Mapping[str, _T]:

@@ -124,8 +124,12 @@ class UsageDays:
         filters: Mapping[str, str],
         *,
         force_refresh: bool = False,
+        keys: int | None = None,
     ) -> DailyActivity:
-        """Usage per UTC day of ``start..end`` for ``filters`` (see the module docstring)."""
+        """Usage per UTC day of ``start..end`` for ``filters`` (see the module docstring).
+
+        ``keys``: how many LiteLLM keys (token ids) the caller counts; more than
+        ``api_key_limit`` go to the rows endpoint at once (an aggregated answer would be cut)."""
         days = day_range(start, end)
         now = dt.datetime.now(dt.UTC)
         held = self.cache.read(filters, days)
@@ -136,7 +140,8 @@ class UsageDays:
             missing = days
         else:
             missing = [d for d in days if d not in held or not held[d].fresh(now)]
-        fetch = _Fetch(self, filters)
+        many = keys is not None and keys > self.settings.api_key_limit
+        fetch = _Fetch(self, filters, rows_only=many)
         stale = False
         if missing:
             try:
@@ -164,8 +169,9 @@ class UsageDays:
 class _Fetch:
     """One view's fetch of missing runs: a small scheduler over a thread pool."""
 
-    def __init__(self, days: UsageDays, filters: Mapping[str, str]) -> None:
+    def __init__(self, days: UsageDays, filters: Mapping[str, str], *, rows_only: bool) -> None:
         self.owner = days
+        self.rows_only = rows_only
         self.http = days.http
         self.settings = days.settings
         self.filters = dict(filters)
@@ -191,7 +197,11 @@ class _Fetch:
             self._run_pool(workers)
 
     def _endpoint_for(self) -> str:
-        if self.owner.aggregated_unavailable or self.owner.cache.rows_only(self.filters):
+        if (
+            self.rows_only
+            or self.owner.aggregated_unavailable
+            or self.owner.cache.rows_only(self.filters)
+        ):
             return "paginated"
         return "aggregated"
 

@@ -203,29 +203,47 @@ def _merge_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> Mapping[str, Any]
 
 
 _METRIC_TYPES = {f.name: (float if f.type in ("float", float) else int) for f in fields(Metrics)}
+_METRIC_KINDS = tuple((n, _METRIC_TYPES[n]) for n in METRIC_NAMES)
+_INF = float("inf")
 
 
 def parse_metrics(raw: Any) -> Metrics:
     """Metrics from a ``SpendMetrics`` dict; missing or null values are 0, extras ignored."""
     if raw is None:
         return Metrics()
-    if not isinstance(raw, Mapping):
+    if not _is_object(raw):
         raise ShapeError(f"metrics must be an object, got {type(raw).__name__}")
-    return Metrics(**{n: as_number(raw.get(n), _METRIC_TYPES[n], n) for n in METRIC_NAMES})
+    values = []
+    for name, kind in _METRIC_KINDS:
+        value = raw.get(name)
+        # The usual case, a finite count of the right type, without as_number's checks: a page
+        # of 1,000 rows holds some 30,000 of them.
+        if type(value) is kind and 0 <= value < _INF:
+            values.append(value)
+        else:
+            values.append(as_number(value, kind, name))
+    return Metrics(*values)
+
+
+def _is_object(value: Any) -> bool:
+    """A JSON object: a dict (decoded JSON, checked first: the ABC check costs more) or any
+    Mapping."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _unwrap(raw: Any) -> tuple[Mapping, Mapping, Mapping]:
     """Return (metrics, metadata, api_key_breakdown) of a breakdown value in any version's
     shape: ``{"metrics": …, "metadata": …, "api_key_breakdown": …}`` or 1.65's bare metrics."""
-    if not isinstance(raw, Mapping):
+    if not _is_object(raw):
         raise ShapeError(f"breakdown value must be an object, got {type(raw).__name__}")
-    if isinstance(raw.get("metrics"), Mapping):
+    metrics = raw.get("metrics")
+    if _is_object(metrics):
         meta = raw.get("metadata")
         akb = raw.get("api_key_breakdown")
         return (
-            raw["metrics"],
-            meta if isinstance(meta, Mapping) else {},
-            akb if isinstance(akb, Mapping) else {},
+            metrics,
+            meta if _is_object(meta) else {},
+            akb if _is_object(akb) else {},
         )
     return raw, {}, {}
 
