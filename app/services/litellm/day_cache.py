@@ -31,6 +31,7 @@ from types import MappingProxyType
 
 from .cache import MISSING, ParsedMemo
 from .day_store import DayStore
+from .errors import LiteLLMBadResponse
 from .settings import LiteLLMSettings
 from .usage_results import BreakdownEntry, DayActivity, KeyUsageEntry, Metrics
 
@@ -257,8 +258,16 @@ class UsageDayCache:
         start = head.end()
 
         def decode() -> DayActivity | None:
-            raw = json.loads(value[start:-1])
-            return None if raw is None else _decode_day(date.isoformat(), raw)
+            try:
+                raw = json.loads(value[start:-1])
+                return None if raw is None else _decode_day(date.isoformat(), raw)
+            except (ValueError, KeyError, TypeError, IndexError):
+                # Its head was readable, so the day counted as held: "Refresh now" replaces it.
+                raise LiteLLMBadResponse(
+                    f"The usage held for {date.isoformat()} cannot be read; Refresh now fetches "
+                    "it again.",
+                    route="/user/daily/activity",
+                ) from None
 
         return HeldDay(
             date,
