@@ -1,5 +1,5 @@
 """An organisation's held days on every day store: a read learns each day's fetch and freshness
-from the head of its entry, decodes the figures only when a report uses them (once), and ending
+from the head of its entry, decodes the figures only when a report uses them, and ending
 their freshness ("Refresh now") rewrites them as they are, without decoding them.
 
 On memory, a SQLite file and Redis (``TEST_REDIS_URL``, started by scripts/test).
@@ -93,8 +93,8 @@ def test_big_days_round_trip_decoded_only_when_used(cache, decodes):
     assert big.settled and big.fresh(fetched_at)  # a past day, fetched after it settled
     assert decodes == []  # the read decoded none of its figures
 
-    assert big.activity == day and big.activity == day
-    assert decodes == [PAST.isoformat()]  # decoded once, on first use
+    assert big.activity == day
+    assert decodes == [PAST.isoformat()]  # decoded when used
     assert held[PAST - dt.timedelta(days=1)].activity is None
 
 

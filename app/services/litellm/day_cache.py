@@ -53,9 +53,9 @@ def filters_digest(filters: Mapping[str, str]) -> str:
 class HeldDay:
     """One day as the cache holds it. ``activity`` None: LiteLLM had no usage that day.
 
-    ``settled``: fetched after the day had settled, so its figures no longer change. A day read
-    from a big entry is decoded on first use of ``activity``; ``entry`` is then the entry's
-    bytes and where its encoded figures start, so ending its freshness rewrites them as they are.
+    ``settled``: fetched after the day had settled, so its figures no longer change. A big day
+    is decoded whenever ``activity`` is read; ``entry`` is then the entry's bytes and where its
+    encoded figures start, so ending its freshness rewrites them as they are.
     """
 
     __slots__ = ("_activity", "_decode", "date", "entry", "fetched_at", "fresh_until", "settled")
@@ -81,12 +81,11 @@ class HeldDay:
 
     @property
     def activity(self) -> DayActivity | None:
-        decode = self._decode
-        if decode is None:
+        if self._decode is None:
             return self._activity
-        activity = decode()  # two threads may both decode: the same answer either way
-        self._activity, self._decode = activity, None
-        return activity
+        # Decoded anew on each use, never kept: a long range of big days (a year of a heavy
+        # user's) then never holds every day's objects at once, in memory or for the GC.
+        return self._decode()
 
     def encoded(self) -> bytes:
         """The figures as the cache stores them."""
@@ -131,11 +130,6 @@ class UsageDayCache:
             return dt.timedelta(seconds=self.settings.usage_ttl)
         return dt.timedelta(seconds=self.settings.usage_today_ttl)
 
-    def held(self, day: dt.date, activity: DayActivity | None, fetched_at: dt.datetime) -> HeldDay:
-        """A day just fetched, as :meth:`read` will hand it back."""
-        until = fetched_at + self.fresh_for(day, fetched_at)
-        return HeldDay(day, activity, fetched_at, until, settled=self.settled(day, fetched_at))
-
     def read(self, filters: Mapping[str, str], days: list[dt.date]) -> dict[dt.date, HeldDay]:
         """Every held day of ``days`` (fresh or not); a failing store holds nothing."""
         digest = filters_digest(filters)
@@ -159,11 +153,24 @@ class UsageDayCache:
         fetched_at: dt.datetime,
         *,
         fresh_until: dt.datetime | None = None,
-    ) -> None:
+    ) -> dict[dt.date, HeldDay]:
         """Keep one fetch's answer for each of ``days`` (None: no usage that day), fresh for
-        :meth:`fresh_for` unless ``fresh_until`` says otherwise."""
+        :meth:`fresh_for` unless ``fresh_until`` says otherwise. Returns the days as
+        :meth:`read` hands them back: a big one keeps only its encoded figures."""
         data = {day: _encode_day(activity) for day, activity in days.items()}
-        self._put(filters, data, fetched_at, fresh_until)
+        blobs = self._put(filters, data, fetched_at, fresh_until)
+        held = {}
+        for day, activity in days.items():
+            blob = blobs[day]
+            head = _HEAD.match(blob) if len(blob) > _MEMO_MAX_BYTES else None
+            lazy = self._lazy(head, blob) if head is not None else None
+            if lazy is not None:
+                held[day] = lazy
+            else:
+                until = fresh_until or fetched_at + self.fresh_for(day, fetched_at)
+                settled = self.settled(day, fetched_at)
+                held[day] = HeldDay(day, activity, fetched_at, until, settled=settled)
+        return held
 
     def _put(
         self,
@@ -171,8 +178,9 @@ class UsageDayCache:
         data: Mapping[dt.date, bytes],
         fetched_at: dt.datetime,
         fresh_until: dt.datetime | None,
-    ) -> None:
+    ) -> dict[dt.date, bytes]:
         digest = filters_digest(filters)
+        blobs = {}
         by_life: dict[dt.timedelta, dict[str, bytes]] = {}
         f = json.dumps(fetched_at.timestamp()).encode()
         for day, encoded in data.items():
@@ -185,13 +193,14 @@ class UsageDayCache:
                 until,
                 encoded,
             )
-            by_life.setdefault(life, {})[self._key(digest, day)] = blob
+            by_life.setdefault(life, {})[self._key(digest, day)] = blobs[day] = blob
         try:
             for life, items in by_life.items():
                 # Kept past freshness so an outage can still show it (marked stale).
                 self.store.put_many(items, int(life.total_seconds()) + self.settings.usage_ttl)
         except Exception:
             self.logger.warning("usage day cache write failed", exc_info=False)
+        return blobs
 
     def rows_only(self, filters: Mapping[str, str]) -> bool:
         """Whether these filters go to the rows endpoint (:meth:`remember_rows_only`)."""
@@ -247,7 +256,7 @@ class UsageDayCache:
         return held
 
     def _lazy(self, head: re.Match, value: bytes) -> HeldDay | None:
-        """A big entry: its stamps now, its figures when first used."""
+        """A big entry: its stamps now, its figures when used."""
         try:
             date = dt.date.fromisoformat(head[1].decode())
             fetched_at = dt.datetime.fromtimestamp(float(head[2]), dt.UTC)

@@ -369,9 +369,7 @@ class _Fetch:
 
     def _finish(self, window: _Window) -> None:
         """Keep a complete window: in the day cache (days without usage too) and for the view."""
-        fetched_at = window.started_at
         answer = {d: window.days.get(d) for d in day_range(window.start, window.end)}
-        self.owner.cache.write(self.filters, answer, fetched_at)
-        for day, activity in answer.items():
-            self.done[day] = self.owner.cache.held(day, activity, fetched_at)
+        # Big days are kept encoded, as the cache holds them, until the report adds them up.
+        self.done.update(self.owner.cache.write(self.filters, answer, window.started_at))
         window.days.clear()
