@@ -75,9 +75,10 @@ class AllUsersReport:
         return sum(u.uncounted_keys for u in self.users)
 
 
-def all_users() -> list[User]:
-    """Every user, by email (for the filter list and the users table)."""
-    return list(db.session.scalars(sa.select(User).order_by(User.email)))
+def all_users() -> tuple:
+    """Every user's id, email and admin flag, by email (for the filter list and the users
+    table): plain named tuples, not ORM objects (an organisation has hundreds)."""
+    return tuple(_UserColumns._make(r) for r in db.session.execute(_USER_ROWS))
 
 
 def get_user(user_id: int) -> User | None:
@@ -116,7 +117,7 @@ def usage_for_all_users(
 
         client = litellm_client()
     # Named tuples, not SQLAlchemy rows: they are compared as a memo key on every view.
-    users = tuple(_UserColumns._make(r) for r in db.session.execute(_USER_ROWS))
+    users = all_users()
     keys = tuple(_KeyColumns._make(r) for r in db.session.execute(_KEY_ROWS))
     key_by_token = lineage_tokens(keys)  # every token of every key, rotated ones included
     acc = accumulate_tokens(client, start, end, key_by_token, refresh=refresh)
