@@ -75,6 +75,8 @@ def test_all_users_cost_windows_times_pages_never_one_call_per_key(
 
     calls = [(p, q) for _m, p, q in sim.calls]
     assert all("api_key" not in q for _p, q in calls)  # never one call per key
+    # 120 token ids, more than api_key_limit: no aggregated answer that would be cut.
+    assert AGG not in {p for p, _q in calls}
     pages = -(-len(sim.rows) // 1000)  # 3 pages of 1,000 rows
     # The cut aggregated answer, (page 1 of the whole range when it is split), the windows.
     bound = 1 + (1 if windows > 1 else 0) + windows * -(-pages // windows)
