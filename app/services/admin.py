@@ -13,19 +13,23 @@ every day it fetched. Keys whose token id is not stored yet are listed as not co
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
+from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import ApiKey, AuditEvent, User
+from app.models import ApiKey, AuditEvent, User, key_status, utcnow
+from app.services.lineage import as_utc
 from app.services.lineage import key_by_token as lineage_tokens
 from app.services.litellm import Metrics
-from app.services.usage import UsageReport, accumulate_tokens, with_rotation_markers
+from app.services.litellm.cache import MISSING, ParsedMemo
+from app.services.usage import UsageReport, accumulate_tokens, rotation_markers
 
 AUDIT_PAGE_SIZE = 50
 _ZERO = Metrics()
@@ -71,9 +75,10 @@ class AllUsersReport:
         return sum(u.uncounted_keys for u in self.users)
 
 
-def all_users() -> list[User]:
-    """Every user, by email (for the filter list and the users table)."""
-    return list(db.session.scalars(sa.select(User).order_by(User.email)))
+def all_users() -> tuple:
+    """Every user's id, email and admin flag, by email (for the filter list and the users
+    table): plain named tuples, not ORM objects (an organisation has hundreds)."""
+    return tuple(_UserColumns._make(r) for r in db.session.execute(_USER_ROWS))
 
 
 def get_user(user_id: int) -> User | None:
@@ -86,21 +91,69 @@ def get_key(key_id: int) -> ApiKey | None:
     return db.session.get(ApiKey, key_id)
 
 
+# The columns the all-users report reads: plain rows, not ORM objects (thousands of keys).
+_KEY_ROWS = sa.select(
+    ApiKey.id,
+    ApiKey.label,
+    ApiKey.alias,
+    ApiKey.user_id,
+    ApiKey.litellm_token_id,
+    ApiKey.revoked_at,
+    ApiKey.expires_at,
+).order_by(ApiKey.id)
+
+
 def usage_for_all_users(
     start: dt.date, end: dt.date, *, refresh: bool = False, client=None
 ) -> AllUsersReport:
     """Usage of every user's keys over ``start..end`` (see the module docstring for the calls).
 
+    The users' and keys' rows are memoised per process by the sums they come from and the
+    user and key rows read (a warm view of an organisation builds none of its 10,000 rows).
     Raises ``LiteLLMError`` when LiteLLM cannot answer.
     """
     if client is None:
         from app.services import litellm_client
 
         client = litellm_client()
+    # Named tuples, not SQLAlchemy rows: they are compared as a memo key on every view.
     users = all_users()
-    keys = list(db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id)))
+    keys = tuple(_KeyColumns._make(r) for r in db.session.execute(_KEY_ROWS))
     key_by_token = lineage_tokens(keys)  # every token of every key, rotated ones included
     acc = accumulate_tokens(client, start, end, key_by_token, refresh=refresh)
+    now = utcnow()
+    memo_key = None if acc.sums_key is None else (acc.sums_key, users, keys)
+    found = _ROWS.get(memo_key) if memo_key is not None else MISSING
+    if found is MISSING or (found.expires_next is not None and found.expires_next <= now):
+        found = _rows(users, keys, acc, start, end, now)
+        if memo_key is not None:
+            _ROWS.put(memo_key, found)
+    report = acc.report(key=None, keys=())
+    if found.markers:
+        report = dataclasses.replace(report, markers=found.markers)
+    return AllUsersReport(report=report, users=found.users, keys=found.keys)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    users: tuple[UserRow, ...]
+    keys: tuple[KeyRow, ...]
+    markers: tuple
+    expires_next: dt.datetime | None  # the statuses hold until this key expires
+
+
+# The tables of the last few organisation views (each holds one row per key).
+_ROWS = ParsedMemo(4)
+# The columns the all-users report reads: plain rows, not ORM objects (thousands of keys).
+_UserColumns = namedtuple("_UserColumns", "id email is_admin")
+_USER_ROWS = sa.select(User.id, User.email, User.is_admin).order_by(User.email)
+_KeyColumns = namedtuple(
+    "_KeyColumns", "id label alias user_id litellm_token_id revoked_at expires_at"
+)
+_KEY_ROWS = sa.select(*(getattr(ApiKey, name) for name in _KeyColumns._fields)).order_by(ApiKey.id)
+
+
+def _rows(users, keys, acc, start: dt.date, end: dt.date, now: dt.datetime) -> _Rows:
     email_of = {u.id: u.email for u in users}
     keys_of: dict[int, list[KeyRow]] = {}
     key_rows = []
@@ -111,7 +164,7 @@ def usage_for_all_users(
             alias=key.alias,
             user_id=key.user_id,
             email=email_of.get(key.user_id, ""),
-            status=key.status,
+            status=key_status(key.revoked_at, key.expires_at, now),
             token_known=bool(key.litellm_token_id),
             metrics=acc.per_key.get(key.id, _ZERO),
         )
@@ -132,8 +185,14 @@ def usage_for_all_users(
             )
         )
     rows.sort(key=lambda r: (-r.metrics.spend, r.email))
-    report = with_rotation_markers(acc.report(key=None, keys=()), keys)
-    return AllUsersReport(report=report, users=tuple(rows), keys=tuple(key_rows))
+    markers = rotation_markers(keys, start, end)
+    expiring = [as_utc(k.expires_at) for k in keys if k.revoked_at is None and k.expires_at]
+    return _Rows(
+        users=tuple(rows),
+        keys=tuple(key_rows),
+        markers=markers,
+        expires_next=min((e for e in expiring if e > now), default=None),
+    )
 
 
 # --- audit ---------------------------------------------------------------------------------

@@ -98,14 +98,22 @@ def key_by_token(keys: Iterable[ApiKey]) -> dict[str, int]:
     keys = list(keys)
     found = {k.litellm_token_id: k.id for k in keys if k.litellm_token_id}
     ids = [k.id for k in keys]
-    for i in range(0, len(ids), 1000):
-        rows = db.session.execute(
-            sa.select(ApiKeyToken.token_id, ApiKeyToken.api_key_id).where(
-                ApiKeyToken.api_key_id.in_(ids[i : i + 1000])
-            )
-        )
-        found.update({token: key_id for token, key_id in rows})
+    statement = sa.select(ApiKeyToken.token_id, ApiKeyToken.api_key_id)
+    found.update({token: key_id for token, key_id in _of_keys(statement, ids)})
     return found
+
+
+# Above this many keys (an organisation's), reading every lineage row and keeping the wanted
+# ones costs less than a statement with thousands of bound parameters.
+_MANY_KEYS = 500
+
+
+def _of_keys(statement: sa.Select, ids: list[int]) -> list[sa.Row]:
+    """The rows of ``statement`` (its second column an ``api_key_id``) for the keys ``ids``."""
+    if len(ids) <= _MANY_KEYS:
+        return list(db.session.execute(statement.where(ApiKeyToken.api_key_id.in_(ids))))
+    wanted = set(ids)
+    return [row for row in db.session.execute(statement) if row[1] in wanted]
 
 
 def rotations(keys: Iterable[ApiKey], start: dt.date, end: dt.date) -> list[Rotation]:
@@ -113,16 +121,13 @@ def rotations(keys: Iterable[ApiKey], start: dt.date, end: dt.date) -> list[Rota
     labels = {k.id: k.label for k in keys}
     if not labels:
         return []
-    rows = db.session.execute(
-        sa.select(ApiKeyToken.api_key_id, ApiKeyToken.became_current_at, ApiKeyToken.source)
-        .where(
-            ApiKeyToken.api_key_id.in_(list(labels)),
-            ApiKeyToken.source.in_(("rotated", "external")),
-        )
+    statement = (
+        sa.select(ApiKeyToken.became_current_at, ApiKeyToken.api_key_id, ApiKeyToken.source)
+        .where(ApiKeyToken.source.in_(("rotated", "external")))
         .order_by(ApiKeyToken.became_current_at)
     )
     out = []
-    for key_id, at, source in rows:
+    for at, key_id, source in _of_keys(statement, list(labels)):
         day = as_utc(at).date()
         if start <= day <= end:
             out.append(Rotation(key_id, labels[key_id], day, source))

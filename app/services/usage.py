@@ -28,10 +28,14 @@ from app.services.litellm import (
     Metrics,
     covers_recent_usage,
 )
+from app.services.litellm.cache import MISSING, ParsedMemo
 from app.services.tokens import UnknownAlias, resolve_missing_tokens, resolve_token
 
 _T = TypeVar("_T")
 _ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" default
+# Sums per held days and tokens (UsageAccumulator.add); an organisation's entry holds one
+# Metrics per key and day, so only a few are kept.
+_SUMS = ParsedMemo(8)
 
 __all__ = [
     "ChartMarker",
@@ -42,6 +46,7 @@ __all__ = [
     "UsageReport",
     "accumulate_tokens",
     "key_lists_truncated",
+    "rotation_markers",
     "usage_for_key",
     "usage_for_user",
     "with_rotation_markers",
@@ -199,16 +204,19 @@ def usage_for_user(
 
 def with_rotation_markers(report: UsageReport, keys: list[ApiKey]) -> UsageReport:
     """``report`` with a chart marker for each UTC day in its range on which a key rotated."""
+    markers = rotation_markers(keys, report.start, report.end)
+    return replace(report, markers=markers) if markers else report
+
+
+def rotation_markers(keys: Iterable[ApiKey], start: dt.date, end: dt.date) -> tuple:
+    """A chart marker for each UTC day in ``start..end`` on which one of ``keys`` rotated."""
     by_day: dict[dt.date, list[str]] = {}
-    for rotation in rotations(keys, report.start, report.end):
+    for rotation in rotations(keys, start, end):
         by_day.setdefault(rotation.day, []).append(rotation.label)
-    if not by_day:
-        return report
-    markers = tuple(
+    return tuple(
         ChartMarker(day, "Rotated: " + ", ".join(dict.fromkeys(labels)))
         for day, labels in sorted(by_day.items())
     )
-    return replace(report, markers=markers)
 
 
 def accumulate_tokens(
@@ -223,14 +231,17 @@ def accumulate_tokens(
     """Count the usage of ``key_by_token``'s tokens, the way every multi-key report does.
 
     ONE daily-activity call narrowed by ``filters`` (``user_id=`` for one user, none for all
-    users); when LiteLLM cut its per-key lists (:func:`key_lists_truncated`) that answer is
-    dropped and each token is queried on its own with ``api_key=<token>``. No call without
-    tokens. LiteLLM failures raise ``LiteLLMError``.
+    users; more tokens than LiteLLM's ``api_key_limit`` read its rows endpoint at once); when
+    LiteLLM cut its per-key lists (:func:`key_lists_truncated`) that answer is dropped and
+    each token is queried on its own with ``api_key=<token>``. No call without tokens.
+    LiteLLM failures raise ``LiteLLMError``.
     """
     acc = UsageAccumulator(start, end, key_by_token)
     if not key_by_token:
         return acc
-    activity = client.daily_activity(start, end, force_refresh=refresh, **filters)
+    activity = client.daily_activity(
+        start, end, force_refresh=refresh, keys=len(key_by_token), **filters
+    )
     if key_lists_truncated(activity, getattr(client, "api_key_limit", None)):
         for token in key_by_token:
             per_key = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
@@ -286,28 +297,89 @@ class UsageAccumulator:
         self.stale = False
         self.from_cache = True
         self.calls = 0
+        self._shared = False  # the sums are a memo entry's (see add)
+        self.sums_key: tuple | None = None  # names the sums when they came from one add
 
     def add(self, activity: DailyActivity, tokens: set[str]) -> None:
-        """Count ``tokens``' entries of every day of ``activity`` inside the range."""
+        """Count ``tokens``' entries of every day of ``activity`` inside the range.
+
+        Sums are memoised per process by the exact held days they came from (day and fetch
+        time, :class:`DailyActivity`) and the tokens counted: a warm view of the same range is
+        a lookup, and one whose last days were fetched again (today) adds up only those, on top
+        of the sums over its leading settled days, whose figures no longer change.
+        """
+        first = self.calls == 0
         self.calls += 1
         self.stale = self.stale or activity.stale
         self.from_cache = self.from_cache and activity.from_cache
         if self.as_of is None or activity.fetched_at < self.as_of:
             self.as_of = activity.fetched_at
-        for day in activity.days:
-            if self.start <= day.date <= self.end:
+        held = [h for h in activity.held if self.start <= h.date <= self.end]
+        self.sums_key = None
+        if not (first and activity.source):
+            self._add_held(held, tokens)
+            return
+        counted = (activity.source, frozenset(tokens), frozenset(self.key_by_token.items()))
+        whole = (counted, tuple(h.stamp for h in held))
+        found = _SUMS.get(whole)
+        if found is not MISSING:
+            self._restore(found)
+            self.sums_key = whole
+            return
+        settled = 0
+        while settled < len(held) and held[settled].settled:
+            settled += 1
+        if 0 < settled < len(held):
+            prefix = (counted, whole[1][:settled])
+            found = _SUMS.get(prefix)
+            if found is not MISSING:
+                self._restore(found)
+            else:
+                self._add_held(held[:settled], tokens)
+                _SUMS.put(prefix, self._state())
+            held = held[settled:]
+        self._add_held(held, tokens)
+        _SUMS.put(whole, self._state())
+        self.sums_key = whole
+
+    _FLAT = ("days", "models", "providers", "per_key", "last_used")
+    _NESTED = ("key_days", "model_days", "provider_days")
+
+    def _add_held(self, held: list, tokens: set[str]) -> None:
+        for h in held:
+            day = h.activity
+            if day is not None:
                 self._add_day(day, tokens)
 
+    def _state(self) -> dict:
+        """The sums so far, shared from now on: adding to them first copies them."""
+        self._shared = True
+        return {name: getattr(self, name) for name in (*self._FLAT, *self._NESTED)}
+
+    def _restore(self, state: Mapping) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._shared = True
+
+    def _own(self) -> None:
+        """Copy shared sums before adding to them (a memo entry never changes)."""
+        for name in self._FLAT:
+            setattr(self, name, dict(getattr(self, name)))
+        for name in self._NESTED:
+            setattr(self, name, {k: dict(v) for k, v in getattr(self, name).items()})
+        self._shared = False
+
     def _add_day(self, day: DayActivity, tokens: set[str]) -> None:
+        if self._shared:
+            self._own()
         mine = _mine(day.api_keys, tokens)
         day_total = Metrics.sum(e.metrics for e in mine.values())
         self.days[day.date] = self.days.get(day.date, _ZERO) + day_total
         for token, entry in mine.items():
             key_id = self.key_by_token.get(token)
             if key_id is not None:
-                self.per_key[key_id] = self.per_key.get(key_id, _ZERO) + entry.metrics
-                days = self.key_days.setdefault(key_id, {})
-                days[day.date] = days.get(day.date, _ZERO) + entry.metrics
+                _add_to(self.per_key, key_id, entry.metrics)
+                _add_to(self.key_days.setdefault(key_id, {}), day.date, entry.metrics)
                 used = entry.metrics.api_requests or entry.metrics.successful_requests
                 if used and day.date > self.last_used.get(key_id, day.date.min):
                     self.last_used[key_id] = day.date
@@ -363,6 +435,12 @@ def _add_breakdown(
             if by_day is not None and date is not None:
                 days = by_day.setdefault(name, {})
                 days[date] = days.get(date, _ZERO) + metrics
+
+
+def _add_to(sums: dict, name, metrics: Metrics) -> None:
+    """``sums[name] += metrics``; the first one is kept as it is (Metrics never change)."""
+    held = sums.get(name)
+    sums[name] = metrics if held is None else held + metrics
 
 
 def _mine(per_token: Mapping[str, _T], tokens: set[str]) -> Mapping[str, _T]:

@@ -75,6 +75,8 @@ def test_all_users_cost_windows_times_pages_never_one_call_per_key(
 
     calls = [(p, q) for _m, p, q in sim.calls]
     assert all("api_key" not in q for _p, q in calls)  # never one call per key
+    # 120 token ids, more than api_key_limit: no aggregated answer that would be cut.
+    assert AGG not in {p for p, _q in calls}
     pages = -(-len(sim.rows) // 1000)  # 3 pages of 1,000 rows
     # The cut aggregated answer, (page 1 of the whole range when it is split), the windows.
     bound = 1 + (1 if windows > 1 else 0) + windows * -(-pages // windows)
@@ -149,3 +151,57 @@ def test_tables_page_search_and_sort_on_the_server(app, client, sim, organisatio
     # The users table keeps its own state beside the keys table's search.
     assert re.search(r"1–(\d) of \1 users</span>", found.text)
     assert 'name="kq" value="team1--key0"' in found.text
+
+
+def test_warm_views_follow_changes_to_the_keys(app, sim, organisation, monkeypatch):
+    """The tables are kept per process between views, yet show every change to the keys."""
+    from app.models import utcnow
+    from app.services import admin as admin_module
+
+    _limit(app)
+    start = TODAY - dt.timedelta(days=DAYS - 1)
+    with app.app_context():
+        first = usage_for_all_users(start, TODAY)
+        assert usage_for_all_users(start, TODAY).keys is first.keys  # nothing changed
+        revoked, expiring = db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id).limit(2))
+        revoked.revoked_at, revoked.label = utcnow(), "renamed"
+        expiring.expires_at = utcnow() + dt.timedelta(hours=1)
+        db.session.commit()
+        revoked_id, revoked_owner, expiring_id = revoked.id, revoked.user_id, expiring.id
+        second = usage_for_all_users(start, TODAY)
+        later = utcnow() + dt.timedelta(hours=2)
+        monkeypatch.setattr(admin_module, "utcnow", lambda: later)
+        third = usage_for_all_users(start, TODAY)  # the same rows, an hour past the expiry
+
+    rows = {k.id: k for k in second.keys}
+    assert (rows[revoked_id].status, rows[revoked_id].label) == ("revoked", "renamed")
+    assert rows[expiring_id].status == "active"
+    assert {k.id: k for k in third.keys}[expiring_id].status == "expired"
+    owner = next(u for u in second.users if u.id == revoked_owner)
+    assert (
+        owner.active_keys == 39
+        and owner.metrics == next(u for u in first.users if u.id == owner.id).metrics
+    )
+
+
+def test_many_keys_read_the_lineage_whole_with_the_same_result(app, sim, organisation, monkeypatch):
+    """Above a few hundred keys the lineage is read without a statement naming every key."""
+    from app.models import ApiKeyToken
+    from app.services import lineage
+
+    _limit(app)
+    start = TODAY - dt.timedelta(days=DAYS - 1)
+    with app.app_context():
+        key = db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id)).first()
+        rotated_at = dt.datetime.combine(TODAY - dt.timedelta(days=3), dt.time(12), dt.UTC)
+        db.session.add(ApiKeyToken(api_key_id=key.id, token_id="f" * 64, source="rotated",
+                                   became_current_at=rotated_at))  # fmt: skip
+        db.session.commit()
+        named = usage_for_all_users(start, TODAY)
+        monkeypatch.setattr(lineage, "_MANY_KEYS", 10)
+        whole = usage_for_all_users(start, TODAY)
+        assert lineage.key_by_token(db.session.scalars(sa.select(ApiKey)))["f" * 64] == key.id
+
+    assert [(k.id, k.metrics) for k in whole.keys] == [(k.id, k.metrics) for k in named.keys]
+    assert whole.report.markers == named.report.markers
+    assert [m.day for m in whole.report.markers] == [rotated_at.date()]

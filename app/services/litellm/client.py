@@ -293,6 +293,7 @@ class LiteLLMClient:
         user_id: str | None = None,
         *,
         force_refresh: bool = False,
+        keys: int | None = None,
     ) -> DailyActivity:
         """Usage per UTC day for ``start_date..end_date`` (both inclusive).
 
@@ -301,7 +302,8 @@ class LiteLLMClient:
         split into windows within ``max_pages``, with bounded concurrency). ``force_refresh``
         fetches every day of the range again and replaces what was held. ``fetched_at`` is the
         oldest fetch among the days; ``pages`` the calls made. A range too large to fetch
-        within the view's bounds raises ``LiteLLMTooLarge``.
+        within the view's bounds raises ``LiteLLMTooLarge``. ``keys``, the number of keys the
+        caller will count, sends more than ``api_key_limit`` straight to the rows endpoint.
 
         ``api_key`` is a token HASH. ``timezone`` is never sent. Callers must still count only
         their own key hashes: LiteLLM's ``user_id`` filter is not trusted (docs/litellm.md).
@@ -313,4 +315,6 @@ class LiteLLMClient:
             filters["api_key"] = api_key
         if user_id is not None:
             filters["user_id"] = user_id
-        return self.usage_days.activity(start_date, end_date, filters, force_refresh=force_refresh)
+        return self.usage_days.activity(
+            start_date, end_date, filters, force_refresh=force_refresh, keys=keys
+        )

@@ -12,8 +12,11 @@ end plus ``usage_settle_seconds`` (the batch writer's delay with a margin) had p
 ``usage_today_ttl``. Entries outlive their freshness by ``usage_ttl`` so an outage can still show
 them, marked stale.
 
-Entries are compact JSON (metrics as lists in ``METRIC_NAMES`` order); small ones are memoised
-decoded, keyed by their exact bytes, so a warm view neither decodes nor rebuilds them.
+Entries are compact JSON (metrics as lists in ``METRIC_NAMES`` order), their fetch and
+freshness stamps first, so a read learns which answer it holds without decoding the rest. Small
+entries are memoised decoded, keyed by their exact bytes, so a warm view neither decodes nor
+rebuilds them; a big one (an organisation's day) is decoded only when a report needs its
+figures, which a report memoised for the same held days (``app.services.usage``) does not.
 """
 
 from __future__ import annotations
@@ -22,19 +25,23 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from .cache import MISSING, ParsedMemo
 from .day_store import DayStore
+from .errors import LiteLLMBadResponse
 from .settings import LiteLLMSettings
-from .usage_results import METRIC_NAMES, BreakdownEntry, DayActivity, KeyUsageEntry, Metrics
+from .usage_results import BreakdownEntry, DayActivity, KeyUsageEntry, Metrics
 
 __all__ = ["HeldDay", "UsageDayCache", "filters_digest"]
 
 _MEMO_MAX_BYTES = 64 * 1024  # bigger entries (an organisation's day) are decoded each time
 _MEMO_ENTRIES = 4096
+# How write() lays an entry out (json.dumps with compact separators gives the same bytes), so
+# its stamps can be read from the head of a big entry without decoding the whole of it.
+_HEAD = re.compile(rb'\{"date":"(\d{4}-\d\d-\d\d)","f":([-+.\deE]+),"u":([-+.\deE]+),"d":')
 
 
 def filters_digest(filters: Mapping[str, str]) -> str:
@@ -43,14 +50,54 @@ def filters_digest(filters: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-@dataclass(frozen=True)
 class HeldDay:
-    """One day as the cache holds it. ``activity`` None: LiteLLM had no usage that day."""
+    """One day as the cache holds it. ``activity`` None: LiteLLM had no usage that day.
 
-    date: dt.date
-    activity: DayActivity | None
-    fetched_at: dt.datetime
-    fresh_until: dt.datetime
+    ``settled``: fetched after the day had settled, so its figures no longer change. A big day
+    is decoded whenever ``activity`` is read; ``entry`` is then the entry's bytes and where its
+    encoded figures start, so ending its freshness rewrites them as they are.
+    """
+
+    __slots__ = ("_activity", "_decode", "date", "entry", "fetched_at", "fresh_until", "settled")
+
+    def __init__(
+        self,
+        date: dt.date,
+        activity: DayActivity | None,
+        fetched_at: dt.datetime,
+        fresh_until: dt.datetime,
+        *,
+        settled: bool = False,
+        entry: tuple[bytes, int] | None = None,
+        decode: Callable[[], DayActivity | None] | None = None,
+    ) -> None:
+        self.date = date
+        self._activity = activity
+        self.fetched_at = fetched_at
+        self.fresh_until = fresh_until
+        self.settled = settled
+        self.entry = entry
+        self._decode = decode
+
+    @property
+    def activity(self) -> DayActivity | None:
+        if self._decode is None:
+            return self._activity
+        # Decoded anew on each use, never kept: a long range of big days (a year of a heavy
+        # user's) then never holds every day's objects at once, in memory or for the GC.
+        return self._decode()
+
+    def encoded(self) -> bytes:
+        """The figures as the cache stores them."""
+        if self.entry is not None:
+            value, start = self.entry
+            return value[start:-1]
+        return _encode_day(self.activity)
+
+    @property
+    def stamp(self) -> tuple[dt.date, float]:
+        """What names this exact answer: its day and when it was fetched."""
+        return (self.date, self.fetched_at.timestamp())
 
     def fresh(self, now: dt.datetime) -> bool:
         """Whether this answer may still be shown as current."""
@@ -72,11 +119,14 @@ class UsageDayCache:
     def _key(self, digest: str, day: dt.date) -> str:
         return f"{self.namespace}:usage-day:{digest}:{day.isoformat()}"
 
+    def settled(self, day: dt.date, fetched_at: dt.datetime) -> bool:
+        """Whether ``day`` had settled (LiteLLM's batch writer done with it) at ``fetched_at``."""
+        day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+        return fetched_at >= day_end + dt.timedelta(seconds=self.settings.usage_settle_seconds)
+
     def fresh_for(self, day: dt.date, fetched_at: dt.datetime) -> dt.timedelta:
         """How long an answer for ``day`` fetched at ``fetched_at`` stays fresh."""
-        day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-        settled_at = day_end + dt.timedelta(seconds=self.settings.usage_settle_seconds)
-        if fetched_at >= settled_at:
+        if self.settled(day, fetched_at):
             return dt.timedelta(seconds=self.settings.usage_ttl)
         return dt.timedelta(seconds=self.settings.usage_today_ttl)
 
@@ -103,28 +153,54 @@ class UsageDayCache:
         fetched_at: dt.datetime,
         *,
         fresh_until: dt.datetime | None = None,
-    ) -> None:
+    ) -> dict[dt.date, HeldDay]:
         """Keep one fetch's answer for each of ``days`` (None: no usage that day), fresh for
-        :meth:`fresh_for` unless ``fresh_until`` says otherwise."""
-        digest = filters_digest(filters)
-        by_life: dict[dt.timedelta, dict[str, bytes]] = {}
+        :meth:`fresh_for` unless ``fresh_until`` says otherwise. Returns the days as
+        :meth:`read` hands them back: a big one keeps only its encoded figures."""
+        data = {day: _encode_day(activity) for day, activity in days.items()}
+        blobs = self._put(filters, data, fetched_at, fresh_until)
+        held = {}
         for day, activity in days.items():
+            blob = blobs[day]
+            head = _HEAD.match(blob) if len(blob) > _MEMO_MAX_BYTES else None
+            lazy = self._lazy(head, blob) if head is not None else None
+            if lazy is not None:
+                held[day] = lazy
+            else:
+                until = fresh_until or fetched_at + self.fresh_for(day, fetched_at)
+                settled = self.settled(day, fetched_at)
+                held[day] = HeldDay(day, activity, fetched_at, until, settled=settled)
+        return held
+
+    def _put(
+        self,
+        filters: Mapping[str, str],
+        data: Mapping[dt.date, bytes],
+        fetched_at: dt.datetime,
+        fresh_until: dt.datetime | None,
+    ) -> dict[dt.date, bytes]:
+        digest = filters_digest(filters)
+        blobs = {}
+        by_life: dict[dt.timedelta, dict[str, bytes]] = {}
+        f = json.dumps(fetched_at.timestamp()).encode()
+        for day, encoded in data.items():
             life = self.fresh_for(day, fetched_at)
-            until = fresh_until or fetched_at + life
-            entry = {
-                "date": day.isoformat(),
-                "f": fetched_at.timestamp(),
-                "u": until.timestamp(),
-                "d": None if activity is None else _encode_day(activity),
-            }
-            blob = json.dumps(entry, separators=(",", ":")).encode()
-            by_life.setdefault(life, {})[self._key(digest, day)] = blob
+            until = json.dumps((fresh_until or fetched_at + life).timestamp()).encode()
+            # The same bytes as json.dumps({"date", "f", "u", "d"}) with compact separators.
+            blob = b'{"date":"%s","f":%s,"u":%s,"d":%s}' % (
+                day.isoformat().encode(),
+                f,
+                until,
+                encoded,
+            )
+            by_life.setdefault(life, {})[self._key(digest, day)] = blobs[day] = blob
         try:
             for life, items in by_life.items():
                 # Kept past freshness so an outage can still show it (marked stale).
                 self.store.put_many(items, int(life.total_seconds()) + self.settings.usage_ttl)
         except Exception:
             self.logger.warning("usage day cache write failed", exc_info=False)
+        return blobs
 
     def rows_only(self, filters: Mapping[str, str]) -> bool:
         """Whether these filters go to the rows endpoint (:meth:`remember_rows_only`)."""
@@ -147,10 +223,14 @@ class UsageDayCache:
         """End the freshness of these held days now, keeping them for a stale fallback."""
         by_day = {h.date: h for h in held}
         for fetched_at in {h.fetched_at for h in by_day.values()}:
-            days = {d: h.activity for d, h in by_day.items() if h.fetched_at == fetched_at}
-            self.write(filters, days, fetched_at, fresh_until=now)
+            data = {d: h.encoded() for d, h in by_day.items() if h.fetched_at == fetched_at}
+            self._put(filters, data, fetched_at, now)
 
     def _decode(self, key: str, value: bytes) -> HeldDay | None:
+        if len(value) > _MEMO_MAX_BYTES:
+            head = _HEAD.match(value)
+            if head is not None and value.endswith(b"}"):
+                return self._lazy(head, value)
         memo_key = None
         if len(value) <= _MEMO_MAX_BYTES:
             memo_key = (key, hashlib.blake2b(value, digest_size=16).digest())
@@ -159,11 +239,14 @@ class UsageDayCache:
                 return held
         try:
             entry = json.loads(value)
+            date = dt.date.fromisoformat(entry["date"])
+            fetched_at = dt.datetime.fromtimestamp(entry["f"], dt.UTC)
             held = HeldDay(
-                date=dt.date.fromisoformat(entry["date"]),
+                date=date,
                 activity=None if entry["d"] is None else _decode_day(entry["date"], entry["d"]),
-                fetched_at=dt.datetime.fromtimestamp(entry["f"], dt.UTC),
+                fetched_at=fetched_at,
                 fresh_until=dt.datetime.fromtimestamp(entry["u"], dt.UTC),
+                settled=self.settled(date, fetched_at),
             )
         except (ValueError, KeyError, TypeError, IndexError):
             self.logger.warning("usage day cache entry unreadable; fetching the day again")
@@ -172,12 +255,45 @@ class UsageDayCache:
             self.memo.put(memo_key, held)
         return held
 
+    def _lazy(self, head: re.Match, value: bytes) -> HeldDay | None:
+        """A big entry: its stamps now, its figures when used."""
+        try:
+            date = dt.date.fromisoformat(head[1].decode())
+            fetched_at = dt.datetime.fromtimestamp(float(head[2]), dt.UTC)
+            fresh_until = dt.datetime.fromtimestamp(float(head[3]), dt.UTC)
+        except (ValueError, OverflowError):
+            self.logger.warning("usage day cache entry unreadable; fetching the day again")
+            return None
+        start = head.end()
+
+        def decode() -> DayActivity | None:
+            try:
+                raw = json.loads(value[start:-1])
+                return None if raw is None else _decode_day(date.isoformat(), raw)
+            except (ValueError, KeyError, TypeError, IndexError):
+                # Its head was readable, so the day counted as held: "Refresh now" replaces it.
+                raise LiteLLMBadResponse(
+                    f"The usage held for {date.isoformat()} cannot be read; Refresh now fetches "
+                    "it again.",
+                    route="/user/daily/activity",
+                ) from None
+
+        return HeldDay(
+            date,
+            None,
+            fetched_at,
+            fresh_until,
+            settled=self.settled(date, fetched_at),
+            entry=(value, start),
+            decode=decode,
+        )
+
 
 # --- compact encoding ---------------------------------------------------------------------------
 
 
-def _m(metrics: Metrics) -> list:
-    return [getattr(metrics, n) for n in METRIC_NAMES]
+def _m(metrics: Metrics) -> tuple:
+    return metrics.as_tuple()
 
 
 def _encode_breakdown(entries: Mapping[str, BreakdownEntry]) -> dict:
@@ -187,8 +303,10 @@ def _encode_breakdown(entries: Mapping[str, BreakdownEntry]) -> dict:
     }
 
 
-def _encode_day(day: DayActivity) -> dict:
-    return {
+def _encode_day(day: DayActivity | None) -> bytes:
+    if day is None:
+        return b"null"
+    raw = {
         "m": _m(day.metrics),
         "mo": _encode_breakdown(day.models),
         "pr": _encode_breakdown(day.providers),
@@ -197,6 +315,7 @@ def _encode_day(day: DayActivity) -> dict:
             for h, e in day.api_keys.items()
         },
     }
+    return json.dumps(raw, separators=(",", ":")).encode()
 
 
 def _decode_breakdown(raw: Mapping) -> Mapping[str, BreakdownEntry]:

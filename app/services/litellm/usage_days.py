@@ -34,7 +34,7 @@ from typing import Any
 
 import requests
 
-from .day_cache import HeldDay, UsageDayCache
+from .day_cache import HeldDay, UsageDayCache, filters_digest
 from .errors import (
     LiteLLMError,
     LiteLLMNotFound,
@@ -48,7 +48,6 @@ from .usage_results import (
     AggregatedAnswer,
     DailyActivity,
     DayActivity,
-    Metrics,
     parse_activity_page,
     parse_aggregated,
 )
@@ -125,8 +124,12 @@ class UsageDays:
         filters: Mapping[str, str],
         *,
         force_refresh: bool = False,
+        keys: int | None = None,
     ) -> DailyActivity:
-        """Usage per UTC day of ``start..end`` for ``filters`` (see the module docstring)."""
+        """Usage per UTC day of ``start..end`` for ``filters`` (see the module docstring).
+
+        ``keys``: how many LiteLLM keys (token ids) the caller counts; more than
+        ``api_key_limit`` go to the rows endpoint at once (an aggregated answer would be cut)."""
         days = day_range(start, end)
         now = dt.datetime.now(dt.UTC)
         held = self.cache.read(filters, days)
@@ -137,7 +140,8 @@ class UsageDays:
             missing = days
         else:
             missing = [d for d in days if d not in held or not held[d].fresh(now)]
-        fetch = _Fetch(self, filters)
+        many = keys is not None and keys > self.settings.api_key_limit
+        fetch = _Fetch(self, filters, rows_only=many)
         stale = False
         if missing:
             try:
@@ -149,25 +153,25 @@ class UsageDays:
                 self.http.count_stale()
         else:
             self.http.record_held(PAGINATED_PATH)
-        shown = {d: fetch.done.get(d) or held[d] for d in days}
-        activities = tuple(h.activity for h in shown.values() if h.activity is not None)
+        shown = tuple(fetch.done.get(d) or held[d] for d in days)
         return DailyActivity(
-            days=activities,
-            totals=Metrics.sum(a.metrics for a in activities),
+            held=shown,
             endpoint=fetch.endpoint or "cache",
             pages=fetch.calls,
-            fetched_at=min(h.fetched_at for h in shown.values()),
+            fetched_at=min(h.fetched_at for h in shown),
             from_cache=fetch.calls == 0 or stale,
             stale=stale,
             truncated_key_lists=False,
+            source=f"{self.cache.namespace}:{filters_digest(filters)}",
         )
 
 
 class _Fetch:
     """One view's fetch of missing runs: a small scheduler over a thread pool."""
 
-    def __init__(self, days: UsageDays, filters: Mapping[str, str]) -> None:
+    def __init__(self, days: UsageDays, filters: Mapping[str, str], *, rows_only: bool) -> None:
         self.owner = days
+        self.rows_only = rows_only
         self.http = days.http
         self.settings = days.settings
         self.filters = dict(filters)
@@ -193,7 +197,11 @@ class _Fetch:
             self._run_pool(workers)
 
     def _endpoint_for(self) -> str:
-        if self.owner.aggregated_unavailable or self.owner.cache.rows_only(self.filters):
+        if (
+            self.rows_only
+            or self.owner.aggregated_unavailable
+            or self.owner.cache.rows_only(self.filters)
+        ):
             return "paginated"
         return "aggregated"
 
@@ -361,11 +369,7 @@ class _Fetch:
 
     def _finish(self, window: _Window) -> None:
         """Keep a complete window: in the day cache (days without usage too) and for the view."""
-        fetched_at = window.started_at
         answer = {d: window.days.get(d) for d in day_range(window.start, window.end)}
-        self.owner.cache.write(self.filters, answer, fetched_at)
-        for day, activity in answer.items():
-            self.done[day] = HeldDay(
-                day, activity, fetched_at, fetched_at + self.owner.cache.fresh_for(day, fetched_at)
-            )
+        # Big days are kept encoded, as the cache holds them, until the report adds them up.
+        self.done.update(self.owner.cache.write(self.filters, answer, window.started_at))
         window.days.clear()
