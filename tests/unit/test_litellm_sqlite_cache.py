@@ -4,6 +4,8 @@ with "another row available"), and invalidation must keep working beside concurr
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 
 from app.services.litellm import build_cache_backend
@@ -86,3 +88,31 @@ def test_many_threads_read_write_and_walk_without_an_error(tmp_path):
     assert errors == []
     assert len(list(responses.keys())) == 50 + 8 * 50
     cache.close()
+
+
+def _build_at_once(path: str, barrier, answers) -> None:
+    barrier.wait()
+    try:
+        build_cache_backend(f"sqlite:///{path}", os.path.dirname(path)).close()
+        answers.put("ok")
+    except Exception as exc:  # every failure is the finding
+        answers.put(repr(exc))
+
+
+def test_workers_starting_together_all_open_a_new_cache_file(tmp_path):
+    """gunicorn's workers open the cache file at the same moment; switching a new file to WAL
+    then answered one of them "database is locked" at once (its first page was a 500)."""
+    context = multiprocessing.get_context("fork")
+    seen = []
+    for round_ in range(25):
+        path = str(tmp_path / f"round-{round_}.sqlite")
+        barrier, answers = context.Barrier(4), context.Queue()
+        workers = [
+            context.Process(target=_build_at_once, args=(path, barrier, answers)) for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        seen += [answers.get(timeout=30) for _ in workers]
+        for worker in workers:
+            worker.join(30)
+    assert set(seen) == {"ok"}, [s for s in seen if s != "ok"][:3]

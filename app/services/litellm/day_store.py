@@ -19,6 +19,8 @@ from collections.abc import Mapping
 
 from requests_cache import BaseCache, RedisCache, SQLiteCache
 
+from .sqlite_cache import connect_wal
+
 __all__ = ["DayStore", "MemoryDayStore", "RedisDayStore", "SQLiteDayStore", "day_store_for"]
 
 
@@ -71,8 +73,7 @@ class SQLiteDayStore(DayStore):
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = connect_wal(self.path, check_same_thread=False)
             self._local.conn = conn
         return conn
 

@@ -11,13 +11,36 @@ them within a process costs little; other processes still read in parallel (WAL)
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from requests_cache import BaseCache, SQLiteCache
 from requests_cache.backends.sqlite import SQLiteDict
 
-__all__ = ["SerializedSQLiteCache", "SerializedSQLiteDict"]
+__all__ = ["SerializedSQLiteCache", "SerializedSQLiteDict", "connect_wal"]
+
+
+def connect_wal(path: str, *, timeout: float = 5.0, **kwargs) -> sqlite3.Connection:
+    """A connection to ``path``, the file switched to WAL mode.
+
+    Switching a new file needs its exclusive lock, and when two processes switch it at once
+    (gunicorn's workers starting together) SQLite answers one of them "database is locked" at
+    once instead of waiting (it would deadlock). The switch is retried for up to ``timeout``
+    seconds; once the file is in WAL mode (kept in the file) it is a no-op.
+    """
+    conn = sqlite3.connect(path, timeout=timeout, **kwargs)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.05)
 
 
 class SerializedSQLiteDict(SQLiteDict):
@@ -40,6 +63,8 @@ class SerializedSQLiteCache(SQLiteCache):
     """``SQLiteCache`` built on :class:`SerializedSQLiteDict` (same file, tables, options)."""
 
     def __init__(self, db_path: str, **kwargs) -> None:
+        if kwargs.get("wal"):
+            connect_wal(str(db_path)).close()  # before requests-cache's own switch
         BaseCache.__init__(self, cache_name=str(db_path), **kwargs)
         self.responses = SerializedSQLiteDict(db_path, table_name="responses", **kwargs)
         self.redirects = SerializedSQLiteDict(
