@@ -32,6 +32,7 @@ from app.services.usage_export import (
 )
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
 from app.services.usage_tables import aria_sort, next_sort, sort_rows
+from app.usage.links import query_url
 from app.usage.view import (
     form_after_error,
     form_values,
@@ -46,6 +47,7 @@ bp.add_app_template_filter(format_money, "money")
 bp.add_app_template_filter(sort_rows, "usage_sorted")
 bp.add_app_template_global(next_sort, "usage_next_sort")
 bp.add_app_template_global(aria_sort, "usage_aria_sort")
+bp.add_app_template_global(query_url, "usage_query_url")
 
 NO_SUCH_KEY = "You have no key with this id."
 
