@@ -349,7 +349,7 @@ class UsageAccumulator:
     def _add_held(self, held: list, tokens: set[str]) -> None:
         for h in held:
             # A big held day is decoded for this sum only: no collection visits its objects.
-            with collections_paused():
+            with collections_paused(len(h.entry[0]) if h.entry is not None else 0):
                 day = h.activity
                 if day is not None:
                     self._add_day(day, tokens)

@@ -1,5 +1,5 @@
 """The garbage collector stays out of a cold usage view's way: gunicorn workers freeze what
-they loaded, and no collection runs while a LiteLLM answer is decoded and read."""
+they loaded, and no collection runs while a big LiteLLM answer is decoded and read."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from client_support import BASE
 
 from app.services.litellm import LiteLLMBadResponse
-from app.services.litellm.gc_pause import collections_paused
+from app.services.litellm.gc_pause import BIG_ANSWER_BYTES, collections_paused
 from app.services.litellm.parsing import ShapeError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,9 +38,11 @@ def test_a_gunicorn_worker_freezes_what_it_loaded():
         gc.unfreeze()
 
 
-def test_no_collection_while_an_answer_is_decoded_and_read(client, rsps, collector_on):
+def test_no_collection_while_a_big_answer_is_decoded_and_read(client, rsps, collector_on):
+    padding = "x" * BIG_ANSWER_BYTES  # a field nobody reads, as LiteLLM's breakdowns
+    rsps.get(PAGED, json={"results": [], "metadata": {"total_pages": 1}, "extra": padding})
+    rsps.get(PAGED, json={"results": {"oops": 1}, "extra": padding})
     rsps.get(PAGED, json={"results": [], "metadata": {"total_pages": 1}})
-    rsps.get(PAGED, json={"results": {"oops": 1}})
     seen = []
 
     def parse(body):
@@ -54,6 +56,8 @@ def test_no_collection_while_an_answer_is_decoded_and_read(client, rsps, collect
     with pytest.raises(LiteLLMBadResponse):
         client.http.get("/user/daily/activity", {}, parse=parse)
     assert seen == [False, False] and gc.isenabled()  # resumed after a bad answer too
+    client.http.get("/user/daily/activity", {}, parse=parse)
+    assert seen == [False, False, True]  # a small answer pauses nothing
 
 
 def test_collections_resume_when_the_last_reader_is_done(collector_on):

@@ -313,7 +313,8 @@ class LiteLLMHttp:
             parsed = self.parsed_memo.get(memo_key) if memo_key is not None else MISSING
             if parsed is not MISSING:
                 return parsed
-        with collections_paused():  # a big answer's decoded JSON lives only until parsed
+        # A big answer's decoded JSON lives only until parsed: no collection visits it.
+        with collections_paused(len(response.content or b"")):
             body = decode_json(response, path)
             try:
                 parsed = parse(body)
