@@ -32,7 +32,7 @@ def _page(part: int, tokens: list[str], *, alias: bool) -> dict:
     per_key = {t: {"metrics": _metrics(part + i)} for i, t in enumerate(tokens)}
     keys = {
         t: {"metrics": _metrics(part + i),
-            "metadata": {"key_alias": f"alias-{i}" if alias else None, "user_id": "u",
+            "metadata": {"key_alias": f"alias-{part}-{i}" if alias else None, "user_id": "u",
                          "key_exists": True}}
         for i, t in enumerate(tokens)
     }  # fmt: skip
@@ -46,6 +46,11 @@ def _page(part: int, tokens: list[str], *, alias: bool) -> dict:
                         "gpt-4o": {
                             "metrics": _metrics(part),
                             "metadata": {},
+                            "api_key_breakdown": per_key,
+                        },
+                        # a model first seen on this page
+                        f"new-{part}": {
+                            "metrics": _metrics(part + 2),
                             "api_key_breakdown": per_key,
                         },
                         # 1.65's shape: bare metrics, no per-key breakdown
@@ -72,7 +77,7 @@ def _page(part: int, tokens: list[str], *, alias: bool) -> dict:
 PAGES = [
     _page(1, TOKENS[:2], alias=False),
     _page(2, TOKENS[1:3], alias=True),
-    _page(3, TOKENS[3:] + TOKENS[:1], alias=True),
+    _page(3, TOKENS[3:] + TOKENS[:1] + TOKENS[2:3], alias=True),
 ]
 
 
@@ -91,8 +96,9 @@ def test_a_day_split_across_pages_gives_the_bytes_the_object_path_gives():
     assert set(compact) == set(by_objects) == {dt.date(2026, 11, 20), dt.date(2026, 11, 19)}
     for date, day in by_objects.items():
         assert json.dumps(compact[date], separators=(",", ":")).encode() == _encode_day(day)
-    first = compact[dt.date(2026, 11, 20)]["k"][TOKENS[1]]
-    assert first[1:] == ["alias-0", "u", True]  # the alias from the first part that has one
+    keys = compact[dt.date(2026, 11, 20)]["k"]
+    assert keys[TOKENS[1]][1:] == ["alias-2-0", "u", True]  # the first part that has an alias
+    assert keys[TOKENS[2]][1:] == ["alias-2-1", "u", True]  # not the later one (alias-3-2)
 
 
 def test_the_day_cache_holds_compact_days_as_it_holds_decoded_ones():
