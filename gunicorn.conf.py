@@ -1,5 +1,6 @@
 """gunicorn settings, each overridable from the environment."""
 
+import gc
 import os
 
 from app.config import DEFAULT_GUNICORN_THREADS
@@ -17,3 +18,12 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    """Once a worker has loaded the app, move everything alive then (modules, the app, its
+    database and LiteLLM clients) out of the garbage collector's reach: a collection of the
+    oldest generation otherwise visits all of it again, and a cold view of an organisation's
+    usage starts dozens of them."""
+    gc.collect()
+    gc.freeze()

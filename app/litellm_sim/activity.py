@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from .fields import FLOAT_METRICS, SPEND_METRIC_FIELDS, empty_metrics
+from .fields import FLOAT_METRICS, empty_metrics
 from .state import SimState
 
 _ROW_METRICS = (
@@ -52,19 +52,20 @@ def filter_rows(
     return out
 
 
-def _row_metrics(row: dict[str, Any]) -> dict[str, Any]:
-    m = empty_metrics()
-    for f in _ROW_METRICS:
-        m[f] = row[f]
-    # Computed at read time: cache tokens are not part of total_tokens.
-    m["total_tokens"] = row["prompt_tokens"] + row["completion_tokens"]
-    m["api_requests"] = row["successful_requests"] + row["failed_requests"]
-    return m
+def _row_metrics(row: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A row's SpendMetrics, as the (field, value) pairs a row can make other than zero: adding
+    the other fields' zeros (of each field's own type) would change no sum."""
+    return (
+        *((f, row[f]) for f in _ROW_METRICS),
+        # Computed at read time: cache tokens are not part of total_tokens.
+        ("total_tokens", row["prompt_tokens"] + row["completion_tokens"]),
+        ("api_requests", row["successful_requests"] + row["failed_requests"]),
+    )
 
 
-def _add(into: dict[str, Any], m: dict[str, Any]) -> None:
-    for f in SPEND_METRIC_FIELDS:
-        into[f] += m[f]
+def _add(into: dict[str, Any], m: Iterable[tuple[str, Any]]) -> None:
+    for f, value in m:
+        into[f] += value
 
 
 class _Meta:
@@ -179,7 +180,7 @@ def totals(results: list[dict[str, Any]]) -> dict[str, Any]:
     """DailySpendMetadata totals (without paging fields) summed over ``results``."""
     t = empty_metrics()
     for day in results:
-        _add(t, day["metrics"])
+        _add(t, day["metrics"].items())
     out: dict[str, Any] = {}
     for f in (
         "spend", "flat_cost", "ptu_hours", "prompt_tokens", "completion_tokens", "tokens",

@@ -187,9 +187,12 @@ def router_config(with_content_policy: bool) -> dict[str, Any]:
     return out
 
 
+_EMPTY_METRICS = {f: (0.0 if f in FLOAT_METRICS else 0) for f in SPEND_METRIC_FIELDS}
+
+
 def empty_metrics() -> dict[str, Any]:
-    """SpendMetrics with every field at zero."""
-    return {f: (0.0 if f in FLOAT_METRICS else 0) for f in SPEND_METRIC_FIELDS}
+    """SpendMetrics with every field at zero (a copy: a page of usage makes thousands)."""
+    return _EMPTY_METRICS.copy()
 
 
 # Request fields stored on the key row as-is (type for 422 checks).

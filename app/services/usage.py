@@ -29,6 +29,7 @@ from app.services.litellm import (
     covers_recent_usage,
 )
 from app.services.litellm.cache import MISSING, ParsedMemo
+from app.services.litellm.gc_pause import collections_paused
 from app.services.tokens import UnknownAlias, resolve_missing_tokens, resolve_token
 
 _T = TypeVar("_T")
@@ -347,9 +348,12 @@ class UsageAccumulator:
 
     def _add_held(self, held: list, tokens: set[str]) -> None:
         for h in held:
-            day = h.activity
-            if day is not None:
-                self._add_day(day, tokens)
+            # A big held day is decoded for this sum only: no collection visits its objects.
+            with collections_paused(len(h.entry[0]) if h.entry is not None else 0):
+                day = h.activity
+                if day is not None:
+                    self._add_day(day, tokens)
+                del day
 
     def _state(self) -> dict:
         """The sums so far, shared from now on: adding to them first copies them."""

@@ -83,7 +83,7 @@ def test_pages_are_counted_and_dropped_never_all_held(app, sim, heavy_key, monke
     _bound_pages(app, 2, usage_fetch_concurrency=4)
     pages: list[weakref.ref] = []
     most = []
-    real = usage_days_module.parse_activity_page
+    real = usage_days_module.parse_rows_page
 
     def alive() -> int:
         return sum(1 for ref in pages if ref() is not None)
@@ -94,7 +94,7 @@ def test_pages_are_counted_and_dropped_never_all_held(app, sim, heavy_key, monke
         most.append(alive())
         return page
 
-    monkeypatch.setattr(usage_days_module, "parse_activity_page", tracked)
+    monkeypatch.setattr(usage_days_module, "parse_rows_page", tracked)
     with app.app_context():
         report = usage_for_key(db.session.get(ApiKey, heavy_key.id), day(29), TODAY)
     assert len(most) == 7 and max(most) <= 4 + 1

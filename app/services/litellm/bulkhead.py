@@ -76,6 +76,7 @@ class Bulkhead:
 
 
 WRITE_WAIT_S = 5.0
+BODY_CHUNK = 1 << 20
 
 
 def write_lane(reads: Bulkhead) -> Bulkhead:
@@ -108,7 +109,8 @@ class BulkheadAdapter(HTTPAdapter):
             if not stream:
                 # Read the body inside the slot: a LiteLLM that sends headers and then stalls
                 # is as busy as one that sends nothing (requests would read it right after).
-                _ = response.content
+                # In chunks of 1 MiB where requests reads 10 KiB: a usage page is 4 MB.
+                response._content = b"".join(response.iter_content(BODY_CHUNK)) or b""
             return response
 
 

@@ -39,6 +39,7 @@ __all__ = ["HeldDay", "UsageDayCache", "filters_digest"]
 
 _MEMO_MAX_BYTES = 64 * 1024  # bigger entries (an organisation's day) are decoded each time
 _MEMO_ENTRIES = 4096
+_ROWS_ROUTE = "/user/daily/activity"
 # How write() lays an entry out (json.dumps with compact separators gives the same bytes), so
 # its stamps can be read from the head of a big entry without decoding the whole of it.
 _HEAD = re.compile(rb'\{"date":"(\d{4}-\d\d-\d\d)","f":([-+.\deE]+),"u":([-+.\deE]+),"d":')
@@ -161,16 +162,34 @@ class UsageDayCache:
         blobs = self._put(filters, data, fetched_at, fresh_until)
         held = {}
         for day, activity in days.items():
-            blob = blobs[day]
-            head = _HEAD.match(blob) if len(blob) > _MEMO_MAX_BYTES else None
-            lazy = self._lazy(head, blob) if head is not None else None
-            if lazy is not None:
-                held[day] = lazy
-            else:
+            held[day] = self._lazy_if_big(blobs[day])
+            if held[day] is None:
                 until = fresh_until or fetched_at + self.fresh_for(day, fetched_at)
                 settled = self.settled(day, fetched_at)
                 held[day] = HeldDay(day, activity, fetched_at, until, settled=settled)
         return held
+
+    def write_compact(
+        self,
+        filters: Mapping[str, str],
+        days: Mapping[dt.date, dict | None],
+        fetched_at: dt.datetime,
+    ) -> dict[dt.date, HeldDay]:
+        """:meth:`write` for days read in the cache's own layout (``usage_rows``), stored as
+        they are: no object is built for a big day; a small one is decoded from its entry."""
+        data = {day: _dump(compact) for day, compact in days.items()}
+        blobs = self._put(filters, data, fetched_at, None)
+        held = {}
+        for day, blob in blobs.items():
+            entry = self._lazy_if_big(blob) or self._parse(blob)
+            if entry is None:  # cannot happen for what _put just wrote
+                raise LiteLLMBadResponse(f"usage of {day} unreadable", route=_ROWS_ROUTE)
+            held[day] = entry
+        return held
+
+    def _lazy_if_big(self, blob: bytes) -> HeldDay | None:
+        head = _HEAD.match(blob) if len(blob) > _MEMO_MAX_BYTES else None
+        return self._lazy(head, blob) if head is not None else None
 
     def _put(
         self,
@@ -237,11 +256,21 @@ class UsageDayCache:
             held = self.memo.get(memo_key)
             if held is not MISSING:
                 return held
+        held = self._parse(value)
+        if held is None:
+            self.logger.warning("usage day cache entry unreadable; fetching the day again")
+            return None
+        if memo_key is not None:
+            self.memo.put(memo_key, held)
+        return held
+
+    def _parse(self, value: bytes) -> HeldDay | None:
+        """A whole entry decoded, or None when it cannot be read."""
         try:
             entry = json.loads(value)
             date = dt.date.fromisoformat(entry["date"])
             fetched_at = dt.datetime.fromtimestamp(entry["f"], dt.UTC)
-            held = HeldDay(
+            return HeldDay(
                 date=date,
                 activity=None if entry["d"] is None else _decode_day(entry["date"], entry["d"]),
                 fetched_at=fetched_at,
@@ -249,11 +278,7 @@ class UsageDayCache:
                 settled=self.settled(date, fetched_at),
             )
         except (ValueError, KeyError, TypeError, IndexError):
-            self.logger.warning("usage day cache entry unreadable; fetching the day again")
             return None
-        if memo_key is not None:
-            self.memo.put(memo_key, held)
-        return held
 
     def _lazy(self, head: re.Match, value: bytes) -> HeldDay | None:
         """A big entry: its stamps now, its figures when used."""
@@ -275,7 +300,7 @@ class UsageDayCache:
                 raise LiteLLMBadResponse(
                     f"The usage held for {date.isoformat()} cannot be read; Refresh now fetches "
                     "it again.",
-                    route="/user/daily/activity",
+                    route=_ROWS_ROUTE,
                 ) from None
 
         return HeldDay(
@@ -315,6 +340,11 @@ def _encode_day(day: DayActivity | None) -> bytes:
             for h, e in day.api_keys.items()
         },
     }
+    return _dump(raw)
+
+
+def _dump(raw: Mapping | None) -> bytes:
+    """A day's figures in the cache's layout (``usage_rows`` reads pages straight into it)."""
     return json.dumps(raw, separators=(",", ":")).encode()
 
 

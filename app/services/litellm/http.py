@@ -40,6 +40,7 @@ from .errors import (
     error_for,
     is_outage,
 )
+from .gc_pause import collections_paused
 from .hang_guard import HangGuard
 from .parsing import ShapeError
 from .settings import LiteLLMSettings
@@ -312,11 +313,14 @@ class LiteLLMHttp:
             parsed = self.parsed_memo.get(memo_key) if memo_key is not None else MISSING
             if parsed is not MISSING:
                 return parsed
-        body = decode_json(response, path)
-        try:
-            parsed = parse(body)
-        except (ShapeError, TypeError, ValueError, ArithmeticError) as exc:
-            raise LiteLLMBadResponse(str(exc), status=200, route=path) from None
+        # A big answer's decoded JSON lives only until parsed: no collection visits it.
+        with collections_paused(len(response.content or b"")):
+            body = decode_json(response, path)
+            try:
+                parsed = parse(body)
+            except (ShapeError, TypeError, ValueError, ArithmeticError) as exc:
+                raise LiteLLMBadResponse(str(exc), status=200, route=path) from None
+            del body
         if memo_key is not None:
             self.parsed_memo.put(memo_key, parsed)
         return parsed

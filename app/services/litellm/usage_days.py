@@ -14,11 +14,12 @@ consecutive days, and each run is fetched:
   and the pages of a window are fetched side by side once their number is known.
 
 At most ``usage_fetch_concurrency`` calls run at once (and each still takes a bulkhead slot).
-Each page is merged into per-day totals as soon as it arrives and then dropped, so memory grows
-with the days and keys of the range, never with the number of rows or pages; each finished
-run or window goes to the day cache at once, so an interrupted range continues where it
-stopped. A range that would need more than ``usage_max_calls`` calls, or more than
-``usage_deadline`` seconds, is refused with :class:`~.errors.LiteLLMTooLarge`.
+Each page is read straight into compact per-day sums (:mod:`.usage_rows`), merged as soon as
+it arrives and then dropped, so memory grows with the days and keys of the range, never with
+the number of rows or pages; each finished run or window goes to the day cache at once, so an
+interrupted range continues where it stopped. A range that would need more than
+``usage_max_calls`` calls, or more than ``usage_deadline`` seconds, is refused with
+:class:`~.errors.LiteLLMTooLarge`.
 """
 
 from __future__ import annotations
@@ -43,14 +44,8 @@ from .errors import (
     is_outage,
 )
 from .http import LiteLLMHttp
-from .usage_results import (
-    ActivityPage,
-    AggregatedAnswer,
-    DailyActivity,
-    DayActivity,
-    parse_activity_page,
-    parse_aggregated,
-)
+from .usage_results import AggregatedAnswer, DailyActivity, DayActivity, parse_aggregated
+from .usage_rows import CompactDay, RowsPage, merge_day, parse_rows_page
 
 __all__ = ["AGGREGATED_PATH", "ACTIVITY_PAGE_SIZE", "PAGINATED_PATH", "UsageDays", "day_range"]
 
@@ -91,6 +86,7 @@ class _Window:
     endpoint: str
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     days: dict[dt.date, DayActivity] = field(default_factory=dict)
+    rows: dict[dt.date, CompactDay] = field(default_factory=dict)  # the rows endpoint's days
     pages: int | None = None  # known once page 1 arrived
     received: int = 0
 
@@ -103,6 +99,11 @@ class _Window:
             if self.start <= day.date <= self.end:
                 held = self.days.get(day.date)
                 self.days[day.date] = day if held is None else held + day
+
+    def merge_rows(self, page: RowsPage) -> None:
+        for date, day in page.days:
+            if self.start <= date <= self.end:
+                merge_day(self.rows, date, day)
 
 
 class UsageDays:
@@ -271,7 +272,7 @@ class _Fetch:
                 params["api_key_limit"] = self.settings.api_key_limit
                 return self.http.get(AGGREGATED_PATH, params, parse=parse_aggregated).body
             params.update(page=page, page_size=ACTIVITY_PAGE_SIZE)
-            return self.http.get(PAGINATED_PATH, params, parse=parse_activity_page).body
+            return self.http.get(PAGINATED_PATH, params, parse=parse_rows_page).body
         except LiteLLMNotFound:
             if window.endpoint != "aggregated":
                 raise
@@ -325,7 +326,7 @@ class _Fetch:
                     return True
         return False
 
-    def _page(self, window: _Window, page: int, body: ActivityPage) -> None:
+    def _page(self, window: _Window, page: int, body: RowsPage) -> None:
         self.endpoint = "paginated"
         max_pages = self.settings.max_pages
         if page == 1:
@@ -335,7 +336,7 @@ class _Fetch:
                 return
             window.pages = total
             self._queue.extend((window, n) for n in range(2, total + 1))
-        window.merge(body.days)
+        window.merge_rows(body)
         window.received += 1
         if page == window.pages and body.has_more:  # rows written meanwhile: follow them
             if page >= max_pages:
@@ -369,7 +370,13 @@ class _Fetch:
 
     def _finish(self, window: _Window) -> None:
         """Keep a complete window: in the day cache (days without usage too) and for the view."""
-        answer = {d: window.days.get(d) for d in day_range(window.start, window.end)}
+        days = day_range(window.start, window.end)
         # Big days are kept encoded, as the cache holds them, until the report adds them up.
-        self.done.update(self.owner.cache.write(self.filters, answer, window.started_at))
+        if window.endpoint == "paginated":
+            rows = {d: window.rows.get(d) for d in days}
+            self.done.update(self.owner.cache.write_compact(self.filters, rows, window.started_at))
+        else:
+            answer = {d: window.days.get(d) for d in days}
+            self.done.update(self.owner.cache.write(self.filters, answer, window.started_at))
         window.days.clear()
+        window.rows.clear()

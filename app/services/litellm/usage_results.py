@@ -1,6 +1,7 @@
 """Usage results of the LiteLLM client (``/user/daily/activity[/aggregated]``) and their parsers.
 
-The ONE place where daily-activity JSON is read. Tolerant of every version in docs/litellm.md
+The ONE place where daily-activity JSON is read (:mod:`.usage_rows` reads the rows endpoint's
+pages into compact sums with the helpers here). Tolerant of every version in docs/litellm.md
 ("Answers read tolerantly"): missing metrics are 0, unknown fields are ignored, 1.65-style breakdown
 values (bare metrics, no ``metrics``/``metadata`` wrapper) and 1.70-style breakdowns (no
 ``api_key_breakdown``) are accepted; unreadable shapes raise :class:`~.parsing.ShapeError`.
@@ -209,8 +210,17 @@ _INF = float("inf")
 
 def parse_metrics(raw: Any) -> Metrics:
     """Metrics from a ``SpendMetrics`` dict; missing or null values are 0, extras ignored."""
+    return Metrics(*metric_values(raw))
+
+
+_ZERO_VALUES = Metrics().as_tuple()
+
+
+def metric_values(raw: Any) -> list:
+    """The values of :func:`parse_metrics` as a plain list in ``METRIC_NAMES`` order (what the
+    rows endpoint's compact reader, :mod:`.usage_rows`, adds up)."""
     if raw is None:
-        return Metrics()
+        return list(_ZERO_VALUES)
     if not _is_object(raw):
         raise ShapeError(f"metrics must be an object, got {type(raw).__name__}")
     values = []
@@ -222,7 +232,7 @@ def parse_metrics(raw: Any) -> Metrics:
             values.append(value)
         else:
             values.append(as_number(value, kind, name))
-    return Metrics(*values)
+    return values
 
 
 def _is_object(value: Any) -> bool:
@@ -231,7 +241,7 @@ def _is_object(value: Any) -> bool:
     return type(value) is dict or isinstance(value, Mapping)
 
 
-def _unwrap(raw: Any) -> tuple[Mapping, Mapping, Mapping]:
+def unwrap(raw: Any) -> tuple[Mapping, Mapping, Mapping]:
     """Return (metrics, metadata, api_key_breakdown) of a breakdown value in any version's
     shape: ``{"metrics": …, "metadata": …, "api_key_breakdown": …}`` or 1.65's bare metrics."""
     if not _is_object(raw):
@@ -255,11 +265,11 @@ def _parse_breakdown(raw: Any) -> Mapping[str, BreakdownEntry]:
         raise ShapeError("breakdown must be an object")
     out = {}
     for name, value in raw.items():
-        metrics, _meta, akb = _unwrap(value)
+        metrics, _meta, akb = unwrap(value)
         out[str(name)] = BreakdownEntry(
             metrics=parse_metrics(metrics),
             api_key_breakdown=MappingProxyType(
-                {str(h): parse_metrics(_unwrap(v)[0]) for h, v in akb.items()}
+                {str(h): parse_metrics(unwrap(v)[0]) for h, v in akb.items()}
             ),
         )
     return MappingProxyType(out)
@@ -272,7 +282,7 @@ def _parse_key_usage(raw: Any) -> Mapping[str, KeyUsageEntry]:
         raise ShapeError("breakdown.api_keys must be an object")
     out = {}
     for token, value in raw.items():
-        metrics, meta, _akb = _unwrap(value)
+        metrics, meta, _akb = unwrap(value)
         key_exists = meta.get("key_exists")
         out[str(token)] = KeyUsageEntry(
             metrics=parse_metrics(metrics),
