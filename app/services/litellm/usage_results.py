@@ -293,8 +293,8 @@ def _parse_key_usage(raw: Any) -> Mapping[str, KeyUsageEntry]:
     return MappingProxyType(out)
 
 
-def parse_day(raw: Any) -> DayActivity:
-    """One ``DailySpendData`` entry."""
+def day_and_breakdown(raw: Any) -> tuple[dt.date, Mapping[str, Any]]:
+    """The UTC day and the ``breakdown`` object of one ``DailySpendData`` entry, checked."""
     if not isinstance(raw, Mapping):
         raise ShapeError("results[] entries must be objects")
     try:
@@ -304,6 +304,12 @@ def parse_day(raw: Any) -> DayActivity:
     breakdown = raw.get("breakdown") or {}
     if not isinstance(breakdown, Mapping):
         raise ShapeError("results[].breakdown must be an object")
+    return day, breakdown
+
+
+def parse_day(raw: Any) -> DayActivity:
+    """One ``DailySpendData`` entry."""
+    day, breakdown = day_and_breakdown(raw)
     return DayActivity(
         date=day,
         metrics=parse_metrics(raw.get("metrics")),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .parsing import ShapeError, as_number, opt_str
-from .usage_results import metric_values, unwrap
+from .usage_results import day_and_breakdown, metric_values, unwrap
 
 __all__ = ["CompactDay", "RowsPage", "merge_day", "parse_rows_page"]
 
@@ -55,15 +55,7 @@ def parse_rows_page(body: Any) -> RowsPage:
 
 
 def _day(raw: Any) -> tuple[dt.date, CompactDay]:
-    if not isinstance(raw, Mapping):
-        raise ShapeError("results[] entries must be objects")
-    try:
-        day = dt.date.fromisoformat(str(raw["date"])[:10])
-    except (KeyError, ValueError) as exc:
-        raise ShapeError(f"results[] entry without a valid date: {raw.get('date')!r}") from exc
-    breakdown = raw.get("breakdown") or {}
-    if not isinstance(breakdown, Mapping):
-        raise ShapeError("results[].breakdown must be an object")
+    day, breakdown = day_and_breakdown(raw)
     return day, {
         "m": metric_values(raw.get("metrics")),
         "mo": _breakdown(breakdown.get("models")),
