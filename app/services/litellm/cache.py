@@ -222,16 +222,16 @@ class StoredAnswers:
         concerning ``subject`` (a ``user_id`` or key) and those concerning no one in particular
         (a sweep of all keys, an alias lookup); every one of the paths when ``subject`` is None.
         Only keys are read (see :func:`labelled_key`); keys of another format go too."""
-        prefixes = tuple(f"{_path_tag(path)}~" for path in paths)
+        path_tags = {_path_tag(path) for path in paths}
         tags = None if subject is None else {_subject_tag(subject), _subject_tag(None)}
         try:
             cache = self.session.cache
             doomed = []
             for key in list(cache.responses.keys()):
-                path_tag, tag, rest = (key.split("~", 2) + ["", ""])[:3]
-                if not rest:
+                parts = key.split("~", 2)
+                if len(parts) < 3:
                     doomed.append(key)  # written before keys were labelled
-                elif f"{path_tag}~" in prefixes and (tags is None or tag in tags):
+                elif parts[0] in path_tags and (tags is None or parts[1] in tags):
                     doomed.append(key)
             if doomed:
                 cache.delete(*doomed)
