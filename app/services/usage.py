@@ -34,9 +34,10 @@ from app.services.tokens import UnknownAlias, resolve_missing_tokens, resolve_to
 
 _T = TypeVar("_T")
 _ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" default
-# Sums per held days and tokens (UsageAccumulator.add); an organisation's entry holds one
-# Metrics per key and day, so only a few are kept.
-_SUMS = ParsedMemo(8)
+# Sums per held days and tokens (UsageAccumulator.add), weighed by the Metrics they hold: a
+# key's 60 days weigh about 200, an organisation's 10,000 keys over 90 days about 1,000,000,
+# so many users' sums and a few organisations' share one budget.
+_SUMS = ParsedMemo(2048, max_weight=3_000_000)
 
 __all__ = [
     "ChartMarker",
@@ -337,10 +338,10 @@ class UsageAccumulator:
                 self._restore(found)
             else:
                 self._add_held(held[:settled], tokens)
-                _SUMS.put(prefix, self._state())
+                _SUMS.put(prefix, self._state(), self._weight())
             held = held[settled:]
         self._add_held(held, tokens)
-        _SUMS.put(whole, self._state())
+        _SUMS.put(whole, self._state(), self._weight())
         self.sums_key = whole
 
     _FLAT = ("days", "models", "providers", "per_key", "last_used")
@@ -359,6 +360,11 @@ class UsageAccumulator:
         """The sums so far, shared from now on: adding to them first copies them."""
         self._shared = True
         return {name: getattr(self, name) for name in (*self._FLAT, *self._NESTED)}
+
+    def _weight(self) -> int:
+        """How many Metrics the sums hold (their share of the memo's budget)."""
+        flat = sum(len(getattr(self, name)) for name in self._FLAT)
+        return flat + sum(len(d) for name in self._NESTED for d in getattr(self, name).values())
 
     def _restore(self, state: Mapping) -> None:
         for name, value in state.items():

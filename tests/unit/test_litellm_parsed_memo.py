@@ -279,3 +279,20 @@ def test_metrics_addition_keeps_every_counter_apart():
     assert (a + b).to_dict() == {n: 11 * (i + 1) for i, n in enumerate(METRIC_NAMES)}
     assert Metrics.sum([a, b, a]).to_dict() == {n: 12 * (i + 1) for i, n in enumerate(METRIC_NAMES)}
     assert Metrics.sum([]) == Metrics()
+
+
+def test_a_weight_budget_keeps_many_light_entries_or_few_heavy_ones():
+    memo = ParsedMemo(100, max_weight=1_000)
+    for n in range(50):
+        memo.put(("light", n), n, weight=10)
+    assert len(memo) == 50 and memo.weight == 500  # all of them: 500 of 1,000
+    memo.put("heavy", "org", weight=700)  # the oldest light entries make room
+    assert memo.get("heavy") == "org" and memo.weight <= 1_000
+    assert memo.get(("light", 0)) is MISSING and memo.get(("light", 49)) == 49
+    assert len(memo) == 1 + 30
+    memo.put("too heavy", "x", weight=1_001)  # heavier than the budget: never kept
+    assert memo.get("too heavy") is MISSING and memo.get("heavy") == "org"
+    memo.put("heavy", "org again", weight=100)  # a new value of a key weighs anew
+    assert memo.weight == 100 + 30 * 10
+    memo.clear()
+    assert len(memo) == 0 and memo.weight == 0

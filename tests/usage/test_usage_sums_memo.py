@@ -103,3 +103,19 @@ def test_other_tokens_never_share_sums(app, alice, make_user, make_key, seed_usa
 
     assert len(added) == 19 and his.totals != mine.totals
     assert_metrics_equal(his.totals.to_dict(), expected(sim, {bob_key.token}, day(20), day(2)))
+
+
+def test_many_users_keep_their_sums_while_others_view(app, make_user, make_key, seed_usage, added):
+    people = []
+    for n in range(40):  # more users than an organisation-sized memo entry leaves room for
+        user = make_user(f"user{n}@example.com")
+        seed_usage(make_key(user, "laptop").token, days=range(2, 12), per_day=1, seed=n)
+        people.append(user)
+    for user in people:
+        _report(app, user, day(11), day(2))
+    added.clear()
+
+    for user in people:  # each user's second view, after all the others' first
+        _report(app, user, day(11), day(2))
+
+    assert added == []

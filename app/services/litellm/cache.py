@@ -114,13 +114,18 @@ class ParsedMemo:
     ``maxsize`` 0 disables the memo.
     """
 
-    def __init__(self, maxsize: int = 256) -> None:
+    def __init__(self, maxsize: int = 256, *, max_weight: int | None = None) -> None:
         if maxsize < 0:
             raise ValueError("maxsize must be >= 0")
         self.maxsize = int(maxsize)
+        # With ``max_weight`` the entries' weights (see :meth:`put`) are bounded too, so many
+        # small entries and a few big ones share one budget.
+        self.max_weight = max_weight
+        self.weight = 0
         self.hits = 0
         self.misses = 0
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._weights: dict[Hashable, int] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Any:
@@ -134,20 +139,29 @@ class ParsedMemo:
                 self._data.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: Any) -> None:
-        """Store ``value``; the least recently used entries go once ``maxsize`` is exceeded."""
-        if self.maxsize == 0:
+    def put(self, key: Hashable, value: Any, weight: int = 1) -> None:
+        """Store ``value``; the least recently used entries go once ``maxsize`` (or the
+        total ``weight`` above ``max_weight``) is exceeded. An entry heavier than the whole
+        budget is not kept."""
+        if self.maxsize == 0 or (self.max_weight is not None and weight > self.max_weight):
             return
         with self._lock:
+            self.weight += weight - self._weights.get(key, 0)
             self._data[key] = value
+            self._weights[key] = weight
             self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
+            while len(self._data) > self.maxsize or (
+                self.max_weight is not None and self.weight > self.max_weight
+            ):
+                oldest, _ = self._data.popitem(last=False)
+                self.weight -= self._weights.pop(oldest)
 
     def clear(self) -> None:
         """Forget every entry (counters are kept)."""
         with self._lock:
             self._data.clear()
+            self._weights.clear()
+            self.weight = 0
 
     def __len__(self) -> int:
         return len(self._data)
