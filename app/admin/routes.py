@@ -159,7 +159,7 @@ def usage():
             "key_table": admin_tables.keys_table(everyone.keys, key_view),
         }
 
-    return render_results(_render_usage, load, query, context, what="admin usage view")
+    return render_results(_render_usage, load, context, what="admin usage view")
 
 
 # --- any user's keys -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ the keys being reported are counted (``breakdown.api_keys[<hash>]`` and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -117,6 +117,9 @@ class UsageReport:
     key_daily: Mapping[int, Mapping[dt.date, Metrics]] = field(default_factory=dict)
     model_daily: Mapping[str, Mapping[dt.date, Metrics]] = field(default_factory=dict)
     provider_daily: Mapping[str, Mapping[dt.date, Metrics]] = field(default_factory=dict)
+    # What the sums came from (held days with their fetch times, the tokens counted): equal
+    # bases give equal sums. None when the report was not summed from one such answer.
+    basis: Hashable | None = None
 
     @property
     def unresolved_keys(self) -> tuple[KeyUsageRow, ...]:
@@ -422,6 +425,7 @@ class UsageAccumulator:
             key_daily=self.key_days,
             model_daily=self.model_days,
             provider_daily=self.provider_days,
+            basis=self.sums_key,
         )
 
 

@@ -33,6 +33,7 @@ from app.services.usage_export import (
 from app.services.usage_query import METRICS, PRESETS, InvalidUsageQuery, UsageQuery
 from app.services.usage_tables import aria_sort, next_sort, sort_rows
 from app.usage.links import query_url
+from app.usage.report_fragment import MEMO, new_memo, usage_report
 from app.usage.view import (
     form_after_error,
     form_values,
@@ -48,6 +49,8 @@ bp.add_app_template_filter(sort_rows, "usage_sorted")
 bp.add_app_template_global(next_sort, "usage_next_sort")
 bp.add_app_template_global(aria_sort, "usage_aria_sort")
 bp.add_app_template_global(query_url, "usage_query_url")
+bp.add_app_template_global(usage_report, "usage_report")
+bp.record_once(lambda state: state.app.extensions.setdefault(MEMO, new_memo()))
 
 NO_SUCH_KEY = "You have no key with this id."
 
@@ -114,7 +117,6 @@ def index():
     response = render_results(
         _render,
         lambda: _report_with_previous(query, key, refresh),
-        query,
         context,
         what="usage view",
     )

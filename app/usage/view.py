@@ -11,7 +11,6 @@ from flask import Response, current_app, g
 
 from app import ratelimit
 from app.htmx import is_partial
-from app.services.chart import report_chart
 from app.services.litellm import LiteLLMError, LiteLLMTooLarge, LiteLLMUnavailable
 from app.services.tokens import UnknownAlias
 from app.services.usage_query import InvalidUsageQuery, UsageQuery
@@ -62,11 +61,12 @@ def describe_error(exc: LiteLLMError) -> dict[str, str]:
 
 
 def render_results(
-    render: Render, load: Callable[[], Mapping], query: UsageQuery, context: dict, *, what: str
+    render: Render, load: Callable[[], Mapping], context: dict, *, what: str
 ) -> Response:
-    """Render what ``load()`` returns (``report`` and any more context) with its chart, or the
-    panel for a key LiteLLM does not know, or for LiteLLM failing: 200 for a page, 502 for an
-    htmx fragment (base.html's htmx-config swaps it)."""
+    """Render what ``load()`` returns (``report`` and any more context; the page shows the
+    report with ``usage_report()``, app/usage/report_fragment.py), or the panel for a key
+    LiteLLM does not know, or for LiteLLM failing: 200 for a page, 502 for an htmx fragment
+    (base.html's htmx-config swaps it)."""
     try:
         loaded = dict(load())
     except UnknownAlias as exc:
@@ -74,5 +74,4 @@ def render_results(
     except LiteLLMError as exc:
         current_app.logger.warning("%s: %s", what, exc)
         return render(502 if is_partial() else 200, api_error=describe_error(exc), **context)
-    chart = report_chart(loaded["report"], query.metric, query.view, query.compare)
-    return render(200, chart=chart, **loaded, **context)
+    return render(200, **loaded, **context)

@@ -11,6 +11,7 @@ from security_routes import rules, url
 
 from app.auth.session import NO_USER_ENDPOINTS
 from app.config import ProductionConfig
+from app.usage.report_fragment import REPORT_TEMPLATE
 
 TEMPLATES = pathlib.Path(__file__).resolve().parents[2] / "templates"
 APP_DIR = pathlib.Path(__file__).resolve().parents[2] / "app"
@@ -223,6 +224,7 @@ def test_htmx_config_keeps_htmx_within_the_policy():
 
 
 # Every |safe and Markup in the code base, with why it cannot carry outside data.
+MARKUP_ALLOWED = ("usage/report_fragment.py",)
 SAFE_ALLOWED = {
     # The macro's ``extra`` attributes are literals written in this same template
     # (maxlength/autocomplete/inputmode); no caller passes user or LiteLLM data.
@@ -245,4 +247,12 @@ def test_every_safe_filter_and_markup_is_justified():
         text = path.read_text()
         if re.search(r"\bMarkup\(|markupsafe|\|safe|autoescape\s*=\s*False", text):
             markup.append(str(path.relative_to(APP_DIR)))
-    assert markup == []
+    assert markup == list(MARKUP_ALLOWED)
+    # The report fragment is the output of an autoescaped template (as an include's would be),
+    # kept in a memo and marked safe only so it is not escaped twice.
+    fragment = (APP_DIR / "usage/report_fragment.py").read_text()
+    assert re.findall(r"\bMarkup\((\w+)\)", fragment) == ["found", "html"]
+    rendered = 'template.render({**context.get_all(), "chart": chart})'
+    assert re.findall(r"\bhtml = (.+)", fragment) == [rendered]
+    assert re.findall(r"memo\.put\((.+)\)", fragment) == ["name, html, len(html)"]
+    assert REPORT_TEMPLATE.endswith(".html")  # Flask autoescapes .html templates
