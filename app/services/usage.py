@@ -34,10 +34,10 @@ from app.services.tokens import UnknownAlias, resolve_missing_tokens, resolve_to
 
 _T = TypeVar("_T")
 _ZERO = Metrics()  # immutable, so one instance serves every "nothing yet" default
-# Sums per held days and tokens (UsageAccumulator.add), weighed by the Metrics they hold: a
-# key's 60 days weigh about 200, an organisation's 10,000 keys over 90 days about 1,000,000,
-# so many users' sums and a few organisations' share one budget.
-_SUMS = ParsedMemo(2048, max_weight=3_000_000)
+# Sums per held days and tokens (UsageAccumulator.add), weighed by the Metrics they hold (about
+# 400 bytes each): a key's 42 days weigh about 100, an organisation's 10,000 keys over 90 days
+# about 120,000. So about 500 users' sums (20 MiB) or a few organisations' share one budget.
+_SUMS = ParsedMemo(512, max_weight=400_000)
 
 __all__ = [
     "ChartMarker",

@@ -46,8 +46,9 @@ MEMO = "usage_report_memo"  # app.extensions[MEMO]: each app (and so each worker
 
 
 def new_memo() -> ParsedMemo:
-    """The rendered fragments of one app, weighed in characters of HTML (24 MiB at most)."""
-    return ParsedMemo(1024, max_weight=24 * 1024 * 1024)
+    """The rendered fragments of one app as UTF-8 (half of what a str of this HTML takes),
+    8 MiB at most: a fragment is about 35 KB, so the last 200-odd views."""
+    return ParsedMemo(512, max_weight=8 * 1024 * 1024)
 
 
 @pass_context
@@ -59,13 +60,14 @@ def usage_report(context: Context) -> Markup:
     if name is not None:
         found = memo.get(name)
         if found is not MISSING:
-            return Markup(found)
+            return Markup(found.decode())
     report, query = context["report"], context["query"]
     chart = report_chart(report, query.metric, query.view, query.compare)
     template = context.environment.get_template(REPORT_TEMPLATE)
     html = template.render({**context.get_all(), "chart": chart})
     if name is not None:
-        memo.put(name, html, len(html))
+        encoded = html.encode()
+        memo.put(name, encoded, len(encoded))
     return Markup(html)
 
 
