@@ -25,8 +25,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User, key_status, utcnow
-from app.services.lineage import as_utc
-from app.services.lineage import key_by_token as lineage_tokens
+from app.services.lineage import as_utc, read_lineage
 from app.services.litellm import Metrics
 from app.services.litellm.cache import MISSING, ParsedMemo
 from app.services.usage import UsageReport, accumulate_tokens, rotation_markers
@@ -119,13 +118,13 @@ def usage_for_all_users(
     # Named tuples, not SQLAlchemy rows: they are compared as a memo key on every view.
     users = all_users()
     keys = tuple(_KeyColumns._make(r) for r in db.session.execute(_KEY_ROWS))
-    key_by_token = lineage_tokens(keys)  # every token of every key, rotated ones included
-    acc = accumulate_tokens(client, start, end, key_by_token, refresh=refresh)
+    lineage = read_lineage(keys)  # every token of every key, rotated ones included
+    acc = accumulate_tokens(client, start, end, lineage.key_by_token, refresh=refresh)
     now = utcnow()
     memo_key = None if acc.sums_key is None else (acc.sums_key, users, keys)
     found = _ROWS.get(memo_key) if memo_key is not None else MISSING
     if found is MISSING or (found.expires_next is not None and found.expires_next <= now):
-        found = _rows(users, keys, acc, start, end, now)
+        found = _rows(users, keys, acc, lineage, start, end, now)
         if memo_key is not None:
             _ROWS.put(memo_key, found)
     report = acc.report(key=None, keys=())
@@ -153,7 +152,7 @@ _KeyColumns = namedtuple(
 _KEY_ROWS = sa.select(*(getattr(ApiKey, name) for name in _KeyColumns._fields)).order_by(ApiKey.id)
 
 
-def _rows(users, keys, acc, start: dt.date, end: dt.date, now: dt.datetime) -> _Rows:
+def _rows(users, keys, acc, lineage, start: dt.date, end: dt.date, now: dt.datetime) -> _Rows:
     email_of = {u.id: u.email for u in users}
     keys_of: dict[int, list[KeyRow]] = {}
     key_rows = []
@@ -185,7 +184,7 @@ def _rows(users, keys, acc, start: dt.date, end: dt.date, now: dt.datetime) -> _
             )
         )
     rows.sort(key=lambda r: (-r.metrics.spend, r.email))
-    markers = rotation_markers(keys, start, end)
+    markers = rotation_markers(lineage, start, end)
     expiring = [as_utc(k.expires_at) for k in keys if k.revoked_at is None and k.expires_at]
     return _Rows(
         users=tuple(rows),

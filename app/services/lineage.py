@@ -90,17 +90,52 @@ def current_row(session: Session, key: ApiKey) -> ApiKeyToken | None:
     return row
 
 
-def key_by_token(keys: Iterable[ApiKey]) -> dict[str, int]:
-    """Token id → portal key id for every token the ``keys`` have had (current ones included).
+@dataclass(frozen=True)
+class Lineage:
+    """Every token id some keys have had, from one read of ``api_key_tokens``: the tokens
+    their usage is counted under, and the days they got a new one."""
 
-    One query, whatever the number of keys; the usage reports count exactly these tokens.
-    """
+    key_by_token: dict[str, int]  # token id → portal key id, current tokens included
+    changes: tuple[tuple[dt.datetime, int, str], ...]  # (became current, key id, source)
+    labels: dict[int, str]
+
+    def rotations(self, start: dt.date, end: dt.date) -> list[Rotation]:
+        """Rotations (portal and external) whose UTC day lies in ``start..end``, oldest first."""
+        out = []
+        for at, key_id, source in self.changes:
+            day = as_utc(at).date()
+            if start <= day <= end:
+                out.append(Rotation(key_id, self.labels[key_id], day, source))
+        return out
+
+
+_ROTATION_SOURCES = frozenset({"rotated", "external"})
+
+
+def read_lineage(keys: Iterable) -> Lineage:
+    """The lineage of ``keys`` (ApiKeys, or rows with ``id``, ``label`` and
+    ``litellm_token_id``). One query, whatever the number of keys; none without keys."""
     keys = list(keys)
     found = {k.litellm_token_id: k.id for k in keys if k.litellm_token_id}
-    ids = [k.id for k in keys]
-    statement = sa.select(ApiKeyToken.token_id, ApiKeyToken.api_key_id)
-    found.update({token: key_id for token, key_id in _of_keys(statement, ids)})
-    return found
+    changes = []
+    if keys:
+        statement = sa.select(
+            ApiKeyToken.token_id,
+            ApiKeyToken.api_key_id,
+            ApiKeyToken.became_current_at,
+            ApiKeyToken.source,
+        ).order_by(ApiKeyToken.became_current_at)
+        for token, key_id, at, source in _of_keys(statement, [k.id for k in keys]):
+            found[token] = key_id
+            if source in _ROTATION_SOURCES:
+                changes.append((at, key_id, source))
+    return Lineage(found, tuple(changes), {k.id: k.label for k in keys})
+
+
+def key_by_token(keys: Iterable[ApiKey]) -> dict[str, int]:
+    """Token id → portal key id for every token the ``keys`` have had (current ones included);
+    the usage reports count exactly these tokens."""
+    return read_lineage(keys).key_by_token
 
 
 # Above this many keys (an organisation's), reading every lineage row and keeping the wanted
@@ -118,20 +153,7 @@ def _of_keys(statement: sa.Select, ids: list[int]) -> list[sa.Row]:
 
 def rotations(keys: Iterable[ApiKey], start: dt.date, end: dt.date) -> list[Rotation]:
     """Rotations (portal and external) of ``keys`` whose UTC day lies in ``start..end``."""
-    labels = {k.id: k.label for k in keys}
-    if not labels:
-        return []
-    statement = (
-        sa.select(ApiKeyToken.became_current_at, ApiKeyToken.api_key_id, ApiKeyToken.source)
-        .where(ApiKeyToken.source.in_(("rotated", "external")))
-        .order_by(ApiKeyToken.became_current_at)
-    )
-    out = []
-    for at, key_id, source in _of_keys(statement, list(labels)):
-        day = as_utc(at).date()
-        if start <= day <= end:
-            out.append(Rotation(key_id, labels[key_id], day, source))
-    return out
+    return read_lineage(keys).rotations(start, end)
 
 
 def rotation_in_progress(row: ApiKeyToken | None, now: dt.datetime | None = None) -> bool:

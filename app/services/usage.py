@@ -19,8 +19,7 @@ from typing import TypeVar
 from app.models import ApiKey, User
 from app.services.alias_history import history_by_alias
 from app.services.key_listing import keys_of
-from app.services.lineage import key_by_token as lineage_tokens
-from app.services.lineage import rotations
+from app.services.lineage import Lineage, read_lineage
 from app.services.litellm import (
     BreakdownEntry,
     DailyActivity,
@@ -155,7 +154,8 @@ def usage_for_key(
         acc = UsageAccumulator(start, end)
         acc.add(activity, tokens)
         return replace(acc.report(key=key, keys=()), matched_by_alias=True)
-    tokens = set(lineage_tokens([key])) | {token}
+    lineage = read_lineage([key])
+    tokens = set(lineage.key_by_token) | {token}
     if len(tokens) == 1:
         activity = client.daily_activity(start, end, api_key=token, force_refresh=refresh)
         acc = UsageAccumulator(start, end)
@@ -169,7 +169,7 @@ def usage_for_key(
             refresh=refresh,
             user_id=key.user.litellm_user_id,
         )
-    return with_rotation_markers(acc.report(key=key, keys=()), [key])
+    return with_rotation_markers(acc.report(key=key, keys=()), lineage)
 
 
 def usage_for_user(
@@ -189,7 +189,8 @@ def usage_for_user(
     else:
         tokens_by_id = {k.id: k.litellm_token_id for k in keys}
     key_by_token = {token: key_id for key_id, token in tokens_by_id.items()}
-    key_by_token.update(lineage_tokens(keys))  # every earlier token of a rotated key too
+    lineage = read_lineage(keys)
+    key_by_token.update(lineage.key_by_token)  # every earlier token of a rotated key too
     acc = accumulate_tokens(
         client, start, end, key_by_token, refresh=refresh, user_id=user.litellm_user_id
     )
@@ -204,19 +205,19 @@ def usage_for_user(
         )
         for k in keys
     )
-    return with_rotation_markers(acc.report(key=None, keys=rows), keys)
+    return with_rotation_markers(acc.report(key=None, keys=rows), lineage)
 
 
-def with_rotation_markers(report: UsageReport, keys: list[ApiKey]) -> UsageReport:
+def with_rotation_markers(report: UsageReport, lineage: Lineage) -> UsageReport:
     """``report`` with a chart marker for each UTC day in its range on which a key rotated."""
-    markers = rotation_markers(keys, report.start, report.end)
+    markers = rotation_markers(lineage, report.start, report.end)
     return replace(report, markers=markers) if markers else report
 
 
-def rotation_markers(keys: Iterable[ApiKey], start: dt.date, end: dt.date) -> tuple:
-    """A chart marker for each UTC day in ``start..end`` on which one of ``keys`` rotated."""
+def rotation_markers(lineage: Lineage, start: dt.date, end: dt.date) -> tuple:
+    """A chart marker for each UTC day in ``start..end`` on which one of the keys rotated."""
     by_day: dict[dt.date, list[str]] = {}
-    for rotation in rotations(keys, start, end):
+    for rotation in lineage.rotations(start, end):
         by_day.setdefault(rotation.day, []).append(rotation.label)
     return tuple(
         ChartMarker(day, "Rotated: " + ", ".join(dict.fromkeys(labels)))
