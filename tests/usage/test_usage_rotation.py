@@ -113,3 +113,22 @@ def test_the_usage_chart_draws_the_rotation_day(client, alice):
     chart = html.split('class="chart-svg', 1)[1]
     assert '<g class="marker">' in chart
     assert f"Rotated: laptop on {TODAY.isoformat()}" in html  # in the chart's summary
+
+
+@pytest.mark.parametrize("scope", ["key", "all"])
+def test_a_view_reads_the_lineage_once_for_its_tokens_and_markers(app, client, alice, scope):
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        if "FROM api_key_tokens" in statement and "delete_after" not in statement:
+            statements.append(statement)  # (retiring due old secrets is a query of its own)
+
+    key = alice.laptop.id if scope == "key" else "all"
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            html = client.get(f"/usage?key={key}&{RANGE}").get_data(as_text=True)
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert "Rotated: laptop" in html  # the marker, from the same read as the tokens
+    assert len(statements) == 1, statements
