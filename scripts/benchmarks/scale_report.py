@@ -36,6 +36,15 @@ def _outcome(view: dict) -> str:
     return "shown"
 
 
+def _measured(figures: dict, name: str) -> list[str]:
+    """When and under which load a scenario's figures were measured (runs of ``--only``)."""
+    run = figures.get(f"{name}_run")
+    if run is None:
+        return []
+    return [f"Measured {run['date']}, load average {run['loadavg_start']} at the start and "
+            f"{run.get('loadavg_end', '?')} at the end of that run.", ""]  # fmt: skip
+
+
 def render(figures: dict) -> str:
     m = figures["machine"]
     lines = [
@@ -56,6 +65,7 @@ def render(figures: dict) -> str:
     if "presets" in figures:
         p = figures["presets"]
         lines += ["### Switching presets (all keys of a user: 3 keys, 60 days)", ""]
+        lines += _measured(figures, "presets")
         rows = []
         for step in ("30d", "7d", "this_month", "last_month"):
             row = [step]
@@ -73,6 +83,7 @@ def render(figures: dict) -> str:
         h = figures["heavy"]
         lines += [f"### One user, 200 keys, 366 days, a proxy without `/aggregated` "
                   f"({h['rows']:,} rows)", ""]  # fmt: skip
+        lines += _measured(figures, "heavy")
         rows = []
         for d in DESIGNS:
             v = h[d]
@@ -87,6 +98,7 @@ def render(figures: dict) -> str:
         a = figures["admin"]
         lines += [f"### Admin view: {a['keys']:,} keys of 500 users, 90 days ({a['rows']:,} rows)",
                   ""]  # fmt: skip
+        lines += _measured(figures, "admin")
         rows = []
         for endpoint in ("aggregated", "paginated only"):
             for d in DESIGNS:

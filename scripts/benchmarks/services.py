@@ -113,6 +113,11 @@ class Sim:
         response.raise_for_status()
         return response.json()
 
+    def empty(self, latency_ms: int) -> None:
+        """Forget every key, usage row, call and fault; the added latency stays ``latency_ms``."""
+        self._post("/_sim/reset", {})
+        self.set_latency(latency_ms)
+
     def reset_calls(self) -> None:
         """Forget the call log before a phase."""
         self._post("/_sim/calls/reset", {})
