@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User, key_status, utcnow
-from app.services.lineage import as_utc, read_lineage
+from app.services.lineage import Lineage, as_utc, read_lineage
 from app.services.litellm import Metrics
 from app.services.litellm.cache import MISSING, ParsedMemo
 from app.services.usage import UsageReport, accumulate_tokens, rotation_markers
@@ -152,7 +152,9 @@ _KeyColumns = namedtuple(
 _KEY_ROWS = sa.select(*(getattr(ApiKey, name) for name in _KeyColumns._fields)).order_by(ApiKey.id)
 
 
-def _rows(users, keys, acc, lineage, start: dt.date, end: dt.date, now: dt.datetime) -> _Rows:
+def _rows(
+    users, keys, acc, lineage: Lineage, start: dt.date, end: dt.date, now: dt.datetime
+) -> _Rows:
     email_of = {u.id: u.email for u in users}
     keys_of: dict[int, list[KeyRow]] = {}
     key_rows = []

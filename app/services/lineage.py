@@ -151,11 +151,6 @@ def _of_keys(statement: sa.Select, ids: list[int]) -> list[sa.Row]:
     return [row for row in db.session.execute(statement) if row[1] in wanted]
 
 
-def rotations(keys: Iterable[ApiKey], start: dt.date, end: dt.date) -> list[Rotation]:
-    """Rotations (portal and external) of ``keys`` whose UTC day lies in ``start..end``."""
-    return read_lineage(keys).rotations(start, end)
-
-
 def rotation_in_progress(row: ApiKeyToken | None, now: dt.datetime | None = None) -> bool:
     """Whether a rotation has claimed this current token and not finished (nor died)."""
     if row is None or row.retired_at is None or row.delete_after is not None:
