@@ -20,6 +20,15 @@ def _when(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _next_midnight(days: int) -> dt.datetime:
+    """A UTC midnight ``days`` ahead of now: a budget reset that has not happened yet."""
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today + dt.timedelta(days=days)
+
+
+_RESET = _next_midnight(days=20)
+
+
 def _set(sim, key, **fields):
     sim.keys[key.token].update(fields)
 
@@ -46,7 +55,8 @@ def _status(html: str) -> str:
 
 def test_live_budget_window_limits_and_models(client, alice, make_key, sim):
     key = make_key(alice, "laptop")
-    reset = "2026-12-07T00:00:00Z"
+    reset_at = _next_midnight(days=3)
+    reset = reset_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     _set(sim, key, spend=2.5, max_budget=10.0, budget_duration="7d", budget_reset_at=reset,
          rpm_limit=60, tpm_limit=100000, models=["mock-gpt"])  # fmt: skip
 
@@ -56,7 +66,8 @@ def test_live_budget_window_limits_and_models(client, alice, make_key, sim):
     assert response.status_code == 200 and "<html" in html
     assert "HX-Request" in response.headers["Vary"]
     assert "$2.50 of $10.00 weekly" in html and "25 % used, $7.50 left" in html
-    assert '<time datetime="2026-12-07T00:00:00+00:00">2026-12-07 00:00 UTC</time>' in html
+    shown = f'<time datetime="{reset_at.isoformat()}">{reset_at:%Y-%m-%d} 00:00 UTC</time>'
+    assert shown in html
     assert "<code>7d</code>" in html
     assert "60 requests/min" in html and "100,000 tokens/min" in html
     assert re.search(r'id="key-models-allowed">mock-gpt<', html)
@@ -76,10 +87,10 @@ def test_live_budget_window_limits_and_models(client, alice, make_key, sim):
                 "spend": 10.0,
                 "max_budget": 10.0,
                 "budget_duration": "1mo",
-                "budget_reset_at": "2027-01-01T00:00:00Z",
+                "budget_reset_at": _RESET.strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
             "over budget",
-            "until the budget resets on 2027-01-01 00:00 UTC",
+            f"until the budget resets on {_RESET:%Y-%m-%d} 00:00 UTC",
         ),  # fmt: skip
         ({"spend": 12.0, "max_budget": 10.0}, "over budget", "for good"),
         ({"expires": "2020-01-01T00:00:00Z"}, "expired", "Expired on 2020-01-01"),
