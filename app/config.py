@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -125,6 +126,15 @@ class Config:
         # How long a sign-in lasts (dev and oidc sessions); then the user signs in again.
         self.PERMANENT_SESSION_LIFETIME = _env_int("SESSION_LIFETIME", 8 * 3600)
         self.RATE_LIMIT_KEY_CREATE = _env("RATE_LIMIT_KEY_CREATE", "10/hour")
+        # Each rotation may leave a grace secret: counted per key owner like creations.
+        self.RATE_LIMIT_KEY_ROTATE = _env("RATE_LIMIT_KEY_ROTATE", "10/hour")
+        # The longest lifetime a key may be given (days); LiteLLM overflows past year 9999.
+        self.KEY_MAX_LIFETIME_DAYS = _env_int("KEY_MAX_LIFETIME_DAYS", 3650)
+        # Written into every key's LiteLLM metadata; reconcile deletes only keys that carry it.
+        # Unset: derived from the database URL, which every instance of one deployment shares.
+        self.PORTAL_DEPLOYMENT_ID = _env("PORTAL_DEPLOYMENT_ID")
+        # An http:// OIDC issuer is refused in production unless this says otherwise (tests).
+        self.OIDC_ALLOW_HTTP_ISSUER = _env_bool("OIDC_ALLOW_HTTP_ISSUER")
         self.RATE_LIMIT_USAGE_REFRESH = _env("RATE_LIMIT_USAGE_REFRESH", "30/minute")
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         # Every form here is a few hundred bytes; larger bodies are refused (413) unread.
@@ -163,6 +173,10 @@ class Config:
             raise ConfigError("AUTH_MODE=dev is refused when PORTAL_ENV=production")
         if self.AUTH_MODE == "oidc":
             _check_oidc(self)
+        for name in ("RATE_LIMIT_KEY_CREATE", "RATE_LIMIT_KEY_ROTATE", "RATE_LIMIT_USAGE_REFRESH"):
+            _check_rate(name, getattr(self, name))
+        if self.KEY_MAX_LIFETIME_DAYS < 1:
+            raise ConfigError("KEY_MAX_LIFETIME_DAYS must be at least 1")
         if self.PERMANENT_SESSION_LIFETIME < 60:
             raise ConfigError("SESSION_LIFETIME must be at least 60 seconds")
         _check_trusted_proxies(self.TRUSTED_PROXY_IPS)
@@ -296,10 +310,29 @@ def _check_oidc(config: Config) -> None:
         url = urlsplit(getattr(config, name) or "http://set")
         if url.scheme not in ("http", "https") or not url.netloc:
             raise ConfigError(f"{name} must be an http(s) URL, got {getattr(config, name)!r}")
+    if config.is_production and not config.OIDC_REDIRECT_URI:
+        # Derived from the request, the callback would follow whatever Host a client sends.
+        raise ConfigError("OIDC_REDIRECT_URI is required with AUTH_MODE=oidc in production")
+    issuer = urlsplit(config.OIDC_ISSUER)
+    if config.is_production and issuer.scheme != "https" and not config.OIDC_ALLOW_HTTP_ISSUER:
+        raise ConfigError(
+            "OIDC_ISSUER must be an https URL in production "
+            "(OIDC_ALLOW_HTTP_ISSUER=true allows http, for tests only)"
+        )
     if "openid" not in config.OIDC_SCOPES.split():
         raise ConfigError(f"OIDC_SCOPES must include openid, got {config.OIDC_SCOPES!r}")
     if config.OIDC_TIMEOUT <= 0:
         raise ConfigError("OIDC_TIMEOUT must be a positive number of seconds")
+
+
+_RATE_RE = re.compile(r"^[0-9]+/(second|minute|hour|day)$", re.I)  # app.ratelimit's forms
+
+
+def _check_rate(name: str, spec: str) -> None:
+    if not _RATE_RE.match(spec.replace(" ", "")):
+        raise ConfigError(
+            f"{name} must look like 10/hour (second, minute, hour, day), got {spec!r}"
+        )
 
 
 def _check_trusted_proxies(entries: tuple[str, ...]) -> None:
@@ -349,6 +382,7 @@ class TestingConfig(Config):
         self.AUTH_MODE = "dev"
         self.ADMIN_EMAILS = ("admin@example.com",)
         self.RATE_LIMIT_KEY_CREATE = "1000/hour"
+        self.RATE_LIMIT_KEY_ROTATE = "1000/hour"
         self.RATE_LIMIT_USAGE_REFRESH = "1000/minute"
         self.SESSION_COOKIE_SECURE = False
 

@@ -51,3 +51,11 @@ def lock_user(session: Session, user_id: int) -> None:
     from app.models import User
 
     session.execute(sa.select(User.id).where(User.id == user_id).with_for_update())
+
+
+def lock_key(session: Session, key_id: int) -> None:
+    """Hold ``key_id``'s ``api_keys`` row until the transaction ends, so a revoke and a
+    rotation's record of the same key take turns (see :func:`lock_user`)."""
+    from app.models import ApiKey
+
+    session.execute(sa.select(ApiKey.id).where(ApiKey.id == key_id).with_for_update())

@@ -243,6 +243,7 @@ def rotate_confirm(user_id: int, key_id: int):
         target_user=user,
         key=key,
         seen_token=rotation.current_token_mark(key),
+        earlier_grace_until=rotation.grace_secret_until(key),
         rotate_url=url_for("admin.rotate", user_id=user.id, key_id=key.id),
         list_url=url_for("admin.user_keys", user_id=user.id),
         list_id="admin-user-keys",

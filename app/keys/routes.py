@@ -174,6 +174,7 @@ def rotate_confirm(key_id: int):
         "keys/_rotate_confirm.html",
         key=key,
         seen_token=rotation.current_token_mark(key),
+        earlier_grace_until=rotation.grace_secret_until(key),
         rotate_url=url_for("keys.rotate", key_id=key.id),
         list_url=url_for("keys.index"),
         list_id="key-list",

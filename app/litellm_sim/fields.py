@@ -204,5 +204,8 @@ KEY_FIELDS: dict[str, str] = {
     "blocked": "bool", "key_type": "str", "aliases": "dict", "config": "dict",
     "permissions": "dict", "model_max_budget": "dict", "allowed_routes": "list",
     "allowed_cache_controls": "list", "tags": "list", "spend": "number",
+    "router_settings": "dict", "budget_id": "str", "budget_limits": "any",
+    "budget_fallbacks": "dict", "access_group_ids": "list", "policies": "list",
+    "object_permission": "dict",
 }  # fmt: skip
 BODY_ONLY = {"key": "str", "duration": "str", "model_tpm_limit": "dict", "model_rpm_limit": "dict"}

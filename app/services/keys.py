@@ -34,7 +34,7 @@ from app import audit, ratelimit
 from app.extensions import db
 from app.models import ApiKey, ApiKeyToken, User, utcnow
 from app.services import litellm_client
-from app.services.create_timeout import settle_unanswered_create
+from app.services.create_timeout import REQUEST_ID_FIELD, settle_unanswered_create
 from app.services.litellm import (
     LiteLLMBadResponse,
     LiteLLMError,
@@ -43,11 +43,12 @@ from app.services.litellm import (
     LiteLLMUnavailable,
 )
 from app.services.revocation import delete_everywhere
-from app.transactions import write_transaction
+from app.transactions import lock_key, write_transaction
 
 log = logging.getLogger("app.keys")
 
 PORTAL_TAG = "litellm-key-portal"
+DEPLOYMENT_FIELD = "portal_deployment"
 ALIAS_SEPARATOR = "--"
 LABEL_MAX = 64
 OWNER_TAG_LENGTH = 10  # hex digits of sha256(litellm_user_id): 40 bits
@@ -178,6 +179,29 @@ def alias_for(owner: User, label: str) -> str:
     return f"{alias_prefixes(owner.litellm_user_id)[0]}{label}"
 
 
+def deployment_id() -> str:
+    """This deployment's identifier in its keys' metadata (``PORTAL_DEPLOYMENT_ID``, else a
+    digest of the database URL every instance shares): reconcile deletes only keys with it."""
+    configured = current_app.config.get("PORTAL_DEPLOYMENT_ID")
+    if configured:
+        return configured
+    url = str(current_app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    return "db-" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def portal_metadata(email: str, label: str, request_id: str | None = None) -> dict[str, str]:
+    """The LiteLLM metadata the portal writes on every key it makes."""
+    metadata = {
+        "created_by": PORTAL_TAG,
+        "portal_user": email,
+        "portal_label": label,
+        DEPLOYMENT_FIELD: deployment_id(),
+    }
+    if request_id is not None:
+        metadata[REQUEST_ID_FIELD] = request_id
+    return metadata
+
+
 def new_request_id() -> str:
     """A fresh id for one ``/key/generate`` call, put in the key's LiteLLM metadata."""
     return secrets.token_hex(16)
@@ -275,12 +299,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
             max_budget=request.max_budget,
             duration=request.duration,
             budget_duration=request.budget_duration,
-            metadata={
-                "created_by": PORTAL_TAG,
-                "portal_user": email,
-                "portal_label": request.label,
-                "portal_request_id": request_id,
-            },
+            metadata=portal_metadata(email, request.label, request_id),
         )
     except LiteLLMError as exc:
         if isinstance(exc, LiteLLMTimeout):
@@ -359,41 +378,16 @@ def revoke_key(key: ApiKey, *, actor: User) -> RevokeResult:
     if key.revoked_at is not None:
         return RevokeResult(key, already_revoked=True, gone_in_litellm=False)
     key_id = key.id
+    handled = {key.litellm_token_id} if key.litellm_token_id else set()
     db.session.rollback()  # end the read transaction: nothing stays open during the call
     try:
         deleted = delete_everywhere(key)  # every live secret of it, rotated ones included
+        updated = _mark_revoked(key, actor, deleted, handled)
     except LiteLLMError as exc:
         log.warning("key %s revoke failed in LiteLLM: %s", key_id, exc.message)
         if isinstance(exc, LiteLLMUnavailable):
             raise LiteLLMFailed(UNREACHABLE, 503) from None
         raise LiteLLMFailed(f"LiteLLM could not revoke the key: {exc.message}", 502) from None
-    # Only the first of two concurrent revokes writes revoked_at and the audit event.
-    try:
-        with write_transaction() as session:
-            updated = session.execute(
-                sa.update(ApiKey)
-                .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
-            if updated.rowcount == 1:
-                session.execute(
-                    sa.update(ApiKeyToken)
-                    .where(ApiKeyToken.api_key_id == key_id, ApiKeyToken.deleted_at.is_(None))
-                    .values(deleted_at=utcnow())
-                    .execution_options(synchronize_session=False)
-                )
-                audit.record(
-                    "key.revoke",
-                    actor=actor,
-                    target_user=key.user,
-                    target_key=key,
-                    detail={
-                        "litellm": "deleted" if deleted else "already gone",
-                        "by_owner": actor.id == key.user_id,
-                    },
-                    commit=False,
-                )
     except SQLAlchemyError as exc:
         # LiteLLM already refuses the key; a retry gets 404 there and then marks it revoked.
         log.error("key %s deleted in LiteLLM but not marked revoked: %s", key_id, exc)
@@ -402,4 +396,66 @@ def revoke_key(key: ApiKey, *, actor: User) -> RevokeResult:
         ) from None
     db.session.refresh(key)
     log.info("key %s revoked by user %s", key.id, actor.id)
-    return RevokeResult(key, already_revoked=updated.rowcount != 1, gone_in_litellm=not deleted)
+    return RevokeResult(key, already_revoked=not updated, gone_in_litellm=not deleted)
+
+
+_REVOKE_ROUNDS = 5
+
+
+def _mark_revoked(key: ApiKey, actor: User, deleted: bool, handled: set[str]) -> bool:
+    """Mark ``key`` revoked once no token of its lineage can still be live; True when this
+    call marked it (only the first of two concurrent revokes does).
+
+    The check and the mark happen in one transaction holding the key's row, which a rotation's
+    record also holds: a rotation that recorded a new token before it is seen here and that
+    token deleted first; one that records after it finds the key revoked and deletes its own."""
+    key_id = key.id
+    for _ in range(_REVOKE_ROUNDS):
+        with write_transaction() as session:
+            lock_key(session, key_id)
+            live = [
+                token
+                for token in session.scalars(
+                    sa.select(ApiKeyToken.token_id).where(
+                        ApiKeyToken.api_key_id == key_id, ApiKeyToken.deleted_at.is_(None)
+                    )
+                )
+                if token not in handled
+            ]
+            if not live:
+                return _write_revoked(session, key, actor, deleted)
+        for token in live:  # recorded by a rotation meanwhile
+            log.warning("revoke of key %s: deleting token %s… made meanwhile", key_id, token[:8])
+            litellm_client().delete_key(token)
+            handled.add(token)
+    raise LiteLLMError("the key kept getting new secrets while it was revoked; try again")
+
+
+def _write_revoked(session, key: ApiKey, actor: User, deleted: bool) -> bool:
+    key_id = key.id
+    updated = session.execute(
+        sa.update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if updated.rowcount != 1:
+        return False
+    session.execute(
+        sa.update(ApiKeyToken)
+        .where(ApiKeyToken.api_key_id == key_id, ApiKeyToken.deleted_at.is_(None))
+        .values(deleted_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        "key.revoke",
+        actor=actor,
+        target_user=key.user,
+        target_key=key,
+        detail={
+            "litellm": "deleted" if deleted else "already gone",
+            "by_owner": actor.id == key.user_id,
+        },
+        commit=False,
+    )
+    return True

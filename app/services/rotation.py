@@ -1,53 +1,66 @@
 """Rotating a key's secret, on any LiteLLM (open source included, without /key/regenerate).
 
 A rotation makes a NEW LiteLLM key for the same portal key and keeps the old one working for
-a grace period the owner picks; ``app.services.token_retirement`` deletes it when that ends.
-LiteLLM requires unique aliases and the live key must stay findable by the portal's alias, so:
+a grace period the owner picks. LiteLLM requires unique aliases and the live key must stay
+findable by the portal's alias, so:
 
-1. the current token is *claimed* in ``api_key_tokens`` (a double submission or a second
-   tab finds it claimed and gets :class:`AlreadyRotated`; one new key, never two);
-2. the old key is renamed to ``<alias>@retired-<first 12 of its token id>`` (``/key/update``);
-3. a new key is generated under the portal's alias with the old key's owner, models, budget
-   and remaining lifetime, and the old key's spend is carried over so the budget still holds;
-4. one write transaction retires the old token (``delete_after`` = now + grace), adds the new
-   one to the lineage, makes it current and writes the audit event.
+1. the key's live settings are read from ``/key/info`` (a blocked, expired or deleted key is
+   refused) and a slot of the owner's rotation rate limit is taken;
+2. the current token is *claimed* in ``api_key_tokens`` (a double submission or a second
+   tab finds it claimed and gets :class:`AlreadyRotated`; one new key, never two), and an
+   older secret still in its grace period is deleted: a key has at most one grace secret;
+3. the old key is renamed to ``<alias>@retired-<first 12 of its token id>`` (``/key/update``);
+4. a new key is generated under the portal's alias with everything that limits or scopes the
+   old one (:mod:`app.services.rotation_carry`) and its remaining lifetime; the old key's
+   spend is carried over, plus the share of what is left that the old secret keeps for its
+   grace (:func:`grace_share`), so both secrets together can never spend more than the key
+   had left;
+5. one write transaction, holding the key's row, re-checks that the key is not revoked
+   (revoke always wins: a rotation that finds it revoked deletes the key it made), retires
+   the old token (``delete_after`` = its grace end), makes the new one current and audits;
+6. the old secret gets its grace end as an expiry in LiteLLM itself and its share as budget,
+   so it stops on time even when no page is viewed and no cron runs.
 
-When a LiteLLM step fails, everything before it is undone: the new key (or whatever LiteLLM
-made under the alias before a timeout) is deleted, the old key gets its alias back and the
-claim is released, so the old secret keeps working and no orphan is left.
+When a LiteLLM step before 5 fails, everything before it is undone: the new key (or whatever
+LiteLLM made under the alias before a timeout) is deleted, the old key gets its alias back and
+the claim is released, so the old secret keeps working and no orphan is left. When step 6
+fails the old secret is deleted at once rather than left with more than its share.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import audit
+from app import audit, ratelimit
 from app.models import ApiKey, ApiKeyToken, User, utcnow
 from app.services import litellm_client
 from app.services.keys import (
-    PORTAL_TAG,
     UNREACHABLE,
     KeyServiceError,
     LiteLLMFailed,
+    RateLimited,
     StorageFailed,
     _delete_orphan,
+    portal_metadata,
 )
 from app.services.lineage import CLAIM_TIMEOUT, TokenTaken, add_token, as_utc, current_row
 from app.services.litellm import (
     GeneratedKey,
-    KeyRecord,
+    KeyInfo,
     LiteLLMError,
     LiteLLMNotFound,
     LiteLLMUnavailable,
 )
-from app.services.token_retirement import retire_due
+from app.services.rotation_carry import GRACE_SHARE_FIELD, carried_metadata, carried_settings
+from app.services.token_retirement import due_rows, retire_due
 from app.services.tokens import UnknownAlias, resolve_token
-from app.transactions import write_transaction
+from app.transactions import lock_key, write_transaction
 
 log = logging.getLogger("app.keys")
 
@@ -61,7 +74,7 @@ ALIAS_MAX = 255  # LiteLLM's limit on key_alias
 
 
 class RotationRefused(KeyServiceError):
-    """The key cannot be rotated (revoked, expired, unknown to LiteLLM)."""
+    """The key cannot be rotated (revoked, expired, blocked, unknown to LiteLLM)."""
 
     status = 409
 
@@ -84,17 +97,27 @@ class RotatedKey:
 
     key: ApiKey
     secret: str = field(repr=False)
-    old_works_until: dt.datetime | None  # None: the old secret was deleted at once
+    old_works_until: dt.datetime | None  # None: the old secret was deleted (or is being)
     verb: str = "rotated"
+    old_still_live: bool = False  # grace "none", but LiteLLM did not delete the old secret yet
+    old_budget: float | None = None  # what the old secret may still spend in its grace
 
     @property
     def grace_note(self) -> str:
+        if self.old_still_live:
+            return (
+                "LiteLLM did not delete the old secret yet, so it may still work for a while; "
+                "the portal keeps trying (flask retire-tokens)."
+            )
         if self.old_works_until is None:
             return "The old secret no longer works."
-        return (
+        note = (
             "The old secret keeps working until "
             f"{self.old_works_until.strftime('%Y-%m-%d %H:%M')} UTC, then it is deleted."
         )
+        if self.old_budget is not None:
+            note += f" Until then it may spend at most ${self.old_budget:,.2f} more."
+        return note
 
 
 def retired_alias(alias: str, token: str) -> str:
@@ -107,6 +130,31 @@ def retired_alias(alias: str, token: str) -> str:
 def current_token_mark(key: ApiKey) -> str:
     """What the rotate form remembers of the token it was shown for (a replay check)."""
     return (key.litellm_token_id or "")[:16]
+
+
+def grace_secret_until(key: ApiKey) -> dt.datetime | None:
+    """When the secret of an earlier rotation still in its grace stops (None: there is none);
+    a new rotation ends it at once."""
+    ends = [as_utc(row.delete_after) for row in due_rows([key.id], all_retired=True)]
+    return max(ends) if ends else None
+
+
+def grace_share(info: KeyInfo, grace: dt.timedelta) -> float:
+    """What the old secret may spend in its grace: half of what the key has left of its budget
+    (none without a budget or a grace). The new secret's carried spend includes this share, so
+    both secrets together never spend more than the key had left."""
+    if not grace or info.max_budget is None:
+        return 0.0
+    return max(0.0, info.max_budget - info.spend) / 2
+
+
+def grace_length(info: KeyInfo, grace: dt.timedelta, now: dt.datetime) -> dt.timedelta:
+    """The grace, cut at the key's next budget reset: a reset would give the old secret its
+    share again on top of the new secret's whole budget."""
+    reset = as_utc(info.budget_reset_at)
+    if grace and reset is not None and now < reset < now + grace:
+        return max(reset - now, dt.timedelta(seconds=1))
+    return grace
 
 
 def rotate_key(key: ApiKey, *, actor: User, grace: str, seen_token: str = "") -> RotatedKey:
@@ -130,15 +178,62 @@ def rotate_key(key: ApiKey, *, actor: User, grace: str, seen_token: str = "") ->
         raise _failure(exc) from None
     if seen_token and not token.startswith(seen_token):
         raise AlreadyRotated(key)
-    row_id = _claim(key, token)
+    info = _live_info(key, token)
+    slot = ratelimit.reserve(key.user, "key-rotate", current_app.config["RATE_LIMIT_KEY_ROTATE"])
+    if slot is None:
+        raise RateLimited(
+            "This key's owner has rotated too many secrets recently. Wait a while, or revoke "
+            "the key if a secret leaked."
+        )
     try:
-        secret, old_until = _rotate_in_litellm(key, token, grace, actor)
+        row_id = _claim(key, token)
+    except BaseException:
+        ratelimit.release(slot)
+        raise
+    try:
+        if _end_earlier_grace(key):
+            info = _live_info(key, token)  # its spend changed: an unspent share came back
+        rotated = _rotate_in_litellm(key, token, info, grace, actor)
     except BaseException:
         _release(row_id)
+        ratelimit.release(slot)
         raise
-    if old_until is None:
-        retire_due([key.id])
-    return RotatedKey(key=key, secret=secret, old_works_until=old_until)
+    return rotated
+
+
+def _live_info(key: ApiKey, token: str) -> KeyInfo:
+    """The key as LiteLLM has it now; refuses what must not be rotated."""
+    try:
+        info = litellm_client().key_info(token, force_refresh=True)
+    except LiteLLMNotFound:
+        raise RotationRefused(
+            f"LiteLLM no longer has “{key.label}”'s current secret; it cannot be rotated."
+        ) from None
+    except LiteLLMError as exc:
+        raise _failure(exc) from None
+    if info.deleted:
+        raise RotationRefused(f"“{key.label}” was deleted in LiteLLM; it cannot be rotated.")
+    if info.blocked:
+        raise RotationRefused(
+            f"“{key.label}” is blocked in LiteLLM; a blocked key cannot be rotated. "
+            "Ask an administrator to unblock it first."
+        )
+    if info.expires is not None and as_utc(info.expires) <= utcnow():
+        raise RotationRefused(f"“{key.label}” has expired; create a new key instead.")
+    return info
+
+
+def _end_earlier_grace(key: ApiKey) -> bool:
+    """Delete the secrets of earlier rotations still in their grace (one grace secret at most),
+    giving back what they left of their share; True when something was given back."""
+    report = retire_due([key.id], all_retired=True, give_back=True)
+    if report.failed:
+        raise LiteLLMFailed(
+            "The previous secret, still in its grace period, could not be deleted, so the key "
+            f"was not rotated again: {report.failed[0][1]}",
+            503,
+        )
+    return bool(report.given_back)
 
 
 def _claim(key: ApiKey, token: str) -> int:
@@ -180,15 +275,22 @@ def _release(row_id: int) -> None:
         log.error("rotation claim %s not released: %s", row_id, exc)
 
 
+class _RevokedMeanwhile(Exception):
+    """The key was revoked while the rotation talked to LiteLLM."""
+
+
 def _rotate_in_litellm(
-    key: ApiKey, token: str, grace: str, actor: User
-) -> tuple[str, dt.datetime | None]:
+    key: ApiKey, token: str, info: KeyInfo, grace: str, actor: User
+) -> RotatedKey:
     client = litellm_client()
     key_id, alias, label = key.id, key.alias, key.label
     owner: User = key.user
     owner_user_id, email = owner.litellm_user_id, owner.email
+    now = utcnow()
+    length = grace_length(info, GRACE_PERIODS[grace], now)
+    share = grace_share(info, length)
     try:
-        old = client.update_key(token, key_alias=retired_alias(alias, token))
+        client.update_key(token, key_alias=retired_alias(alias, token))
     except LiteLLMNotFound:
         raise RotationRefused(
             "LiteLLM no longer has this key's current secret (it may have been regenerated "
@@ -197,36 +299,32 @@ def _rotate_in_litellm(
     except LiteLLMError as exc:
         _restore_alias(token, alias)  # the rename may have happened before the answer was lost
         raise _failure(exc) from None
+    metadata = carried_metadata(
+        info.settings, {**portal_metadata(email, label), "rotated_from": token[:12]}
+    )
     try:
         generated = client.generate_key(
             key_alias=alias,
             user_id=owner_user_id,
-            # Everything that limits the key carries over (an admin may have set rate limits in
-            # LiteLLM); the budget window starts afresh, with the spend carried below.
-            models=old.models,
-            max_budget=old.max_budget,
-            budget_duration=old.budget_duration,
-            rpm_limit=old.rpm_limit,
-            tpm_limit=old.tpm_limit,
-            duration=_remaining_lifetime(old, key),
-            metadata={
-                "created_by": PORTAL_TAG,
-                "portal_user": email,
-                "portal_label": label,
-                "rotated_from": token[:12],
-            },
+            carried=carried_settings(info.settings),
+            duration=_remaining_lifetime(info, key, now),
+            metadata=metadata,
         )
     except LiteLLMError as exc:
         _remove_new_keys(alias, owner_user_id, token)
         _restore_alias(token, alias)
         raise _failure(exc) from None
     try:
-        if old.spend:
-            client.update_key(generated.token_id, spend=old.spend)
-        old_until = _record(key_id, token, generated, grace, owner, actor)
-    except (LiteLLMError, SQLAlchemyError, TokenTaken) as exc:
+        if info.spend or share:
+            client.update_key(generated.token_id, spend=info.spend + share)
+        works_until = _record(key_id, token, generated, length, owner, actor, grace)
+    except (LiteLLMError, SQLAlchemyError, TokenTaken, _RevokedMeanwhile) as exc:
         log.error("rotation of key %s undone: %s", key_id, getattr(exc, "message", exc))
         cleaned = _delete_orphan(token=generated.token_id)
+        if isinstance(exc, _RevokedMeanwhile):
+            if not cleaned:
+                _leave_for_retirement(key_id, generated.token_id)
+            raise RotationRefused(f"“{label}” was revoked meanwhile; it was not rotated.") from None
         _restore_alias(token, alias)
         if isinstance(exc, LiteLLMError):
             raise _failure(exc) from None
@@ -235,17 +333,81 @@ def _rotate_in_litellm(
             message += " (Deleting it in LiteLLM failed too; an administrator has been alerted.)"
         raise StorageFailed(message) from None
     log.info("key %s rotated (grace %s)", key_id, grace)
-    return generated.secret, old_until
+    rotated = RotatedKey(key=key, secret=generated.secret, old_works_until=None)
+    if works_until is None:
+        report = retire_due([key_id])
+        return rotated if not report.failed else replace(rotated, old_still_live=True)
+    return _limit_old_secret(rotated, token, info, works_until, share)
+
+
+def _limit_old_secret(
+    rotated: RotatedKey, token: str, info: KeyInfo, works_until: dt.datetime, share: float
+) -> RotatedKey:
+    """Give the old secret its grace end as an expiry in LiteLLM and its share as budget.
+
+    LiteLLM 1.108 sets ``expires`` from ``duration`` on /key/update (``expires`` itself is
+    ignored there). When LiteLLM refuses, the old secret is deleted now rather than left
+    working past its grace with more than its share."""
+    seconds = max(1, int((works_until - utcnow()).total_seconds()))
+    fields: dict = {"duration": f"{seconds}s"}
+    if info.max_budget is not None:
+        fields["max_budget"] = info.spend + share
+        fields["metadata"] = {**dict(info.settings.get("metadata") or {}), GRACE_SHARE_FIELD: share}
+    try:
+        litellm_client().update_key(token, **fields)
+    except LiteLLMError as exc:
+        log.error("old secret of key %s not limited (%s): deleting it now", rotated.key.id, exc)
+        _end_grace_now(rotated.key.id, token)
+        report = retire_due([rotated.key.id])
+        return replace(rotated, old_still_live=bool(report.failed))
+    budget = share if info.max_budget is not None else None
+    return replace(rotated, old_works_until=works_until, old_budget=budget)
+
+
+def _end_grace_now(key_id: int, token: str) -> None:
+    with write_transaction() as session:
+        session.execute(
+            sa.update(ApiKeyToken)
+            .where(ApiKeyToken.token_id == token, ApiKeyToken.api_key_id == key_id)
+            .values(delete_after=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _leave_for_retirement(key_id: int, token: str) -> None:
+    """A new secret of a revoked key that LiteLLM would not delete: recorded as due, so
+    ``flask retire-tokens`` (and reconcile) find and delete it."""
+    now = utcnow()
+    try:
+        with write_transaction() as session:
+            row = add_token(session, key_id, token, "rotated", at=now)
+            row.retired_at, row.delete_after = now, now
+    except (SQLAlchemyError, TokenTaken) as exc:
+        log.error("ORPHAN secret %s… of revoked key %s not recorded: %s", token[:8], key_id, exc)
 
 
 def _record(
-    key_id: int, old_token: str, generated: GeneratedKey, grace: str, owner: User, actor: User
+    key_id: int,
+    old_token: str,
+    generated: GeneratedKey,
+    length: dt.timedelta,
+    owner: User,
+    actor: User,
+    grace: str,
 ) -> dt.datetime | None:
-    """The one write transaction of a rotation; returns when the old secret stops working."""
+    """The one write transaction of a rotation; returns when the old secret stops working.
+
+    It holds the key's row and re-checks ``revoked_at``: a revoke that marked the key while
+    LiteLLM was making the new secret wins (:class:`_RevokedMeanwhile`), and a revoke that
+    comes after this finds the new token in the lineage."""
     new_token, secret = generated.token_id, generated.secret
     now = utcnow()
-    delete_after = now + GRACE_PERIODS[grace]
+    delete_after = now + length
     with write_transaction() as session:
+        lock_key(session, key_id)
+        revoked = session.scalar(sa.select(ApiKey.revoked_at).where(ApiKey.id == key_id))
+        if revoked is not None:
+            raise _RevokedMeanwhile()
         session.execute(
             sa.update(ApiKeyToken)
             .where(ApiKeyToken.token_id == old_token)
@@ -275,12 +437,12 @@ def _record(
     return delete_after if GRACE_PERIODS[grace] else None
 
 
-def _remaining_lifetime(old: KeyRecord, key: ApiKey) -> str | None:
+def _remaining_lifetime(info: KeyInfo, key: ApiKey, now: dt.datetime) -> str | None:
     """The old key's remaining lifetime as a LiteLLM ``duration`` (whole seconds)."""
-    expires = old.expires or as_utc(key.expires_at)
+    expires = info.expires or as_utc(key.expires_at)
     if expires is None:
         return None
-    seconds = int((as_utc(expires) - utcnow()).total_seconds())
+    seconds = int((as_utc(expires) - now).total_seconds())
     if seconds <= 0:
         raise RotationRefused(f"“{key.label}” has expired; create a new key instead.")
     return f"{seconds}s"

@@ -7,7 +7,7 @@ import logging
 
 from app.extensions import db
 from app.models import ApiKey, User
-from app.services.keys import alias_for
+from app.services.keys import alias_for, deployment_id
 from app.services.litellm import LiteLLMClient
 
 
@@ -192,6 +192,8 @@ def test_created_row_matches_the_simulator(client, app, alice, create_form, secr
     )
     secret = secret_in(response)
     (row,) = rows()
+    with app.app_context():
+        deployment = deployment_id()
     assert row.litellm_token_id == hashlib.sha256(secret.encode()).hexdigest()
     live = sim.keys[row.litellm_token_id]
     assert live["key_alias"] == row.alias == alias_for(alice, "ci.bot_1")
@@ -204,6 +206,8 @@ def test_created_row_matches_the_simulator(client, app, alice, create_form, secr
         "portal_label": "ci.bot_1",
         # The request that made it, also on the row: proves which request a key came from.
         "portal_request_id": row.request_id,
+        # Which deployment made it: reconcile deletes only its own deployment's keys.
+        "portal_deployment": deployment,
     }
     assert row.request_id and len(row.request_id) == 32
     assert row.expires_at is not None and row.key_prefix == f"sk-...{secret[-4:]}"

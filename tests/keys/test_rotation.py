@@ -87,7 +87,9 @@ def test_rotate_shows_a_new_secret_once_and_keeps_the_old_one_for_the_grace(
     assert sim.keys[new_token]["key_alias"] == key.alias
     assert sim.keys[new_token]["user_id"] == "alice@example.com"
     assert sim.keys[new_token]["max_budget"] == 10
-    assert sim.keys[new_token]["spend"] == pytest.approx(2.5)  # the budget still holds
+    # The budget still holds: spent 2.5, and half of the 7.5 left is the old secret's in its grace.
+    assert sim.keys[new_token]["spend"] == pytest.approx(2.5 + 3.75)
+    assert sim.keys[old_token]["max_budget"] == pytest.approx(2.5 + 3.75)
     assert sim.keys[old_token]["key_alias"] == retired_alias(key.alias, old_token)
     tokens = lineage(app, key.id)
     assert [(t.token_id, t.source) for t in tokens] == [

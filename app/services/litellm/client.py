@@ -199,19 +199,23 @@ class LiteLLMClient:
         rpm_limit: int | None = None,
         tpm_limit: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        carried: Mapping[str, Any] | None = None,
     ) -> GeneratedKey:
         """Create a key with ``POST /key/generate`` (never retried, never cached).
 
         Raises ``LiteLLMRejected`` for e.g. a duplicate alias (message is LiteLLM's) and
         ``LiteLLMBadResponse`` if the returned ``token_id`` is not sha256 of the secret.
         The returned ``GeneratedKey.secret`` must be shown once and never stored or logged.
+        ``carried`` holds further /key/generate fields as LiteLLM names them (a rotation's).
         """
         payload: dict[str, Any] = {
+            **(carried or {}),  # a rotation's carried fields; the named arguments win
             "key_alias": key_alias,
             "user_id": user_id,
-            "models": list(models),
             "metadata": dict(metadata or {}),
         }
+        if models or "models" not in payload:
+            payload["models"] = list(models)
         if max_budget is not None:
             payload["max_budget"] = max_budget
         if duration is not None:

@@ -8,6 +8,7 @@ that does not match the secret raise :class:`~.parsing.ShapeError`.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import re
@@ -231,6 +232,9 @@ class KeyInfo:
     status: str | None
     deleted: bool
     last_active: dt.datetime | None
+    # Every field of ``info`` as LiteLLM sent it (read-only, nested values copied), for a
+    # rotation that must carry what the portal does not read itself.
+    settings: Mapping[str, Any] = field(default_factory=frozen_map, repr=False, compare=False)
 
 
 def parse_key_info(body: Any) -> KeyInfo:
@@ -243,6 +247,7 @@ def parse_key_info(body: Any) -> KeyInfo:
         status=status,
         deleted=status == "deleted" or info.get("deleted_at") is not None,
         last_active=parse_datetime(info.get("last_active")),
+        settings=frozen_map(copy.deepcopy(dict(info))),
         **_key_fields(info),
     )
 
