@@ -76,6 +76,7 @@ def portal(real_proxy, tmp_path_factory) -> Iterator[Portal]:
         LITELLM_USAGE_TTL="0",
         LITELLM_USAGE_TODAY_TTL="0",
         RATE_LIMIT_KEY_CREATE="1000/hour",
+        RATE_LIMIT_KEY_ROTATE="1000/hour",
         GUNICORN_WORKERS="1",
         GUNICORN_THREADS="4",
     )
