@@ -113,7 +113,7 @@ class Config:
         self.AUTH_MODE = _env("AUTH_MODE", "header" if self.is_production else "dev")
         self.AUTH_HEADER = _env("AUTH_HEADER", "X-Forwarded-Email")
         self.TRUSTED_PROXY_IPS = _csv(_env("TRUSTED_PROXY_IPS"))
-        self.ADMIN_EMAILS = tuple(e.lower() for e in _csv(_env("ADMIN_EMAILS")))
+        self.ADMIN_EMAILS = tuple(_admin_email(e) for e in _csv(_env("ADMIN_EMAILS")))
         self.OIDC_ISSUER = _env("OIDC_ISSUER")
         self.OIDC_CLIENT_ID = _env("OIDC_CLIENT_ID")
         self.OIDC_CLIENT_SECRET = _env("OIDC_CLIENT_SECRET")
@@ -326,6 +326,15 @@ def _check_oidc(config: Config) -> None:
 
 
 _RATE_RE = re.compile(r"^[0-9]+/(second|minute|hour|day)$", re.I)  # app.ratelimit's forms
+
+
+def _admin_email(value: str) -> str:
+    from app.emails import normalize_email  # a leaf module: no import cycle
+
+    email = normalize_email(value)
+    if email is None:
+        raise ConfigError(f"ADMIN_EMAILS: {value!r} is not an e-mail address the portal accepts")
+    return email
 
 
 def _check_rate(name: str, spec: str) -> None:

@@ -36,6 +36,22 @@ class User(db.Model):
         return f"<User {self.id} {self.email}>"
 
 
+class UserSession(db.Model):
+    """One sign-in (dev and oidc modes): the cookie names it, sign-out deletes it, so a copied
+    cookie stops working at sign-out. ``admin_groups`` are the OIDC groups that made the user an
+    admin at sign-in, checked against ``OIDC_ADMIN_GROUPS`` on every request."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(sa.String(64), unique=True)  # what the cookie holds
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    admin_groups: Mapped[str | None] = mapped_column(sa.Text)  # JSON list, OIDC only
+
+    user: Mapped[User] = relationship()
+
+
 def key_expired(expires_at: datetime | None, now: datetime | None = None) -> bool:
     """Whether a key with this ``expires_at`` has expired (at ``now``)."""
     if expires_at is None:

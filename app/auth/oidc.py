@@ -20,7 +20,7 @@ from flask import Flask, Response, current_app, request, url_for
 from joserfc.errors import JoseError
 from werkzeug.exceptions import HTTPException
 
-from app.auth.session import normalize_email
+from app.emails import normalize_email
 from app.security import CSP
 
 log = logging.getLogger("app.auth.oidc")
@@ -50,7 +50,7 @@ class SignInFailed(HTTPException):
 @dataclass(frozen=True)
 class Identity:
     email: str
-    admin_by_group: bool
+    groups: tuple[str, ...]  # the groups claim, for OIDC_ADMIN_GROUPS (checked every request)
 
 
 def init_app(app: Flask) -> None:
@@ -129,7 +129,17 @@ def finish_sign_in() -> tuple[Identity, str]:
 
 
 def _identity(claims) -> Identity:
-    email = normalize_email(claims.get("email") or "")
+    raw_email = claims.get("email")
+    email = normalize_email(raw_email)
+    if email is None and isinstance(raw_email, str) and raw_email.strip():
+        log.warning("OIDC sign-in refused: the email claim is not an address the portal accepts")
+        raise SignInRefused(
+            "The email address your sign-in provider shared cannot be used with the portal: "
+            "it is malformed or has characters that stand for other letters. Ask your "
+            "administrator."
+        )
+    if raw_email is not None and not isinstance(raw_email, str):
+        raise SignInRefused(_malformed_claim("email"))
     if email is None:
         raise SignInRefused(
             "Your sign-in provider did not share an email address with the portal; ask your "
@@ -144,11 +154,21 @@ def _identity(claims) -> Identity:
             f"Your email address {email} is not verified with your sign-in provider. Verify it "
             "there, then sign in again."
         )
-    groups = claims.get(current_app.config["OIDC_GROUPS_CLAIM"]) or []
+    claim = current_app.config["OIDC_GROUPS_CLAIM"]
+    groups = claims.get(claim) or []
     if isinstance(groups, str):
         groups = [groups]
-    admin_groups = set(current_app.config["OIDC_ADMIN_GROUPS"])
-    return Identity(email=email, admin_by_group=bool(admin_groups.intersection(groups)))
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise SignInRefused(_malformed_claim(claim))
+    return Identity(email=email, groups=tuple(groups))
+
+
+def _malformed_claim(name: str) -> str:
+    log.warning("OIDC sign-in refused: the %s claim has the wrong type", name)
+    return (
+        f"Your sign-in provider sent the “{name}” claim in a form the portal cannot read, so "
+        "you are not signed in. Ask your administrator to check the provider's claim mapping."
+    )
 
 
 def sign_out_url(id_token: str | None) -> str | None:

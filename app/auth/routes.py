@@ -16,7 +16,8 @@ from flask import (
 )
 
 from app.auth import oidc
-from app.auth.session import get_or_create_user, load_user, normalize_email, start_session
+from app.auth.session import end_session, get_or_create_user, load_user, start_session
+from app.emails import looks_like_ascii, normalize_email
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 bp.before_app_request(load_user)
@@ -49,7 +50,12 @@ def sign_in():
     if request.method == "POST":
         email_value = request.form.get("email", "")
         email = normalize_email(email_value)
-        if email is None:
+        if email is None and any(looks_like_ascii(char) for char in email_value):
+            error = (
+                "This address has characters that stand for other letters (such as the Kelvin "
+                "sign for K); type it with plain letters."
+            )
+        elif email is None:
             error = "Enter a valid email address, such as alice@example.com."
         else:
             start_session(get_or_create_user(email))
@@ -70,7 +76,7 @@ def oidc_callback():
         abort(404)
     target = _safe_next(session.get(SESSION_NEXT))
     identity, id_token = oidc.finish_sign_in()
-    start_session(get_or_create_user(identity.email, admin_by_group=identity.admin_by_group))
+    start_session(get_or_create_user(identity.email, identity.groups), identity.groups)
     session[SESSION_ID_TOKEN] = id_token  # the id_token_hint for signing out at the provider
     return redirect(target, 303)
 
@@ -90,7 +96,7 @@ def sign_out():
     In header mode the proxy owns the real sign-out.
     """
     id_token = session.get(SESSION_ID_TOKEN)
-    session.clear()
+    end_session()
     if current_app.config["AUTH_MODE"] == "oidc":
         provider_url = oidc.sign_out_url(id_token)
         return redirect(provider_url or url_for("auth.signed_out"), 303)

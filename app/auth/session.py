@@ -8,45 +8,43 @@ any peer too, refused in production). ``AUTH_MODE=dev``: a sign-in page where yo
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import ipaddress
+import json
 import logging
-import re
+import secrets
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from flask import abort, current_app, g, redirect, request, session, url_for
 from sqlalchemy.exc import IntegrityError
 
+from app.emails import normalize_email
 from app.extensions import db
-from app.models import User
+from app.models import User, UserSession, utcnow
 from app.transactions import write_transaction
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-EMAIL_RE = re.compile(
-    r"^[^@\s<>\"'(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
-)
-SESSION_USER = "user_id"
+SESSION_ID = "sid"  # the user_sessions row of this sign-in
 # Answered without looking anyone up: health checks must not depend on the database.
 NO_USER_ENDPOINTS = frozenset({"main.healthz", "main.readyz", "static"})
 
 log = logging.getLogger("app.auth")
 
 
-def normalize_email(value: str) -> str | None:
-    """The email lower-cased and trimmed, or None when it is not an email address."""
-    value = (value or "").strip().lower()
-    if len(value) > 320 or not EMAIL_RE.match(value):
-        return None
-    return value
+def admin_by_config(email: str, groups: Iterable[str] = ()) -> bool:
+    """Whether ``email`` is an admin now: ADMIN_EMAILS, plus (OIDC) membership of a group in
+    OIDC_ADMIN_GROUPS. Checked on every request, so a demotion needs no new sign-in."""
+    config = current_app.config
+    return email in config["ADMIN_EMAILS"] or bool(set(config["OIDC_ADMIN_GROUPS"]) & set(groups))
 
 
-def get_or_create_user(email: str, admin_by_group: bool = False) -> User:
-    """Find the user by email, creating them (LiteLLM user_id = email) on first sign-in.
-
-    ADMIN_EMAILS is the source of truth, plus (OIDC) membership of an OIDC_ADMIN_GROUPS group.
-    """
-    is_admin = email in current_app.config["ADMIN_EMAILS"] or admin_by_group
+def get_or_create_user(email: str, groups: Iterable[str] = ()) -> User:
+    """Find the user by email, creating them (LiteLLM user_id = email) on first sign-in, with
+    ``is_admin`` as :func:`admin_by_config` says now."""
+    is_admin = admin_by_config(email, groups)
     by_email = sa.select(User).where(User.email == email)
     user = db.session.scalar(by_email)
     if user is not None and user.is_admin == is_admin:
@@ -63,11 +61,54 @@ def get_or_create_user(email: str, admin_by_group: bool = False) -> User:
     return user
 
 
-def start_session(user: User) -> None:
-    """A fresh session for *user* (nothing from before sign-in survives), SESSION_LIFETIME long."""
+def start_session(user: User, groups: Iterable[str] = ()) -> None:
+    """A fresh session for *user* (nothing from before sign-in survives), SESSION_LIFETIME long,
+    recorded server-side so that sign-out ends it for good."""
+    session_id = secrets.token_urlsafe(32)
+    user_id = user.id
+    admin_groups = sorted(set(groups) & set(current_app.config["OIDC_ADMIN_GROUPS"]))
+    with write_transaction() as db_session:
+        db_session.add(
+            UserSession(
+                token=session_id,
+                user_id=user_id,
+                admin_groups=json.dumps(admin_groups) if admin_groups else None,
+            )
+        )
     session.clear()
-    session[SESSION_USER] = user.id
+    session[SESSION_ID] = session_id
     session.permanent = True
+
+
+def end_session() -> None:
+    """Sign-out: delete the server's record of this session, then forget the cookie's."""
+    session_id = session.get(SESSION_ID)
+    session.clear()
+    if isinstance(session_id, str):
+        with write_transaction() as db_session:
+            db_session.execute(sa.delete(UserSession).where(UserSession.token == session_id))
+
+
+def _session_user() -> User | None:
+    """The user of this request's session: None when the server no longer knows it (signed
+    out, or older than SESSION_LIFETIME). An admin flag the configuration no longer grants
+    (or now grants) is corrected here, on the next request."""
+    session_id = session.get(SESSION_ID)
+    if not isinstance(session_id, str):
+        return None
+    row = db.session.scalar(sa.select(UserSession).where(UserSession.token == session_id))
+    lifetime = dt.timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
+    created = row.created_at if row is not None else None
+    if created is not None and created.tzinfo is None:  # SQLite hands back naive UTC
+        created = created.replace(tzinfo=dt.UTC)
+    if row is None or created + lifetime < utcnow():
+        session.clear()
+        return None
+    user = row.user
+    groups = json.loads(row.admin_groups) if row.admin_groups else ()
+    if admin_by_config(user.email, groups) != user.is_admin:
+        user = get_or_create_user(user.email, groups)
+    return user
 
 
 def _parse_ip(value: str | None) -> IPAddress | None:
@@ -149,9 +190,7 @@ def load_user() -> None:
         if email:
             g.user = get_or_create_user(email)
         return
-    user_id = session.get(SESSION_USER)
-    if user_id is not None:
-        g.user = db.session.get(User, user_id)
+    g.user = _session_user()
 
 
 def current_user() -> User | None:

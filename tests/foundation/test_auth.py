@@ -46,6 +46,49 @@ def test_dev_sign_in_rejects_non_email(app, client, csrf_token):
     assert _users(app) == []
 
 
+KELVIN = "\u212aate@example.com"  # U+212A KELVIN SIGN: str.lower() makes it kate@example.com
+
+
+def test_dev_sign_in_refuses_a_look_alike_of_another_address(app, client, sign_in, csrf_token):
+    sign_in("kate@example.com")
+    other = app.test_client()
+    token = csrf_token(other, path="/auth/sign-in")
+    response = other.post("/auth/sign-in", data={"email": KELVIN, "csrf_token": token})
+    assert response.status_code == 400
+    assert "stand for other letters" in response.get_data(as_text=True)
+    assert [u.email for u in _users(app)] == ["kate@example.com"]
+
+
+def test_addresses_differing_in_case_are_one_person(app, client, sign_in):
+    sign_in("Alice@Example.COM")
+    sign_in("alice@example.com")
+    assert [u.email for u in _users(app)] == ["alice@example.com"]
+
+
+def test_header_mode_refuses_a_look_alike_address(build_app):
+    app = build_app(schema=True, AUTH_MODE="header", ADMIN_EMAILS=("kate@example.com",))
+    response = app.test_client().get("/admin/usage", headers={"X-Forwarded-Email": KELVIN})
+    assert response.status_code == 401
+    assert _users(app) == []
+
+
+def test_an_admin_removed_from_admin_emails_loses_admin_on_the_next_request(app, client, sign_in):
+    sign_in("admin@example.com")
+    assert client.get("/admin/usage").status_code == 200
+    app.config["ADMIN_EMAILS"] = ()  # the setting changed (a restart with a new list)
+    assert client.get("/admin/usage").status_code == 404
+    assert _users(app)[0].is_admin is False
+
+
+def test_a_copied_session_cookie_stops_working_at_sign_out(app, client, sign_in, csrf_token):
+    sign_in("alice@example.com")
+    cookie = client.get_cookie("session").value
+    assert client.post("/auth/sign-out", data={"csrf_token": csrf_token()}).status_code == 303
+    thief = app.test_client()
+    thief.set_cookie("session", cookie)
+    assert thief.get("/keys").status_code == 302  # sent to sign in: the server forgot it
+
+
 def test_admin_emails_make_admins(app, client, sign_in):
     sign_in("admin@example.com")
     assert _users(app)[0].is_admin is True

@@ -18,6 +18,7 @@ OIDC_VARS = (
     "OIDC_SCOPES",
     "OIDC_REDIRECT_URI",
     "SESSION_LIFETIME",
+    "OIDC_ALLOW_HTTP_ISSUER",
 )
 PROD_ENV = {
     "PORTAL_ENV": "production",
@@ -26,6 +27,7 @@ PROD_ENV = {
     "LITELLM_BASE_URL": "http://litellm.internal:4000",
     "LITELLM_MASTER_KEY": "sk-master-for-tests-123456",
     "AUTH_MODE": "oidc",
+    "OIDC_REDIRECT_URI": "https://portal.example.com/auth/callback",
 }
 
 
@@ -75,6 +77,23 @@ def test_malformed_oidc_settings_are_refused(oidc_env, name, value, message):
     oidc_env.setenv(name, value)
     with pytest.raises(ConfigError, match=re.escape(message)):
         create_app()
+
+
+def test_production_needs_a_fixed_redirect_uri_and_an_https_issuer(oidc_env):
+    """Derived from the request, the callback would follow the Host header a client sends; a
+    plain-http issuer hands its keys and tokens to anyone on the path."""
+    oidc_env.setenv("OIDC_CLIENT_ID", "portal")
+    oidc_env.setenv("OIDC_CLIENT_SECRET", "s3cret")
+    oidc_env.setenv("OIDC_ISSUER", "https://sso.example.com")
+    oidc_env.delenv("OIDC_REDIRECT_URI")
+    with pytest.raises(ConfigError, match="OIDC_REDIRECT_URI is required"):
+        create_app()
+    oidc_env.setenv("OIDC_REDIRECT_URI", "https://portal.example.com/auth/callback")
+    oidc_env.setenv("OIDC_ISSUER", "http://sso.example.com")
+    with pytest.raises(ConfigError, match="OIDC_ISSUER must be an https URL in production"):
+        create_app()
+    oidc_env.setenv("OIDC_ALLOW_HTTP_ISSUER", "true")  # the explicit opt-out, for tests
+    assert create_app().config["OIDC_ISSUER"] == "http://sso.example.com"
 
 
 ID_TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz"

@@ -266,3 +266,51 @@ def test_pages_let_the_sign_out_form_reach_the_provider(oidc_portal, oidc_issuer
     assert f"form-action 'self' {oidc_issuer};" in csp["Content-Security-Policy"]
     # Other modes keep the strict policy.
     assert "form-action 'self';" in client.get("/auth/sign-in").headers["Content-Security-Policy"]
+
+
+def test_a_look_alike_email_never_signs_in_as_the_ascii_address(oidc_portal):
+    portal = oidc_portal(ADMIN_EMAILS=("kate@example.com",))
+    http = requests.Session()
+    answer = sign_in(http, portal.url, "kelvin")
+    assert answer.status_code == 403
+    assert "characters that stand for other letters" in answer.text
+    assert _signed_in_as(http, portal) is None and _user(portal, "kate@example.com") is None
+
+
+def test_claims_of_the_wrong_type_are_refused_with_a_message(oidc_portal):
+    portal = oidc_portal()
+    for login, claim in (("gina", "groups"), ("lister", "email")):
+        http = requests.Session()
+        answer = sign_in(http, portal.url, login)
+        assert answer.status_code == 403, (login, answer.text[:300])
+        assert f"the “{claim}” claim in a form the portal cannot read" in answer.text
+        assert _signed_in_as(http, portal) is None
+
+
+def test_a_session_cookie_stops_working_at_sign_out(oidc_portal, oidc_issuer):
+    proxy = MixUpProxy(oidc_issuer, swap_to=None, end_session=False)
+    try:
+        portal = oidc_portal(OIDC_ISSUER=proxy.url)
+        http = requests.Session()
+        sign_in(http, portal.url, "alice")
+        copied = dict(http.cookies)  # what someone who saw the cookie would keep
+        page = http.get(portal.url + "/keys", timeout=10).text
+        http.post(portal.url + "/auth/sign-out", data={"csrf_token": csrf_from(page)}, timeout=10)
+
+        replay = requests.Session()
+        replay.cookies.update(copied)
+        assert _signed_in_as(replay, portal) is None
+    finally:
+        proxy.stop()
+
+
+def test_an_admin_removed_from_the_admin_groups_loses_admin_on_the_next_request(oidc_portal):
+    portal = oidc_portal()
+    http = requests.Session()
+    assert sign_in(http, portal.url, "bob").status_code == 303
+    assert http.get(portal.url + "/admin/usage", timeout=10).status_code == 200
+
+    portal.app.config["OIDC_ADMIN_GROUPS"] = ("someone-else",)  # the setting changed
+
+    assert http.get(portal.url + "/admin/usage", timeout=10).status_code == 404
+    assert not _user(portal, "bob@example.com").is_admin

@@ -12,6 +12,11 @@ const ACCOUNTS = {
   alice: { email: 'alice@example.com', email_verified: true, groups: ['staff'] },
   bob: { email: 'bob@example.com', email_verified: true, groups: ['staff', 'portal-admins'] },
   eve: { email: 'eve@example.com', email_verified: false, groups: [] },
+  // U+212A KELVIN SIGN, which str.lower() turns into an ASCII k: kate@example.com's look-alike.
+  kelvin: { email: '\u212Aate@example.com', email_verified: true, groups: [] },
+  // Claims of the wrong type, as a misconfigured mapping sends them.
+  gina: { email: 'gina@example.com', email_verified: true, groups: 5 },
+  lister: { email: ['lister@example.com'], email_verified: true, groups: [] },
 };
 
 function client(clientId) {
