@@ -67,7 +67,13 @@ def start_session(user: User, groups: Iterable[str] = ()) -> None:
     session_id = secrets.token_urlsafe(32)
     user_id = user.id
     admin_groups = sorted(set(groups) & set(current_app.config["OIDC_ADMIN_GROUPS"]))
+    lifetime = dt.timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
     with write_transaction() as db_session:
+        db_session.execute(  # this user's sessions that have run out: nobody can use them
+            sa.delete(UserSession).where(
+                UserSession.user_id == user_id, UserSession.created_at < utcnow() - lifetime
+            )
+        )
         db_session.add(
             UserSession(
                 token=session_id,

@@ -23,6 +23,9 @@ from app.services.litellm import LiteLLMError
 log = logging.getLogger("app.keys")
 
 TIMEOUT_ACTION = "key.create.timeout"
+# A key the portal made and then could neither record nor delete (creation or rotation): the
+# only kind ``reconcile-keys --delete-orphans`` deletes, by its request id.
+ABANDONED_ACTION = "key.abandoned"
 REQUEST_ID_FIELD = "portal_request_id"
 
 RETRY = "LiteLLM did not answer in time. No key was made for you: try again."
@@ -70,3 +73,17 @@ def settle_unanswered_create(
         log.error("timed-out key create of user %s not audited (%s)", owner_id, exc)
     log.info("key create for user %s timed out: %s (request %s)", owner_id, outcome, request_id)
     return UNKNOWN if outcome == "unknown" else RETRY
+
+
+def record_abandoned(owner: User | None, *, request_id: str, alias: str | None, token: str | None):
+    """Note that the key of ``request_id`` was made and abandoned (its cleanup failed)."""
+    try:
+        audit.record(
+            ABANDONED_ACTION,
+            actor=None,
+            target_user=owner,
+            detail={"request_id": request_id, "alias": alias, "token_id": token},
+        )
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.error("abandoned key of request %s not recorded (%s)", request_id, exc)

@@ -34,7 +34,11 @@ from app import audit, ratelimit
 from app.extensions import db
 from app.models import ApiKey, ApiKeyToken, User, utcnow
 from app.services import litellm_client
-from app.services.create_timeout import REQUEST_ID_FIELD, settle_unanswered_create
+from app.services.create_timeout import (
+    REQUEST_ID_FIELD,
+    record_abandoned,
+    settle_unanswered_create,
+)
 from app.services.litellm import (
     LiteLLMBadResponse,
     LiteLLMError,
@@ -237,8 +241,17 @@ def _litellm_failure(exc: LiteLLMError, label: str = "") -> LiteLLMFailed:
     return LiteLLMFailed(f"LiteLLM could not create the key: {exc.message}", 502)
 
 
-def _delete_orphan(*, token: str | None = None, alias: str | None = None) -> bool:
-    """Delete a LiteLLM key the portal could not record; False (logged loudly) if that fails."""
+def _delete_orphan(
+    *,
+    token: str | None = None,
+    alias: str | None = None,
+    request_id: str | None = None,
+    owner: User | None = None,
+) -> bool:
+    """Delete a LiteLLM key the portal could not record; False (logged loudly) if that fails.
+
+    With ``request_id`` a failed delete is recorded as abandoned, so ``reconcile-keys
+    --delete-orphans`` may delete the key later (it deletes nothing else)."""
     try:
         if token is not None:
             litellm_client().delete_key(token)
@@ -251,6 +264,8 @@ def _delete_orphan(*, token: str | None = None, alias: str | None = None) -> boo
             alias,
             exc.message,
         )
+        if request_id is not None:
+            record_abandoned(owner, request_id=request_id, alias=alias, token=token)
         return False
     return True
 
@@ -310,7 +325,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
             raise LiteLLMFailed(message, 503) from None
         if isinstance(exc, LiteLLMBadResponse) and exc.status == 200:
             # LiteLLM made a key but its answer is unusable (e.g. token_id ≠ sha256(key)).
-            _delete_orphan(alias=alias)
+            _delete_orphan(alias=alias, request_id=request_id, owner=owner)
         elif isinstance(exc, LiteLLMRejected):
             # A concurrent identical submission may have taken the alias first.
             _check_replay(owner, request.idempotency_token)
@@ -352,7 +367,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
             )
     except SQLAlchemyError as exc:
         log.error("key row for alias %s not saved (%s); deleting it in LiteLLM", alias, exc)
-        cleaned = _delete_orphan(token=generated.token_id)
+        cleaned = _delete_orphan(token=generated.token_id, request_id=request_id, owner=owner)
         winner = _by_idempotency_token(request.idempotency_token)
         if winner is not None and winner.user_id == owner_id:
             raise AlreadyCreated(winner) from None

@@ -24,13 +24,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.models import ApiKey, ApiKeyToken, AuditEvent, User, utcnow
 from app.services.backfill import build_backfill_client as build_reconcile_client
-from app.services.create_timeout import TIMEOUT_ACTION
+from app.services.create_timeout import ABANDONED_ACTION, TIMEOUT_ACTION
 from app.services.external_tokens import adopt_token
+from app.services.keys import deployment_id
 from app.services.litellm import KeyRecord, LiteLLMClient, LiteLLMError
 from app.services.reconcile_orphans import Orphans, aware
 from app.services.reconcile_results import DRIFT_LEFT, KeyResult, Outcome, ReconcileReport
@@ -97,6 +99,7 @@ class _Scope:
     keys: list[_Key]
     known: dict[str, int]
     timed_out: dict[str, tuple[int, str]]  # request id -> (users.id, alias)
+    abandoned: set[str] = field(default_factory=set)  # request ids of abandoned keys
     labels: set[tuple[int, str]] = field(default_factory=set)
 
 
@@ -176,11 +179,33 @@ def _load(user_email: str | None) -> _Scope:
         )
         for k in rows
     ]
-    scope = _Scope(owners, keys, known_tokens(), _timed_out_requests())
+    scope = _Scope(owners, keys, known_tokens(), _timed_out_requests(), _abandoned_requests())
     labels = sa.select(ApiKey.user_id, ApiKey.label).where(ApiKey.user_id.in_(owners.values()))
     scope.labels = {(user_id, label) for user_id, label in db.session.execute(labels)}
     db.session.rollback()  # end the read transaction: no lock held while LiteLLM is slow
     return scope
+
+
+def _abandoned_requests() -> set[str]:
+    """Request ids of keys the portal made and could neither record nor delete."""
+    found = set()
+    details = db.session.scalars(
+        sa.select(AuditEvent.detail).where(AuditEvent.action == ABANDONED_ACTION)
+    )
+    for detail in details:
+        try:
+            request_id = json.loads(detail or "{}").get("request_id")
+        except ValueError:
+            continue
+        if request_id:
+            found.add(str(request_id))
+    return found
+
+
+def orphan_min_age() -> timedelta:
+    """How old a key must be before reconcile may delete it: the longest a create or rotation
+    can still be waiting on LiteLLM's answer (the write timeout), plus a minute."""
+    return timedelta(seconds=current_app.config["LITELLM_WRITE_TIMEOUT"] + 60)
 
 
 def _timed_out_requests() -> dict[str, tuple[int, str]]:
@@ -246,6 +271,9 @@ class _Decider:
             self.started,
             self.dry_run,
             self.delete_orphans,
+            abandoned=self.scope.abandoned,
+            deployment=deployment_id(),
+            min_age=orphan_min_age(),
         )
         self.report.results.extend(orphans.settle(self.sweep.records.values()))
 

@@ -4,16 +4,21 @@ An orphan is a LiteLLM key of a portal user (exact ``user_id``) whose alias foll
 naming but whose token the portal does not know. One is adopted only when its metadata carries
 the request id of a portal ``/key/generate`` that timed out for that owner and alias (a
 ``key.create.timeout`` audit event): it then becomes an ordinary portal key. The others are
-reported, or deleted with ``delete_orphans`` when the portal made them (metadata
-``created_by``) before the run began. Adoption inserts a row whose unique token id, alias and
-request id make a second adoption of the same key (a concurrent run) fail harmlessly.
+reported; ``delete_orphans`` deletes only a key that this deployment provably made and abandoned:
+its metadata names this deployment (``portal_deployment``) and a request id the portal recorded
+as abandoned (a ``key.abandoned`` audit event: the key was made, then neither recorded nor
+deleted), and it is older than the write timeout plus a margin, so no request still in flight
+can own it. Metadata alone proves nothing (anyone who can make keys can write it), two
+deployments on one LiteLLM never delete each other's keys, and everything else is reported.
+Adoption inserts a row whose unique token id, alias and request id make a second adoption of the
+same key (a concurrent run) fail harmlessly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
@@ -21,7 +26,7 @@ from app import audit
 from app.extensions import db
 from app.models import ApiKey, User, utcnow
 from app.services.create_timeout import REQUEST_ID_FIELD
-from app.services.keys import LABEL_MAX, PORTAL_TAG, alias_prefixes
+from app.services.keys import DEPLOYMENT_FIELD, LABEL_MAX, PORTAL_TAG, alias_prefixes
 from app.services.litellm import KeyRecord, LiteLLMClient
 from app.services.reconcile_results import KeyResult, Outcome
 from app.transactions import write_transaction
@@ -49,6 +54,9 @@ class Orphans:
     started: datetime
     dry_run: bool
     delete_orphans: bool
+    abandoned: set[str] = field(default_factory=set)  # request ids recorded as abandoned
+    deployment: str = ""  # this deployment's identifier (keys.deployment_id)
+    min_age: timedelta = timedelta(minutes=2)  # younger keys may belong to a request in flight
 
     def settle(self, records: Iterable[KeyRecord]) -> list[KeyResult]:
         """A result per orphan among ``records`` (other records are not orphans: skipped)."""
@@ -68,8 +76,12 @@ class Orphans:
             request_id = record.metadata.get(REQUEST_ID_FIELD)
             if self.timed_out.get(str(request_id)) == (owner_id, alias):
                 result = self._adopt(result, record, owner_id, str(request_id))
-            elif self.delete_orphans and record.metadata.get("created_by") == PORTAL_TAG:
-                result = self._delete(result, record, owner_id)
+            elif self.delete_orphans:
+                reason = self._kept_because(record)
+                if reason is None:
+                    result = self._delete(result, record, owner_id)
+                else:
+                    result = replace(result, detail=f"not deleted: {reason}")
             results.append(result)
         return results
 
@@ -120,10 +132,21 @@ class Orphans:
         self.labels.add((owner_id, label))
         return replace(adopted, key_id=key.id, written=True)
 
-    def _delete(self, result: KeyResult, record: KeyRecord, owner_id: int) -> KeyResult:
+    def _kept_because(self, record: KeyRecord) -> str | None:
+        """Why ``record`` is not deleted, or None when it may be."""
+        metadata = record.metadata
+        if metadata.get("created_by") != PORTAL_TAG:
+            return "not made by the portal"
+        if not self.deployment or metadata.get(DEPLOYMENT_FIELD) != self.deployment:
+            return "made by another deployment (or names none)"
+        if str(metadata.get(REQUEST_ID_FIELD)) not in self.abandoned:
+            return "no abandoned request of this portal made it"
         created = aware(record.created_at)
-        if created is None or created >= self.started:
-            return replace(result, detail="made while this run swept: left alone")
+        if created is None or created > self.started - self.min_age:
+            return "too young: a request may still be recording it"
+        return None
+
+    def _delete(self, result: KeyResult, record: KeyRecord, owner_id: int) -> KeyResult:
         if self.dry_run:
             return replace(result, outcome=Outcome.ORPHAN_DELETED, repair=True)
         deleted = self.client.delete_key(record.token)

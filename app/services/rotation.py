@@ -47,6 +47,7 @@ from app.services.keys import (
     RateLimited,
     StorageFailed,
     _delete_orphan,
+    new_request_id,
     portal_metadata,
 )
 from app.services.lineage import CLAIM_TIMEOUT, TokenTaken, add_token, as_utc, current_row
@@ -299,8 +300,9 @@ def _rotate_in_litellm(
     except LiteLLMError as exc:
         _restore_alias(token, alias)  # the rename may have happened before the answer was lost
         raise _failure(exc) from None
+    request_id = new_request_id()
     metadata = carried_metadata(
-        info.settings, {**portal_metadata(email, label), "rotated_from": token[:12]}
+        info.settings, {**portal_metadata(email, label, request_id), "rotated_from": token[:12]}
     )
     try:
         generated = client.generate_key(
@@ -311,7 +313,7 @@ def _rotate_in_litellm(
             metadata=metadata,
         )
     except LiteLLMError as exc:
-        _remove_new_keys(alias, owner_user_id, token)
+        _remove_new_keys(alias, owner, token, request_id)
         _restore_alias(token, alias)
         raise _failure(exc) from None
     try:
@@ -320,7 +322,7 @@ def _rotate_in_litellm(
         works_until = _record(key_id, token, generated, length, owner, actor, grace)
     except (LiteLLMError, SQLAlchemyError, TokenTaken, _RevokedMeanwhile) as exc:
         log.error("rotation of key %s undone: %s", key_id, getattr(exc, "message", exc))
-        cleaned = _delete_orphan(token=generated.token_id)
+        cleaned = _delete_orphan(token=generated.token_id, request_id=request_id, owner=owner)
         if isinstance(exc, _RevokedMeanwhile):
             if not cleaned:
                 _leave_for_retirement(key_id, generated.token_id)
@@ -448,16 +450,16 @@ def _remaining_lifetime(info: KeyInfo, key: ApiKey, now: dt.datetime) -> str | N
     return f"{seconds}s"
 
 
-def _remove_new_keys(alias: str, owner_user_id: str, old_token: str) -> None:
+def _remove_new_keys(alias: str, owner: User, old_token: str, request_id: str) -> None:
     """After a failed or timed-out generate: delete whatever LiteLLM made under ``alias``."""
     try:
-        listed = litellm_client().list_keys(owner_user_id, alias, force_refresh=True)
+        listed = litellm_client().list_keys(owner.litellm_user_id, alias, force_refresh=True)
     except LiteLLMError as exc:
         log.error("ORPHAN check after a failed rotation impossible (alias %s): %s", alias, exc)
         return
     for record in listed:
         if record.token != old_token:
-            _delete_orphan(token=record.token)
+            _delete_orphan(token=record.token, request_id=request_id, owner=owner)
 
 
 def _restore_alias(token: str, alias: str) -> None:

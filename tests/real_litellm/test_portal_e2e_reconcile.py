@@ -35,12 +35,13 @@ def test_reconcile_after_deleting_a_key_directly_in_litellm(real_proxy, portal):
     assert "deleted in LiteLLM" in user.key_row("doomed")
     assert "deleted in LiteLLM" not in user.key_row("kept")
 
-    # A key named like the portal's, made outside it: reported, then deleted on request.
+    # A key named like the portal's and tagged as its own, made outside it: the tag is forged
+    # (anyone who can make keys can write it), so it is reported and never deleted.
     ghost = f"{prefix}ghost"
     real_proxy.generate_key(key_alias=ghost, user_id=email, metadata={"created_by": PORTAL_TAG})
     status, outcome = _reconcile(portal, email)
     assert status == 1 and outcome[ghost] == "orphan"
     status, outcome = _reconcile(portal, email, "--delete-orphans")
-    assert status == 0 and outcome[ghost] == "orphan_deleted"
+    assert status == 1 and outcome[ghost] == "orphan"
     listed = real_proxy.admin("GET", "/key/list", params={"key_alias": ghost}).json()
-    assert listed["total_count"] == 0
+    assert listed["total_count"] == 1

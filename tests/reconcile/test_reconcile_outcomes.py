@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -10,8 +11,8 @@ import sqlalchemy as sa
 from app import audit
 from app.extensions import db
 from app.models import ApiKey, ApiKeyToken, AuditEvent, User
-from app.services.create_timeout import TIMEOUT_ACTION
-from app.services.keys import PORTAL_TAG, alias_for
+from app.services.create_timeout import TIMEOUT_ACTION, record_abandoned
+from app.services.keys import PORTAL_TAG, alias_for, deployment_id
 
 
 def _iso(moment: datetime) -> str:
@@ -109,36 +110,84 @@ def test_expired_and_blocked_in_litellm(reconcile, make_user, make_key, sim, row
     assert row(blocked.id).litellm_blocked is True
 
 
-def test_orphans_are_reported_and_only_portal_made_ones_deleted(
-    reconcile, make_user, make_key, sim, audit_actions
+def _abandoned(app, owner_id: int, request_id: str) -> None:
+    """What the portal records when it made a key and could neither record nor delete it."""
+    with app.app_context():
+        record_abandoned(db.session.get(User, owner_id), request_id=request_id, alias=None,
+                         token=None)  # fmt: skip
+
+
+def test_only_keys_this_deployment_made_and_abandoned_are_deleted(
+    app, reconcile, make_user, make_key, sim, audit_actions
 ):
     alice = make_user("alice@example.com")
     make_key(alice, "laptop")
     owner = User(litellm_user_id="alice@example.com")
-    portal_made = sim.add_key(
-        key_alias=alias_for(owner, "ghost"),
-        user_id="alice@example.com",
-        metadata={"created_by": PORTAL_TAG},
-        created_at=datetime.now(UTC) - timedelta(hours=1),
-    )
-    by_hand = sim.add_key(key_alias=alias_for(owner, "by-hand"), user_id="alice@example.com")
+    with app.app_context():
+        ours = deployment_id()
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+
+    def orphan(label, created_at=hour_ago, **metadata):
+        return sim.add_key(key_alias=alias_for(owner, label), user_id="alice@example.com",
+                           metadata=metadata, created_at=created_at)  # fmt: skip
+
+    abandoned = orphan("ghost", created_by=PORTAL_TAG, portal_deployment=ours,
+                       portal_request_id="a" * 32)  # fmt: skip
+    forged = orphan("forged", created_by=PORTAL_TAG)  # anyone who can make keys can write this
+    other_deployment = orphan("theirs", created_by=PORTAL_TAG, portal_deployment="db-other",
+                              portal_request_id="b" * 32)  # fmt: skip
+    never_abandoned = orphan("unknown", created_by=PORTAL_TAG, portal_deployment=ours,
+                             portal_request_id="c" * 32)  # fmt: skip
+    too_young = orphan("young", created_at=datetime.now(UTC), created_by=PORTAL_TAG,
+                       portal_deployment=ours, portal_request_id="d" * 32)  # fmt: skip
+    by_hand = orphan("by-hand")
     sim.add_key(key_alias="someone-elses-naming", user_id="alice@example.com")
     sim.add_key(key_alias=alias_for(User(litellm_user_id="x@y.z"), "a"), user_id="x@y.z")
+    for request_id in ("a" * 32, "b" * 32, "d" * 32):
+        _abandoned(app, alice.id, request_id)
+    kept = [forged, other_deployment, never_abandoned, too_young, by_hand]
+
     status, report = reconcile()
     assert status == 1  # orphans left
     orphans = {r["alias"]: r for r in report["results"] if r["outcome"] == "orphan"}
-    assert set(orphans) == {portal_made["key_alias"], by_hand["key_alias"]}
-    assert orphans[portal_made["key_alias"]]["key_id"] is None
-    assert portal_made["token"] in sim.keys  # reporting deletes nothing
+    assert set(orphans) == {k["key_alias"] for k in [abandoned, *kept]}
+    assert orphans[abandoned["key_alias"]]["key_id"] is None
+    assert abandoned["token"] in sim.keys  # reporting deletes nothing
 
     status, report = reconcile("--delete-orphans")
-    assert status == 1  # the hand-made one is still there
-    outcome = {r["alias"]: r["outcome"] for r in report["results"]}
-    assert outcome[portal_made["key_alias"]] == "orphan_deleted"
-    assert outcome[by_hand["key_alias"]] == "orphan"
-    assert portal_made["token"] not in sim.keys and by_hand["token"] in sim.keys
+    assert status == 1  # the others are still there
+    results = {r["alias"]: r for r in report["results"]}
+    assert results[abandoned["key_alias"]]["outcome"] == "orphan_deleted"
+    assert abandoned["token"] not in sim.keys
+    for key in kept:
+        assert results[key["key_alias"]]["outcome"] == "orphan", key["key_alias"]
+        assert key["token"] in sim.keys
+    assert "another deployment" in results[other_deployment["key_alias"]]["detail"]
+    assert "too young" in results[too_young["key_alias"]]["detail"]
     ((action, detail),) = [a for a in audit_actions() if a[0] == "key.orphan.delete"]
-    assert json.loads(detail)["token_id"] == portal_made["token"]
+    assert json.loads(detail)["token_id"] == abandoned["token"]
+
+
+def test_a_create_whose_cleanup_failed_is_recorded_and_then_deleted_by_reconcile(
+    app, client, reconcile, make_user, sign_in, csrf_token, sim, failing_key_rows
+):
+    make_user("alice@example.com")
+    sign_in("alice@example.com")
+    sim.set_fault("/key/delete", 500)  # the portal cannot delete the key it could not record
+    page = client.get("/keys").get_data(as_text=True)
+    token = re.search(r'name="idempotency_token" value="([^"]+)"', page)[1]
+    response = client.post("/keys", data={"name": "lost", "idempotency_token": token,
+                                          "csrf_token": csrf_token()})  # fmt: skip
+    assert response.status_code == 503
+    sim.clear_faults()
+    (made,) = [r for r in sim.keys.values() if r["user_id"] == "alice@example.com"]
+    with sim.lock:  # no need to wait out the write timeout: the key is an hour old
+        made["created_at"] = _iso(datetime.now(UTC) - timedelta(hours=1))
+
+    status, report = reconcile("--delete-orphans")
+
+    (result,) = [r for r in report["results"] if r["alias"] == made["key_alias"]]
+    assert result["outcome"] == "orphan_deleted" and made["token"] not in sim.keys
 
 
 def test_only_an_orphan_of_a_timed_out_portal_request_is_adopted(
