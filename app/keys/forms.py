@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from flask import current_app
 from werkzeug.datastructures import MultiDict
 from wtforms import Field, FloatField, Form, SelectField, StringField
 from wtforms.validators import (
@@ -41,14 +42,32 @@ def new_idempotency_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+AMOUNT_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")  # ASCII digits: float() takes "５" and "1_000"
+# The lifetime units, in days (LiteLLM's "mo" is a calendar month: 31 days at most).
+_UNIT_DAYS = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "mo": 31}
+
+
 class AmountField(FloatField):
-    """A float, with the form's own words for text that is no number."""
+    """A float written in ASCII digits, with the form's own words for text that is no number."""
 
     def process_formdata(self, valuelist):
+        if valuelist and valuelist[0].strip() and not AMOUNT_RE.match(valuelist[0].strip()):
+            self.data = None
+            raise ValueError(NOT_AN_AMOUNT)
         try:
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(NOT_AN_AMOUNT) from None
+
+
+def lifetime_within_limit(form, field) -> None:
+    """A lifetime no longer than ``KEY_MAX_LIFETIME_DAYS`` (LiteLLM overflows past year 9999)."""
+    match = DURATION_RE.match(field.data or "")
+    if not match:
+        return
+    limit = current_app.config["KEY_MAX_LIFETIME_DAYS"]
+    if int(match.group(1)) * _UNIT_DAYS[match.group(2)] > limit:
+        raise StopValidation(f"A key may live at most {limit:,} days; choose a shorter lifetime.")
 
 
 def finite(form, field) -> None:
@@ -105,6 +124,7 @@ class CreateKeyFields(Form):
                 DURATION_RE,
                 message="Use a number and a unit: s, m, h, d, w or mo (e.g. 30d, 12h, 6mo).",
             ),
+            lifetime_within_limit,
         ],
     )
     models = CommaSeparatedField(

@@ -12,7 +12,6 @@ every day it fetched. Keys whose token id is not stored yet are listed as not co
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import io
@@ -23,6 +22,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from app.calendar_bounds import OUT_OF_RANGE, in_calendar, parse_day
+from app.csv_cells import SafeWriter
+from app.emails import normalize_email
 from app.extensions import db
 from app.models import ApiKey, AuditEvent, User, key_status, utcnow
 from app.services.lineage import Lineage, as_utc, read_lineage
@@ -232,11 +234,13 @@ class AuditFilters:
         dates: dict[str, dt.date | None] = {}
         for name, label in (("start", "From"), ("end", "To")):
             raw = (args.get(name) or "").strip()
-            try:
-                dates[name] = dt.date.fromisoformat(raw) if raw else None
-            except ValueError:
-                errors[name] = f"{label}: enter a date as YYYY-MM-DD (e.g. 2026-11-30)."
-                dates[name] = None
+            dates[name] = parse_day(raw) if raw else None
+            if raw and dates[name] is None:
+                errors[name] = (
+                    f"{label}: {OUT_OF_RANGE}"
+                    if not in_calendar(raw)
+                    else f"{label}: enter a date as YYYY-MM-DD (e.g. 2026-11-30)."
+                )
         start, end = dates["start"], dates["end"]
         if start and end and start > end:
             errors["end"] = "To must be on or after From."
@@ -341,7 +345,7 @@ def audit_csv(filters: AuditFilters) -> str:
     has read it all, and on SQLite that blocks writers meanwhile.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)
     writer.writerow(AUDIT_CSV_COLUMNS)
     for event in db.session.scalars(_audit_statement(filters).limit(AUDIT_CSV_LIMIT)):
         key = event.target_key
@@ -360,5 +364,8 @@ def audit_csv(filters: AuditFilters) -> str:
 
 
 def find_user_by_email(email: str) -> User | None:
-    """The user with exactly this email (lower-cased), or None."""
-    return db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    """The user with exactly this email (compared as sign-in compares it), or None."""
+    normalized = normalize_email(email)
+    if normalized is None:
+        return None
+    return db.session.scalar(sa.select(User).where(User.email == normalized))

@@ -6,11 +6,11 @@ rounded to the precision LiteLLM stores (no float noise from summing), token cou
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from typing import Any
 
+from app.csv_cells import SafeWriter
 from app.services.litellm import METRIC_NAMES, Metrics
 from app.services.money import stored_spend
 from app.services.usage import UsageReport
@@ -52,7 +52,7 @@ def report_json(report: UsageReport) -> dict[str, Any]:
 def report_csv(report: UsageReport) -> str:
     """One row per UTC day of the range: ``date`` then every metric."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = SafeWriter(out, lineterminator="\r\n")
     writer.writerow(("date", *METRIC_NAMES))
     for day in report.daily:
         writer.writerow((day.date.isoformat(), *(_exported(day.metrics, n) for n in METRIC_NAMES)))

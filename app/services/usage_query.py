@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from app.calendar_bounds import OUT_OF_RANGE, in_calendar, parse_day
 from app.ids import parse_id
 from app.services.litellm import METRIC_NAMES
 
@@ -220,11 +221,11 @@ def _parse_date(value: str, name: str, label: str, errors: dict[str, str]) -> dt
     if not value:
         errors[name] = f"{label} is required for a custom range (YYYY-MM-DD)."
         return None
-    try:
-        parsed = dt.date.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or len(value) != 10:
-        errors[name] = f"{label} must be a date written YYYY-MM-DD."
-        return None
+    parsed = parse_day(value)
+    if parsed is None:
+        errors[name] = (
+            f"{label}: {OUT_OF_RANGE}"
+            if not in_calendar(value)
+            else f"{label} must be a date written YYYY-MM-DD."
+        )
     return parsed

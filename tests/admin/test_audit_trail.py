@@ -82,7 +82,9 @@ def test_filters_by_user_action_and_day(client, trail, query, expected):
 @pytest.mark.parametrize(
     ("query", "field"),
     [("start=yesterday", "start"), ("end=2026-13-01", "end"),
-     ("start=2026-11-20&end=2026-11-01", "end")],
+     ("start=2026-11-20&end=2026-11-01", "end"),
+     # The calendar's ends: the day after 9999-12-31 overflowed (a 500, the CSV an HTML page).
+     ("end=9999-12-31", "end"), ("start=0001-01-01", "start")],
 )  # fmt: skip
 def test_bad_filters_are_a_400_with_messages(client, trail, query, field):
     response = client.get(f"/admin/audit?{query}")
@@ -127,3 +129,24 @@ def test_user_keys_page_has_one_heading_with_the_email(client, trail, app):
         alice_id = db.session.scalar(db.select(User.id).where(User.email == "alice@example.com"))
     html = client.get(f"/admin/users/{alice_id}/keys").get_data(as_text=True)
     assert html.count("Keys of alice@example.com</h") == 1
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(
+    app, client, make_user, make_key, sign_in
+):
+    mallory = make_user("-2+3@example.com")  # an address may start with "-" or "+"
+    key = make_key(mallory, "=HYPERLINK(x)")
+    make_user("admin@example.com", is_admin=True)
+    with app.app_context():
+        owner = db.session.get(User, mallory.id)
+        target = db.session.get(ApiKey, key.id)
+        detail = {"alias": "@SUM(1)"}
+        audit.record("key.create", actor=owner, target_user=owner, target_key=target, detail=detail)
+    sign_in("admin@example.com")
+
+    text = client.get("/admin/audit.csv").get_data(as_text=True)
+
+    (row,) = [r for r in csv.reader(io.StringIO(text))][1:]
+    assert row[2] == row[3] == "'-2+3@example.com"
+    assert row[4] == "'=HYPERLINK(x)"
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row)

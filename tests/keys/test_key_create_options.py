@@ -91,3 +91,25 @@ def test_the_name_rule_says_what_is_allowed(client, alice, create_form):
     assert response.status_code == 400
     assert NAME_RULE in html
     assert "letters a–z or A–Z, digits, “-”, “_” and “.” — no spaces or accents" in NAME_RULE
+
+
+@pytest.mark.parametrize("budget", ["５", "٥", "1_000", "1e3", " 10 5"])
+def test_a_budget_is_written_in_ascii_digits(client, alice, create_form, sim, budget):
+    response = client.post("/keys", data=create_form(max_budget=budget))
+    assert response.status_code == 400
+    assert "Enter an amount in USD" in response.get_data(as_text=True)
+    assert sim.count("/key/generate", "POST") == 0
+
+
+@pytest.mark.parametrize("duration", ["999999d", "999999w", "3651d", "121mo"])
+def test_a_lifetime_past_the_maximum_is_refused_before_litellm(
+    client, alice, create_form, sim, duration
+):
+    response = client.post("/keys", data=create_form(duration=duration))
+    assert response.status_code == 400
+    assert "may live at most 3,650 days" in response.get_data(as_text=True)
+    assert sim.count("/key/generate", "POST") == 0
+
+
+def test_the_longest_allowed_lifetime_is_accepted(client, alice, create_form, sim):
+    assert client.post("/keys", data=create_form(duration="3650d")).status_code == 201

@@ -107,6 +107,8 @@ def test_exports_carry_the_same_numbers_as_the_page(client, alice):
         f"start_date={day(500)}&end_date={TODAY}",
         f"start_date={day(-3)}&end_date={day(-1)}",
         "key=laptop",
+        "start_date=0001-01-01&end_date=0001-12-31",  # the day before overflowed: a 500
+        "start_date=1999-12-31&end_date=2000-01-05",
     ],
 )
 @pytest.mark.parametrize("fmt", ["csv", "json"])

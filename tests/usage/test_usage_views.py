@@ -259,3 +259,13 @@ def test_error_responses_vary_on_hx_request(client, alice, monkeypatch):
         crashed = client.get("/usage", headers=headers)
         assert crashed.status_code == 500 and "Traceback" not in crashed.get_data(as_text=True)
         assert "HX-Request" in crashed.headers.get("Vary", "")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["start_date=0001-01-01&end_date=0001-12-31", "start_date=1999-12-01&end_date=2000-01-02"],
+)
+def test_dates_past_the_calendars_ends_are_a_400_with_a_message(client, alice, query):
+    response = client.get(f"/usage?preset=custom&{query}")
+    assert response.status_code == 400
+    assert "Dates must lie between 2000-01-01 and 2999-12-31." in response.get_data(as_text=True)
