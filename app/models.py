@@ -29,27 +29,13 @@ class User(db.Model):
     display_name: Mapped[str | None] = mapped_column(sa.String(200))
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # Sessions carry the value they began with; sign-out raises it, ending every one of them.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="user", order_by="ApiKey.id")
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
-
-
-class UserSession(db.Model):
-    """One sign-in (dev and oidc modes): the cookie names it, sign-out deletes it, so a copied
-    cookie stops working at sign-out. ``admin_groups`` are the OIDC groups that made the user an
-    admin at sign-in, checked against ``OIDC_ADMIN_GROUPS`` on every request."""
-
-    __tablename__ = "user_sessions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token: Mapped[str] = mapped_column(sa.String(64), unique=True)  # what the cookie holds
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    admin_groups: Mapped[str | None] = mapped_column(sa.Text)  # JSON list, OIDC only
-
-    user: Mapped[User] = relationship()
 
 
 def key_expired(expires_at: datetime | None, now: datetime | None = None) -> bool:

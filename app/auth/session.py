@@ -8,26 +8,25 @@ any peer too, refused in production). ``AUTH_MODE=dev``: a sign-in page where yo
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import ipaddress
-import json
 import logging
-import secrets
 from collections.abc import Iterable
 
 import sqlalchemy as sa
 from flask import abort, current_app, g, redirect, request, session, url_for
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.emails import normalize_email
 from app.extensions import db
-from app.models import User, UserSession, utcnow
+from app.models import User
 from app.transactions import write_transaction
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-SESSION_ID = "sid"  # the user_sessions row of this sign-in
+SESSION_USER = "user_id"
+SESSION_EPOCH = "epoch"  # users.session_epoch at sign-in
+SESSION_GROUPS = "admin_groups"  # OIDC groups that made the user an admin at sign-in
 # Answered without looking anyone up: health checks must not depend on the database.
 NO_USER_ENDPOINTS = frozenset({"main.healthz", "main.readyz", "static"})
 
@@ -62,56 +61,51 @@ def get_or_create_user(email: str, groups: Iterable[str] = ()) -> User:
 
 
 def start_session(user: User, groups: Iterable[str] = ()) -> None:
-    """A fresh session for *user* (nothing from before sign-in survives), SESSION_LIFETIME long,
-    recorded server-side so that sign-out ends it for good."""
-    session_id = secrets.token_urlsafe(32)
-    user_id = user.id
+    """A fresh session for *user* (nothing from before sign-in survives), SESSION_LIFETIME long.
+
+    It carries the user's ``session_epoch`` (sign-out raises it) and the OIDC groups that count
+    for ``OIDC_ADMIN_GROUPS`` (re-checked on every request). Signing in writes nothing for a
+    known user, so people can still sign in and read while the database is read-only."""
     admin_groups = sorted(set(groups) & set(current_app.config["OIDC_ADMIN_GROUPS"]))
-    lifetime = dt.timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
-    with write_transaction() as db_session:
-        db_session.execute(  # this user's sessions that have run out: nobody can use them
-            sa.delete(UserSession).where(
-                UserSession.user_id == user_id, UserSession.created_at < utcnow() - lifetime
-            )
-        )
-        db_session.add(
-            UserSession(
-                token=session_id,
-                user_id=user_id,
-                admin_groups=json.dumps(admin_groups) if admin_groups else None,
-            )
-        )
     session.clear()
-    session[SESSION_ID] = session_id
+    session[SESSION_USER] = user.id
+    session[SESSION_EPOCH] = user.session_epoch
+    if admin_groups:
+        session[SESSION_GROUPS] = admin_groups
     session.permanent = True
 
 
 def end_session() -> None:
-    """Sign-out: delete the server's record of this session, then forget the cookie's."""
-    session_id = session.get(SESSION_ID)
+    """Sign-out: raise the user's epoch, which ends every session of theirs (a copied cookie
+    too), then forget this one. A database that cannot write still ends this browser's."""
+    user_id = session.get(SESSION_USER)
     session.clear()
-    if isinstance(session_id, str):
+    if not isinstance(user_id, int):
+        return
+    try:
         with write_transaction() as db_session:
-            db_session.execute(sa.delete(UserSession).where(UserSession.token == session_id))
+            db_session.execute(
+                sa.update(User)
+                .where(User.id == user_id)
+                .values(session_epoch=User.session_epoch + 1)
+                .execution_options(synchronize_session=False)
+            )
+    except SQLAlchemyError as exc:
+        log.error("sign-out of user %s not recorded server-side: %s", user_id, type(exc).__name__)
 
 
 def _session_user() -> User | None:
-    """The user of this request's session: None when the server no longer knows it (signed
-    out, or older than SESSION_LIFETIME). An admin flag the configuration no longer grants
-    (or now grants) is corrected here, on the next request."""
-    session_id = session.get(SESSION_ID)
-    if not isinstance(session_id, str):
+    """The user of this request's session: None when it ended (signed out since, or from before
+    epochs). An admin flag the configuration no longer grants (or now grants) is corrected here,
+    on the next request."""
+    user_id = session.get(SESSION_USER)
+    if not isinstance(user_id, int):
         return None
-    row = db.session.scalar(sa.select(UserSession).where(UserSession.token == session_id))
-    lifetime = dt.timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
-    created = row.created_at if row is not None else None
-    if created is not None and created.tzinfo is None:  # SQLite hands back naive UTC
-        created = created.replace(tzinfo=dt.UTC)
-    if row is None or created + lifetime < utcnow():
+    user = db.session.get(User, user_id)
+    if user is None or session.get(SESSION_EPOCH) != user.session_epoch:
         session.clear()
         return None
-    user = row.user
-    groups = json.loads(row.admin_groups) if row.admin_groups else ()
+    groups = session.get(SESSION_GROUPS) or ()
     if admin_by_config(user.email, groups) != user.is_admin:
         user = get_or_create_user(user.email, groups)
     return user

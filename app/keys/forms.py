@@ -42,7 +42,7 @@ def new_idempotency_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-AMOUNT_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")  # ASCII digits: float() takes "５" and "1_000"
+AMOUNT_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")  # ASCII digits: float() takes "５" and "1_000"
 # The lifetime units, in days (LiteLLM's "mo" is a calendar month: 31 days at most).
 _UNIT_DAYS = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "mo": 31}
 
