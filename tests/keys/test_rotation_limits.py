@@ -121,14 +121,30 @@ def test_a_key_blocked_in_litellm_cannot_be_rotated(client, alice, make_key, rot
 # --- the budget cannot be multiplied ----------------------------------------------------------
 
 
+@pytest.fixture
+def budget_key(client, alice, create_form, rows, sim):
+    """``budget_key()`` → a key made with a budget of 10 that has spent 2 so far."""
+
+    def make() -> ApiKey:
+        made = client.post("/keys", data=create_form(name="laptop", max_budget="10"))
+        assert made.status_code == 201
+        key = rows()[-1]
+        _spend(sim, key.litellm_token_id, 2.0)
+        return key
+
+    return make
+
+
+def _spend(sim, token: str, amount: float) -> None:
+    sim.add_usage(token=token, date=utcnow().date(), model="m", provider="p",
+                  prompt_tokens=1, completion_tokens=1, spend=amount)  # fmt: skip
+
+
 def test_the_old_secret_gets_its_grace_end_in_litellm_and_half_of_what_is_left(
-    app, client, alice, create_form, rows, rotate, sim, secret_in
+    budget_key, rotate, sim, secret_in
 ):
-    assert client.post("/keys", data=create_form(name="laptop", max_budget="10")).status_code == 201
-    key = rows()[-1]
+    key = budget_key()
     old_token = key.litellm_token_id
-    sim.add_usage(token=old_token, date=utcnow().date(), model="m", provider="p",
-                  prompt_tokens=1, completion_tokens=1, spend=2.0)  # fmt: skip
     before = utcnow()
 
     response = rotate(key.id, "1h")
@@ -171,16 +187,12 @@ def test_rotating_again_ends_the_earlier_grace_and_the_page_says_so(
 
 
 def test_what_the_old_secret_left_of_its_share_comes_back_when_its_grace_ends(
-    app, client, alice, create_form, rows, rotate, sim, secret_in
+    app, budget_key, rotate, sim, secret_in
 ):
-    assert client.post("/keys", data=create_form(name="laptop", max_budget="10")).status_code == 201
-    key = rows()[-1]
+    key = budget_key()
     old_token = key.litellm_token_id
-    sim.add_usage(token=old_token, date=utcnow().date(), model="m", provider="p",
-                  prompt_tokens=1, completion_tokens=1, spend=2.0)  # fmt: skip
     new_token = _token_of(secret_in(rotate(key.id, "1h")))
-    sim.add_usage(token=old_token, date=utcnow().date(), model="m", provider="p",
-                  prompt_tokens=1, completion_tokens=1, spend=1.0)  # fmt: skip
+    _spend(sim, old_token, 1.0)
 
     with app.app_context():
         report = retire_due([key.id], now=utcnow() + dt.timedelta(hours=2))

@@ -95,6 +95,14 @@ class PortalUser:
         csrf = _field(confirm.text, r'name="csrf_token" value="([^"]+)"')
         return self.post(f"/keys/{key_id}/revoke", {}, csrf)
 
+    def rotate(self, key_id: int, grace: str) -> requests.Response:
+        """Open the rotation step, then submit it with ``grace`` ("none", "1h", "24h")."""
+        confirm = self.get(f"/keys/{key_id}/rotate")
+        assert confirm.status_code == 200, confirm.text
+        csrf = _field(confirm.text, r'name="csrf_token" value="([^"]+)"')
+        seen = _field(confirm.text, r'name="rotation_mark" value="([^"]*)"')
+        return self.post(f"/keys/{key_id}/rotate", {"grace": grace, "rotation_mark": seen}, csrf)
+
     def export_json(self, key: int | str, start: str, end: str) -> dict[str, Any]:
         response = self.get("/usage/export.json", key=key, start_date=start, end_date=end)
         assert response.status_code == 200, response.text

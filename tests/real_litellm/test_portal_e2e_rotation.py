@@ -8,20 +8,12 @@ import datetime as dt
 import re
 
 import sqlalchemy as sa
-from portal_support import _field, secret_in
+from portal_support import secret_in
 from prod_support import flask_cli
 from proxy_support import requests_of, token_of, unique_email
 
 from app.models import ApiKeyToken
 from app.services.keys import alias_prefixes
-
-
-def _rotate(user, key_id: int, grace: str):
-    confirm = user.get(f"/keys/{key_id}/rotate")
-    assert confirm.status_code == 200, confirm.text
-    csrf = _field(confirm.text, r'name="csrf_token" value="([^"]+)"')
-    seen = _field(confirm.text, r'name="rotation_mark" value="([^"]*)"')
-    return user.post(f"/keys/{key_id}/rotate", {"grace": grace, "rotation_mark": seen}, csrf)
 
 
 def test_rotation_on_the_open_source_proxy_keeps_the_old_secret_for_its_grace(real_proxy, portal):
@@ -39,7 +31,7 @@ def test_rotation_on_the_open_source_proxy_keeps_the_old_secret_for_its_grace(re
     refused = real_proxy.admin("POST", "/key/regenerate", json={"key": token_of(old_secret)})
     assert refused.status_code == 500 and "Enterprise" in refused.text
 
-    rotated = _rotate(user, key_id, "1h")
+    rotated = user.rotate(key_id, "1h")
 
     assert rotated.status_code == 200, rotated.text
     assert rotated.headers["Cache-Control"] == "no-store"

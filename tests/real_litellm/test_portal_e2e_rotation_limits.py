@@ -8,7 +8,7 @@ import datetime as dt
 import time
 
 import pytest
-from portal_support import _field, secret_in
+from portal_support import secret_in
 from proxy_support import token_of, unique_email
 
 from app.extensions import db
@@ -18,14 +18,6 @@ from app.services.keys import NewKeyRequest, create_key
 from app.services.rotation_carry import unnamed_fields
 
 pytestmark = pytest.mark.each_real_proxy
-
-
-def _rotate(user, key_id: int, grace: str):
-    confirm = user.get(f"/keys/{key_id}/rotate")
-    assert confirm.status_code == 200, confirm.text
-    csrf = _field(confirm.text, r'name="csrf_token" value="([^"]+)"')
-    seen = _field(confirm.text, r'name="rotation_mark" value="([^"]*)"')
-    return user.post(f"/keys/{key_id}/rotate", {"grace": grace, "rotation_mark": seen}, csrf)
 
 
 def _limits(real_proxy, member: str) -> dict:
@@ -66,7 +58,7 @@ def test_every_limiting_field_survives_a_rotation(real_proxy, portal):
     before = real_proxy.key_info(old_secret)
     assert unnamed_fields(before) == set(), "a /key/info field rotation does not know about"
 
-    rotated = _rotate(user, key_id, "1h")
+    rotated = user.rotate(key_id, "1h")
 
     assert rotated.status_code == 200, rotated.text
     new_secret = secret_in(rotated)
@@ -95,7 +87,7 @@ def test_a_blocked_key_cannot_be_rotated(real_proxy, portal):
     blocked = real_proxy.admin("POST", "/key/block", json={"key": token_of(secret)})
     assert blocked.status_code == 200, blocked.text
 
-    refused = _rotate(user, key_id, "none")
+    refused = user.rotate(key_id, "none")
 
     assert refused.status_code == 409, refused.text
     assert "blocked in LiteLLM" in refused.text
