@@ -75,6 +75,9 @@ class ApiKey(db.Model):
     models: Mapped[str | None] = mapped_column(sa.Text)  # comma-separated, as entered
     expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # When LiteLLM made the key (its ``created_at``): a key imported by backfill or adopted
+    # lived in LiteLLM long before its portal row, and its lifetime starts here.
+    litellm_created_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # The create form's one-time token: a double submission finds the row it already made.
     idempotency_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True, index=True)

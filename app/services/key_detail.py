@@ -18,6 +18,7 @@ from app.models import ApiKey, AuditEvent, utcnow
 from app.services import litellm_client
 from app.services.key_usage import KeyHistory, history_of
 from app.services.litellm import KeyInfo, LiteLLMError, LiteLLMNotFound, LiteLLMUnavailable
+from app.services.tokens import UnknownAlias, remember_litellm_created, resolve_token
 
 log = logging.getLogger("app.keys")
 
@@ -145,16 +146,23 @@ def state_of(key: ApiKey, info: KeyInfo | None, gone: bool, now: dt.datetime) ->
 
 
 def _live(key: ApiKey) -> tuple[KeyInfo | None, bool, str | None]:
-    """(info, gone from LiteLLM, error to show)."""
-    if not key.litellm_token_id:
+    """(info, gone from LiteLLM, error to show). A missing token id is looked up by alias
+    first, as the keys list and /usage do (and written), so the pages never disagree."""
+    try:
+        if not key.litellm_token_id:
+            resolve_token(key)
+            db.session.refresh(key)
+    except UnknownAlias:
         return (
             None,
-            False,
-            (
-                "The portal does not know this key's token id yet, so LiteLLM cannot be asked "
-                "about it. An administrator can run flask backfill-tokens."
-            ),
+            key.revoked_at is None,
+            "LiteLLM lists no key under this key's name, so it cannot be asked about it.",
         )
+    except LiteLLMError as exc:
+        log.warning("key %s page without its token id: %s", key.id, exc.message)
+        if isinstance(exc, LiteLLMUnavailable):
+            return None, False, "LiteLLM is unreachable right now."
+        return None, False, f"LiteLLM did not answer properly ({exc.message})."
     try:
         return litellm_client().key_info(key.litellm_token_id), False, None
     except LiteLLMNotFound:
@@ -182,8 +190,10 @@ def key_detail(key: ApiKey) -> KeyDetail:
     """Everything the key page shows; LiteLLM failures become ``live_error`` /
     ``history_error`` messages, never exceptions."""
     info, gone, live_error = _live(key)
+    seen = info.created_at if info is not None else None
+    remember_litellm_created([key], {key.id: seen})
     try:
-        history, history_error = history_of(key), None
+        history, history_error = history_of(key, seen), None
     except LiteLLMError as exc:
         log.warning("key %s page without usage history: %s", key.id, exc.message)
         history, history_error = None, "Usage history could not be read from LiteLLM."

@@ -16,6 +16,7 @@ from app.services import litellm_client
 from app.services.external_tokens import adopt_listed_tokens
 from app.services.litellm import KeyRecord, LiteLLMError, LiteLLMUnavailable
 from app.services.token_retirement import retire_due
+from app.services.tokens import remember_litellm_created, resolve_missing_tokens
 
 if TYPE_CHECKING:
     from app.services.key_usage import KeyUsageSummary
@@ -118,26 +119,35 @@ def list_keys_for_user(user: User, *, with_litellm: bool = True) -> KeyListing:
     if adopt_listed_tokens(user, keys, result):  # regenerated outside the portal
         keys = keys_of(user)
     retire_due([k.id for k in keys])  # old secrets whose grace period has ended
+    if any(k.litellm_token_id is None for k in keys):
+        # Resolved here as /usage resolves them (the same cached list), so opening one page
+        # never changes what another shows for the same key.
+        resolve_missing_tokens(user, keys, client=litellm_client())
+        keys = keys_of(user)
     by_token = {r.token: r for r in result}
     by_alias = result.by_alias()
-    usage = _usage_summaries(user, keys)
-    rows = []
+    records = {}
     for key in keys:
         if key.litellm_token_id is not None:
-            record = by_token.get(key.litellm_token_id)
+            records[key.id] = by_token.get(key.litellm_token_id)
         else:
-            record = by_alias.get(key.alias)
-        rows.append(KeyRow(key, record, usage.get(key.id)))
+            records[key.id] = by_alias.get(key.alias)
+    seen = {key_id: r.created_at for key_id, r in records.items() if r is not None}
+    remember_litellm_created(keys, seen)
+    usage = _usage_summaries(user, keys, seen)
+    rows = [KeyRow(key, records[key.id], usage.get(key.id)) for key in keys]
     return KeyListing(tuple(rows), True, stale=result.stale)
 
 
-def _usage_summaries(user: User, keys: list[ApiKey]) -> dict[int, KeyUsageSummary]:
+def _usage_summaries(
+    user: User, keys: list[ApiKey], seen: dict[int, dt.datetime | None]
+) -> dict[int, KeyUsageSummary]:
     """Lifetime spend and last use per key; empty (the columns show "—") when LiteLLM's usage
     history cannot be read, which never hides the list."""
     from app.services.key_usage import summaries_for  # it builds on usage, which imports us
 
     try:
-        return summaries_for(user, keys)
+        return summaries_for(user, keys, seen)
     except LiteLLMError as exc:
         log.warning("key list without usage history for user %s: %s", user.id, exc.message)
         return {}

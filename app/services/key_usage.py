@@ -2,18 +2,21 @@
 key was used, and its last 30 days.
 
 Both come from LiteLLM's daily activity (never reset, unlike a key's ``spend`` under a budget
-window), counted only for the user's own token ids like every usage report
-(``app.services.usage``). The range starts on the day the oldest key was made, so "lifetime"
-means since the portal made the key. LiteLLM failures raise ``LiteLLMError``; callers show the
-list without these figures.
+window), counted for every token of each key's lineage like every usage report
+(``app.services.usage``). **Lifetime** has one definition, used by both pages: from the day
+LiteLLM made the key (:func:`lifetime_start`: LiteLLM's ``created_at``, which a key imported by
+backfill or adopted has long before its portal row) to today. LiteLLM failures raise
+``LiteLLMError``; callers show the page without these figures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.models import ApiKey, User
+from app.services.lineage import as_utc, read_lineage
 from app.services.litellm import Metrics
 from app.services.usage import DayRow, accumulate_tokens
 
@@ -41,9 +44,13 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _first_day(keys: list[ApiKey]) -> dt.date:
-    created = [k.created_at.date() for k in keys if k.created_at is not None]
-    return min(created, default=_today())
+def lifetime_start(key: ApiKey, seen: dt.datetime | None = None) -> dt.date:
+    """The first UTC day of ``key``'s life: the earliest of when LiteLLM made it (stored, or
+    ``seen`` in LiteLLM's answer just now), its portal row, and its lineage's first token."""
+    moments = [key.created_at, key.litellm_created_at, seen]
+    moments += [t.became_current_at for t in key.tokens]
+    days = [as_utc(m).date() for m in moments if m is not None]
+    return min(days, default=_today())
 
 
 def _client():
@@ -52,31 +59,41 @@ def _client():
     return litellm_client()
 
 
-def summaries_for(user: User, keys: list[ApiKey]) -> dict[int, KeyUsageSummary]:
+def summaries_for(
+    user: User, keys: list[ApiKey], seen: Mapping[int, dt.datetime | None] | None = None
+) -> dict[int, KeyUsageSummary]:
     """Lifetime usage of each of ``user``'s ``keys`` that has a token id, in ONE call (the
-    per-key fallback of ``accumulate_tokens`` when LiteLLM cut its lists)."""
+    per-key fallback of ``accumulate_tokens`` when LiteLLM cut its lists). ``seen`` holds
+    LiteLLM's ``created_at`` per key id, as the caller's key list had it."""
+    seen = seen or {}
     key_by_token = {k.litellm_token_id: k.id for k in keys if k.litellm_token_id}
     if not key_by_token:
         return {}
+    key_by_token.update(read_lineage(keys).key_by_token)  # earlier tokens of rotated keys
     today = _today()
-    acc = accumulate_tokens(
-        _client(), _first_day(keys), today, key_by_token, user_id=user.litellm_user_id
-    )
+    start = min(lifetime_start(k, seen.get(k.id)) for k in keys if k.litellm_token_id)
+    acc = accumulate_tokens(_client(), start, today, key_by_token, user_id=user.litellm_user_id)
     return {
         key_id: KeyUsageSummary(acc.per_key.get(key_id, Metrics()), acc.last_used.get(key_id))
-        for key_id in key_by_token.values()
+        for key_id in set(key_by_token.values())
     }
 
 
-def history_of(key: ApiKey) -> KeyHistory | None:
-    """``key``'s lifetime usage and last 30 days (one call with ``api_key=<token>``); None
-    while its token id is unknown."""
+def history_of(key: ApiKey, seen: dt.datetime | None = None) -> KeyHistory | None:
+    """``key``'s lifetime usage and last 30 days, over every token of its lineage; None while
+    its token id is unknown. ``seen`` is LiteLLM's ``created_at`` from ``/key/info``."""
     if not key.litellm_token_id:
         return None
     today = _today()
-    start = min(_first_day([key]), today - dt.timedelta(days=SPARKLINE_DAYS - 1))
+    start = min(lifetime_start(key, seen), today - dt.timedelta(days=SPARKLINE_DAYS - 1))
     token = key.litellm_token_id
-    acc = accumulate_tokens(_client(), start, today, {token: key.id}, api_key=token)
+    lineage = read_lineage([key])
+    tokens = dict.fromkeys({token, *lineage.key_by_token}, key.id)
+    if len(tokens) == 1:
+        acc = accumulate_tokens(_client(), start, today, tokens, api_key=token)
+    else:
+        user_id = key.user.litellm_user_id
+        acc = accumulate_tokens(_client(), start, today, tokens, user_id=user_id)
     report = acc.report(key=key, keys=())
     return KeyHistory(
         summary=KeyUsageSummary(acc.per_key.get(key.id, Metrics()), acc.last_used.get(key.id)),

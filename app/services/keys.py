@@ -342,6 +342,7 @@ def _generate_and_record(owner: User, request: NewKeyRequest, actor: User) -> Cr
         budget_duration=request.budget_duration,
         models=",".join(request.models) or None,
         expires_at=generated.expires,
+        litellm_created_at=utcnow(),  # LiteLLM made it just now
         idempotency_token=request.idempotency_token,
         request_id=request_id,
     )

@@ -108,6 +108,7 @@ class Orphans:
             max_budget=record.max_budget,
             models=",".join(record.models) or None,
             expires_at=aware(record.expires),
+            litellm_created_at=aware(record.created_at),
             request_id=request_id,
             litellm_spend=record.spend,
             litellm_blocked=record.blocked,

@@ -50,6 +50,27 @@ def store_token_if_missing(key_id: int, token: str, *, commit: bool = True) -> b
     return written == 1
 
 
+def remember_litellm_created(keys, seen) -> None:
+    """Store LiteLLM's ``created_at`` (``seen``: key id → datetime) on keys that have none yet,
+    the first time a list shows it; a database that cannot write now is left for later."""
+    missing = {k.id: seen[k.id] for k in keys if k.litellm_created_at is None and seen.get(k.id)}
+    if not missing:
+        return
+    try:
+        with write_transaction() as session:
+            for key_id, created in missing.items():
+                session.execute(
+                    sa.update(ApiKey)
+                    .where(ApiKey.id == key_id, ApiKey.litellm_created_at.is_(None))
+                    .values(litellm_created_at=created)
+                    .execution_options(synchronize_session=False)
+                )
+    except SQLAlchemyError as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("LiteLLM creation dates not stored: %s", type(exc).__name__)
+
+
 class UnknownAlias(LookupError):
     """LiteLLM lists no key of this owner whose ``key_alias`` equals the portal's name for it."""
 

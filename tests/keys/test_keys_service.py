@@ -113,7 +113,11 @@ def test_listing_matches_by_token_and_by_alias(app, make_user, make_key, sim):
     assert set(by_label) == {"known", "legacy"}
     assert by_label["known"].spend == 2.5 and by_label["known"].token_known
     assert by_label["legacy"].spend == 0.75 and by_label["legacy"].max_budget == 3.0
-    assert not by_label["legacy"].token_known
+    # Its token id is looked up by alias in the same (cached) list and stored, as /usage does,
+    # so the key's lifetime figures are there too and no page changes them later.
+    assert by_label["legacy"].token_known and by_label["legacy"].usage is not None
+    with app.app_context():
+        assert db.session.get(ApiKey, legacy.id).litellm_token_id == legacy.token
     assert sim.count("/key/list") == 1
 
 

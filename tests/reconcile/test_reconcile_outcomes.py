@@ -346,7 +346,11 @@ def test_keys_page_shows_the_portal_copy_marked_when_litellm_is_down(
     sim.set_fault("/key/list", 503)
     html = client.get("/keys").get_data(as_text=True)
     cells = html.split(f'id="key-row-{key.id}"')[1].split("</tr>")[0]
-    assert "$4.20" in cells and "portal copy" in cells
+    # LiteLLM's spend is the current budget period's: shown there, never as lifetime spend.
+    budget = cells.split('data-label="Budget">')[1].split("</td>")[0]
+    assert "$4.20" in budget and "portal copy" in budget
+    lifetime = cells.split('data-label="Spend">')[1].split("</td>")[0]
+    assert "$4.20" not in lifetime
 
 
 def test_dry_run_exits_0_when_only_known_drift_is_left(reconcile, make_user, make_key, sim):
