@@ -23,7 +23,7 @@ def create_app(config: Config | None = None) -> Flask:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.instance_path}/portal.sqlite"
 
-    from app import errors, ids, logs, security, sqlite
+    from app import emails, errors, ids, logs, security, sqlite
     from app.extensions import csrf, db, htmx, migrate
     from app.services import init_services
 
@@ -36,6 +36,7 @@ def create_app(config: Config | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     ids.init_app(app)
+    emails.init_app(app)
     init_services(app)
 
     from app.admin import bp as admin_bp

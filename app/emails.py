@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from markupsafe import Markup, escape
+
 EMAIL_RE = re.compile(
     r"^[^@\s<>\"'(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
@@ -39,3 +41,14 @@ def normalize_email(value: object) -> str | None:
     if len(folded) > MAX_LENGTH or not EMAIL_RE.match(folded):
         return None
     return folded
+
+
+def wrap_email(value: object) -> Markup:
+    """An address that a narrow column breaks after its ``@`` and dots, never mid-word
+    (``<wbr>`` break opportunities; the text itself is unchanged and escaped)."""
+    text = str(escape(value if value is not None else ""))
+    return Markup(re.sub(r"([@.])", r"\1<wbr>", text))
+
+
+def init_app(app) -> None:
+    app.add_template_filter(wrap_email, "wrap_email")

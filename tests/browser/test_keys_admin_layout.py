@@ -216,3 +216,32 @@ def test_revoke_without_javascript_uses_the_confirmation_page(browser, portal, s
         expect(page.get_by_role("row", name="laptop")).to_contain_text("revoked")
     finally:
         context.close()
+
+
+# The lines an element's text is broken into, as the reader sees them.
+LINES_JS = """(el) => {
+  const text = el.textContent, lines = [];
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  let top = null, line = '';
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i); range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (!rect) continue;
+      if (top !== null && Math.abs(rect.top - top) > 2) { lines.push(line); line = ''; }
+      top = rect.top; line += node.data[i];
+    }
+  }
+  lines.push(line);
+  return lines;
+}"""
+
+
+def test_emails_in_admin_tables_break_only_after_their_at_and_dots(page, big_portal):
+    sign_in(page, ADMIN)
+    page.goto("/admin/audit?user=" + LONG_EMAIL)
+    cell = page.locator("#admin-audit-table tbody tr td[data-label=Who]").first
+    lines = cell.evaluate(LINES_JS)
+    assert "".join(lines) == LONG_EMAIL and len(lines) > 1, lines  # it does not fit on one line
+    assert all(line.endswith(("@", ".")) for line in lines[:-1]), lines
