@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from app.db_errors import is_unavailable
 from app.extensions import db
@@ -25,8 +25,17 @@ def _render(status: int, title: str, message: str):
     return response
 
 
+NOT_FOUND = (
+    "There is nothing here: the page does not exist, or what it shows is not yours to see. "
+    "Check the address, or go back to your keys."
+)
+
+
 def handle_http_error(error: HTTPException):
-    return _render(error.code or 500, error.name, error.description or "")
+    description = error.description or ""
+    if isinstance(error, NotFound) and description == NotFound.description:
+        description = NOT_FOUND  # the portal's words, not Werkzeug's generic text
+    return _render(error.code or 500, error.name, description)
 
 
 def handle_csrf_error(error: CSRFError):

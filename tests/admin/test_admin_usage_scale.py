@@ -135,7 +135,8 @@ def test_tables_page_search_and_sort_on_the_server(app, client, sim, organisatio
 
     by_owner = client.get(_link(second.text, "Owner"))  # sorting starts again on page 1
     assert "Page 1 of 3" in by_owner.text
-    owners = re.findall(r"</th>\s*<td>(team\d@example.com)</td>", by_owner.text)
+    shown = by_owner.text.replace("<wbr>", "")  # the break points addresses carry
+    owners = re.findall(r"</th>\s*<td>(team\d@example.com)</td>", shown)
     assert owners == sorted(owners) and owners[0] == "team0@example.com"
 
     found = client.get(_link(html, "Next") + "&kq=team1--key0", headers=HX)

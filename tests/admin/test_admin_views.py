@@ -47,7 +47,7 @@ def people(make_user, make_key, sim):
 def _users_table(html: str) -> dict[str, str]:
     """email → spend cell text of the admin users table."""
     table = html[html.index('id="admin-users"') :]
-    table = table[: table.index("</table>")]
+    table = table[: table.index("</table>")].replace("<wbr>", "")  # addresses' break points
     rows = re.findall(
         r'<th scope="row">([^<]+?)(?: <span[^>]*>admin</span>)?</th>\s*'
         r'<td class="num">(\d+)</td><td class="num">(\d+)</td>\s*'

@@ -224,7 +224,7 @@ def test_htmx_config_keeps_htmx_within_the_policy():
 
 
 # Every |safe and Markup in the code base, with why it cannot carry outside data.
-MARKUP_ALLOWED = ("usage/report_fragment.py",)
+MARKUP_ALLOWED = ("emails.py", "usage/report_fragment.py")
 SAFE_ALLOWED = {
     # The macro's ``extra`` attributes are literals written in this same template
     # (maxlength/autocomplete/inputmode); no caller passes user or LiteLLM data.
@@ -247,7 +247,13 @@ def test_every_safe_filter_and_markup_is_justified():
         text = path.read_text()
         if re.search(r"\bMarkup\(|markupsafe|\|safe|autoescape\s*=\s*False", text):
             markup.append(str(path.relative_to(APP_DIR)))
-    assert markup == list(MARKUP_ALLOWED)
+    assert sorted(markup) == sorted(MARKUP_ALLOWED)
+    # wrap_email escapes the address first and adds only <wbr> after its @ and dots.
+    from app.emails import wrap_email
+
+    assert wrap_email('<b onclick="x">a@b.c') == "&lt;b onclick=&#34;x&#34;&gt;a@<wbr>b.<wbr>c"
+    emails = (APP_DIR / "emails.py").read_text()
+    assert re.findall(r"\bMarkup\((.+)\)", emails) == [r're.sub(r"([@.])", r"\1<wbr>", text)']
     # The report fragment is the output of an autoescaped template (as an include's would be),
     # kept in a memo and marked safe only so it is not escaped twice.
     fragment = (APP_DIR / "usage/report_fragment.py").read_text()
