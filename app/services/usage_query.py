@@ -200,6 +200,11 @@ class UsageQuery:
                     )
             if start and start > today:
                 errors["start_date"] = "Start date is in the future (dates are UTC days)."
+            elif end and end > today and "end_date" not in errors:
+                # A range reaching into the future would compare days that cannot have usage.
+                errors["end_date"] = (
+                    f"End date is in the future; today is {today} (UTC). Pick today or earlier."
+                )
 
         if errors or start is None or end is None:
             raise InvalidUsageQuery(errors, raw)

@@ -115,9 +115,46 @@
     });
   }
 
+  // A select changed with the arrow keys (or type-ahead) while closed fires "change" on every
+  // step: those steps are held, and the choice applies on Enter or when focus leaves it, so
+  // arrowing from Today to Year to date sends one request and makes one history entry.
+  var STEP_KEYS = ["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"];
+  document.addEventListener("keydown", function (event) {
+    var field = event.target, form = usageForm(field);
+    if (!form || field.tagName !== "SELECT") return;
+    if (event.key === "Enter" && field.dataset.heldChange) {
+      event.preventDefault();
+      delete field.dataset.heldChange;
+      applyHeld(form, field);
+    } else if (STEP_KEYS.indexOf(event.key) >= 0 || event.key.length === 1) {
+      field.dataset.keyboardStep = "1";
+    }
+  }, true);
+  document.addEventListener("pointerdown", function (event) {
+    if (event.target.tagName === "SELECT") delete event.target.dataset.keyboardStep;
+  }, true);
+  document.addEventListener("focusout", function (event) {
+    var field = event.target, form = usageForm(field);
+    if (!form || field.tagName !== "SELECT" || !field.dataset.heldChange) return;
+    delete field.dataset.heldChange;
+    applyHeld(form, field);
+  }, true);
+
+  function applyHeld(form, field) {
+    if (field.name === "preset" && field.value === "custom") return; // waits for its dates
+    if (form.getAttribute("hx-trigger").indexOf("change") >= 0) form.requestSubmit();
+  }
+
   document.addEventListener("change", function (event) {
     var field = event.target, form = usageForm(field);
     if (!form) return;
+    if (field.tagName === "SELECT" && field.dataset.keyboardStep) {
+      delete field.dataset.keyboardStep;
+      field.dataset.heldChange = "1";
+      event.stopPropagation(); // htmx does not see this step
+      if (field.name === "preset") showCustom(form, field.value === "custom");
+      return;
+    }
     if (isDate(field)) {
       event.stopPropagation();
       pending = form;

@@ -314,3 +314,36 @@ def test_no_console_errors_on_any_page_or_swap(page, sim, portal):
     page.wait_for_url("**/usage")
     assert errors == [], errors
     assert favicon and set(favicon) <= {200, 304}, favicon
+
+
+def test_arrowing_through_the_period_sends_one_request_for_the_choice(page, sim, portal):
+    """Each arrow step on a closed select fires "change"; only the committed choice (Enter,
+    or leaving the field) is applied: one request, one history entry."""
+    seed_demo(portal, sim)
+    sign_in(page, DEMO_EMAIL)
+    page.goto("/usage?key=all&preset=today")
+    sent = _usage_requests(page)
+    history = page.evaluate("history.length")
+    period = page.get_by_label("Period")
+    period.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(400)
+    assert sent == []  # nothing for the steps
+
+    chosen = period.input_value()
+    assert chosen != "today"
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/usage"):
+        page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert len(sent) == 1 and parse_qs(urlsplit(sent[0]).query)["preset"] == [chosen], sent
+    assert page.evaluate("history.length") == history + 1
+
+    page.keyboard.press("ArrowDown")  # one more step, then Tab away: applied on leaving
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/usage"):
+        page.keyboard.press("Tab")
+    assert len(sent) == 2
+
+    page.get_by_label("Period").select_option("7d")  # a pick with the mouse applies at once
+    page.wait_for_timeout(400)
+    assert len(sent) == 3

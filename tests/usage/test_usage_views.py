@@ -108,6 +108,8 @@ BAD = [
     (f"start_date={day(1)}&end_date={day(3)}", "End date is before the start date"),
     (f"start_date={day(400)}&end_date={TODAY}", "longer than 366 days"),
     (f"start_date={day(-2)}&end_date={day(-1)}", "Start date is in the future"),
+    # "41 days, -81.2 % vs previous 41 days" for a range that ran 30 days into the future.
+    (f"start_date={day(10)}&end_date={day(-30)}", "End date is in the future"),
     ("key=abc", "Key must be one of your keys"),
     ("key=-1", "Key must be one of your keys"),
     ("metric=cost", "Chart metric must be"),
