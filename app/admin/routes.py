@@ -14,6 +14,7 @@ from flask import (
     flash,
     g,
     redirect,
+    render_template,
     request,
     url_for,
 )
@@ -160,6 +161,23 @@ def usage():
         }
 
     return render_results(_render_usage, load, context, what="admin usage view")
+
+
+@bp.get("/usage/key-field")
+@admin_required
+def usage_key_field():
+    """The usage form's Key select for the user just picked, so it lists that user's keys
+    before "Show usage" (the select sits outside the results region the form replaces)."""
+    user_id = _user_param()
+    target = _user_or_404(user_id) if user_id is not None else None
+    return render_template(
+        "admin/_usage_key_field.html",
+        user_keys=key_listing.keys_of(target, newest_first=False) if target is not None else [],
+        target_user=target,
+        form={"key": "all"},
+        errors={},
+        results_prefix="admin-",
+    )
 
 
 # --- any user's keys -----------------------------------------------------------------------

@@ -141,8 +141,9 @@
   }, true);
 
   function applyHeld(form, field) {
-    if (field.name === "preset" && field.value === "custom") return; // waits for its dates
-    if (form.getAttribute("hx-trigger").indexOf("change") >= 0) form.requestSubmit();
+    // The committed choice goes out as the one "change" htmx sees (the form's, or the
+    // field's own hx-trigger, such as the admin's user select reloading the key list).
+    field.dispatchEvent(new Event("change", { bubbles: true }));
   }
 
   document.addEventListener("change", function (event) {

@@ -142,13 +142,15 @@ def test_keyboard_only_usage_filters_and_create_form(page, demo):
 
     _tab_to(page, "#usage-key")
     assert _has_visible_focus(page)
-    page.keyboard.press("ArrowDown")  # All my keys → laptop (closed select: changes at once)
+    page.keyboard.press("ArrowDown")  # All my keys → laptop: held until Enter (one request)
+    page.keyboard.press("Enter")
     page.wait_for_url(re.compile(rf"key={demo['laptop']}"))
     expect(page.locator("#usage-results .usage-meta")).to_contain_text("laptop")
     expect(page.locator("#usage-key")).to_be_focused()  # the swap did not steal focus
 
     _tab_to(page, "#usage-preset")
     page.keyboard.press("Home")  # "Today"
+    page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"preset=today"))
     expect(page.locator("[data-custom-range]").first).to_be_hidden()
     page.keyboard.press("End")  # "Custom": the date fields appear and keep the shown range

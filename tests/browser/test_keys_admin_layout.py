@@ -245,3 +245,27 @@ def test_emails_in_admin_tables_break_only_after_their_at_and_dots(page, big_por
     lines = cell.evaluate(LINES_JS)
     assert "".join(lines) == LONG_EMAIL and len(lines) > 1, lines  # it does not fit on one line
     assert all(line.endswith(("@", ".")) for line in lines[:-1]), lines
+
+
+def test_picking_a_user_with_the_keyboard_lists_that_users_keys(page, portal, sim):
+    """Keyboard only: the admin tabs to the User select, picks a user with the arrows and
+    Enter, and the Key select lists that user's keys without a reload or "Show usage"."""
+    for email, label in (("bob@example.com", "bobs-laptop"), ("carol@example.com", "carols-ci")):
+        seed_key(portal, sim, email, label, secret=f"sk-pick-{label}-" + "0" * 16,
+                 created=dt.date(2026, 11, 1))  # fmt: skip
+    sign_in(page, ADMIN)
+    page.goto("/admin/usage")
+    keys = page.locator("#admin-usage-key option")
+    expect(keys).to_have_text(["All keys (pick a user first)"])
+    page.evaluate("window.sameDocument = true")
+    user = page.get_by_label("User", exact=True)
+    user.focus()
+    for _ in range(2):  # all users → admin@ → bob@ (the list is by email)
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+
+    expect(keys).to_have_text(["All keys of this user", "bobs-laptop"])
+    expect(user).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Key", exact=True)).to_be_focused()
+    assert page.evaluate("window.sameDocument === true")  # no page load
