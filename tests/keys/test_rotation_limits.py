@@ -22,7 +22,8 @@ from app.services.rotation_carry import CARRIED, NOT_CARRIED, unnamed_fields
 from app.services.token_retirement import retire_due
 
 SEEN_RE = re.compile(r'name="rotation_mark" value="([^"]*)"')
-EXAMPLES = Path(__file__).parents[2] / ".." / "shared" / "litellm" / "examples"
+# The repo's copy of a /key/info answer captured from a real 1.108.7 (see tests/sim/conftest.py).
+CAPTURED = Path(__file__).parents[1] / "sim" / "contract" / "real-1.108.7"
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def _spendable(row: dict, now: dt.datetime) -> float:
 
 def test_every_field_of_a_captured_key_info_is_named_carried_or_not():
     """A field LiteLLM adds to /key/info must be classified before rotations can forget it."""
-    captured = EXAMPLES / "real-1.108.7" / "key_info.json"
+    captured = CAPTURED / "key_info.json"
     info = json.loads(captured.read_text())["info"]
     assert unnamed_fields(info) == set()
     assert unnamed_fields({**info, "brand_new_limit": 5}) == {"brand_new_limit"}
