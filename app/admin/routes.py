@@ -287,7 +287,9 @@ def rotate(user_id: int, key_id: int):
         return _render_keys(user, message=exc.message)
     except key_service.KeyServiceError as exc:
         return _render_keys(user, exc.status, list_error=exc.message)
-    return _render_keys(user, created=rotated)
+    # Shown as a whole page, the address becomes the key list's: a reload must not post again.
+    replace_url = None if is_partial() else url_for("admin.user_keys", user_id=user.id)
+    return _render_keys(user, created=rotated, replace_url=replace_url)
 
 
 # --- audit trail ---------------------------------------------------------------------------

@@ -4,9 +4,14 @@
 
   // A page that shows a new secret (a rotation or creation answered as a whole page) starts on
   // its Copy button, as the htmx answers do. Deferred scripts run before DOMContentLoaded.
+  // Answered to a plain POST, the page also takes the address it names, so a reload asks for
+  // that page instead of posting the form again (the secret is never in a URL or a session).
   document.addEventListener("DOMContentLoaded", function () {
-    var copy = document.querySelector("#new-key-panel [data-autofocus]");
+    var panel = document.getElementById("new-key-panel");
+    if (!panel) return;
+    var copy = panel.querySelector("[data-autofocus]");
     if (copy) copy.focus();
+    if (panel.dataset.replaceUrl) history.replaceState(null, "", panel.dataset.replaceUrl);
   });
 
   // Copy buttons: <button data-copy-target="element-id">.

@@ -68,3 +68,25 @@ def test_rotate_a_secret_with_a_grace_period_and_keep_the_usage(page, sim, porta
     page.wait_for_url("**/keys")
     assert sim.find_key(token_of(old_secret)) is None
     assert sim.find_key(token_of(new_secret)) is not None
+
+
+def test_rotating_from_the_key_page_ends_on_the_key_page_and_a_reload_posts_nothing(
+    page, portal, sim
+):
+    sign_in(page, "rosa@example.com")
+    create_key(page, "desk")
+    key_id = page.locator("#key-list tbody tr").first.get_attribute("id").split("-")[-1]
+    page.goto(f"/keys/{key_id}")
+    page.get_by_role("link", name="Rotate secret…").click()
+    page.get_by_label("1 hour").check()
+    page.get_by_role("button", name="Rotate secret").click()
+
+    secret = page.locator("#new-key-secret")
+    secret.wait_for()
+    expect(page.get_by_role("button", name="Copy")).to_be_focused()  # focus on the result
+    assert page.url.endswith(f"/keys/{key_id}")  # not /rotate: a reload must not post
+    generated = sim.count("/key/generate", "POST")
+    page.reload()
+    expect(page.locator("#key-status")).to_be_visible()  # the key's page, no secret
+    expect(page.locator("#new-key-secret")).to_have_count(0)
+    assert sim.count("/key/generate", "POST") == generated
