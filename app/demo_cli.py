@@ -49,6 +49,9 @@ def seed_demo_command(without_tokens: str) -> None:
                 label=label,
                 key_prefix=f"sk-...{demo['secret'][-4:]}",
                 litellm_token_id=None if label in legacy_labels else demo["token"],
+                # Made when LiteLLM made it, before its history began (not today).
+                created_at=demo["created_at"],
+                litellm_created_at=demo["created_at"],
             )
         )
         created += 1

@@ -34,6 +34,13 @@ def slug(user_id: str) -> str:
     )
 
 
+def demo_created_at(today: datetime | None = None) -> datetime:
+    """When the demo keys were made: ten days before their ``DAYS`` days of usage begin, so
+    the portal's rows (``flask seed-demo``) and LiteLLM agree on each key's whole life."""
+    day0 = (today or utcnow()).astimezone(UTC).date()
+    return datetime.combine(day0 - timedelta(days=DAYS + 10), datetime.min.time(), UTC)
+
+
 def demo_keys() -> list[dict[str, Any]]:
     """The demo keys: ``alias``, ``user_id``, ``token`` (sha256) and ``secret`` (raw ``sk-``).
 
@@ -41,13 +48,15 @@ def demo_keys() -> list[dict[str, Any]]:
     computes the same tokens.
     """
     out = []
+    created = demo_created_at()
     for user in DEMO_USERS:
         for device in _DEVICES[user]:
             alias = f"{slug(user)}--{device}"
             secret = "sk-demo-" + hashlib.sha256(f"litellm-sim/{alias}".encode()).hexdigest()[:22]
             out.append(
-                {"alias": alias, "user_id": user, "token": hash_token(secret), "secret": secret}
-            )
+                {"alias": alias, "user_id": user, "token": hash_token(secret), "secret": secret,
+                 "created_at": created + timedelta(hours=len(out))}
+            )  # fmt: skip
     return out
 
 
@@ -65,8 +74,10 @@ def load_demo(state: SimState, today: datetime | None = None) -> None:
     rng = random.Random(_SEED)
     now = today or utcnow()
     day0 = now.astimezone(UTC).date()
-    created = datetime.combine(day0 - timedelta(days=DAYS + 10), datetime.min.time(), UTC)
+    created = demo_created_at(now)
     keys = demo_keys()
+    # /models lists the models the demo usage names, so the create form offers the same ones.
+    state.models = [model for model, *_ in MODELS]
     for i, k in enumerate(keys):
         state.add_key(
             key_alias=k["alias"],

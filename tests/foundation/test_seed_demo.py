@@ -34,3 +34,29 @@ def test_seed_demo_refused_in_production(app, runner):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code != 0
     assert "demo only" in result.output
+
+
+def test_the_demo_tells_one_story(app, runner):
+    """The demo keys were made before their history begins (portal rows and LiteLLM alike),
+    and the models the create form offers are the models the demo usage names."""
+    from app.litellm_sim import SimState
+    from app.litellm_sim.seed import DAYS, MODELS, load_demo
+
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    state = SimState(0)
+    load_demo(state)
+    first_usage = min(row["date"] for row in state.rows)
+    with app.app_context():
+        rows = list(db.session.scalars(sa.select(ApiKey)))
+        for key in rows:
+            made = key.created_at.date().isoformat()
+            assert made < first_usage and key.litellm_created_at is not None, key.label
+            listed = state.keys[key.litellm_token_id or _token_of(key.alias)]["created_at"]
+            assert listed[:10] == made  # LiteLLM's created_at is the portal row's
+    assert len({row["date"] for row in state.rows}) == DAYS
+    assert state.models == [model for model, *_ in MODELS]
+    assert {row["model"] for row in state.rows} <= set(state.models)
+
+
+def _token_of(alias: str) -> str:
+    return next(d["token"] for d in demo_keys() if d["alias"] == alias)
