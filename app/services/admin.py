@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import re
 from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -328,11 +329,21 @@ def detail_fields(event: AuditEvent) -> tuple[tuple[str, str], ...]:
         return (("detail", event.detail),)
     fields = []
     for name, value in data.items():
-        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        if isinstance(value, bool):
+            text = "yes" if value else "no"  # not Python's True/False
+        elif isinstance(value, dict | list):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+            if _MOMENT_RE.match(text):  # "2026-12-07 16:12:17.230784" → "2026-12-07 16:12 UTC"
+                text = f"{text[:10]} {text[11:16]} UTC"
         if "token" in name:
             text = short_token(text) or ""
         fields.append((name.replace("_", " "), text))
     return tuple(fields)
+
+
+_MOMENT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$")
 
 
 AUDIT_CSV_COLUMNS = ("when_utc", "action", "by", "user", "key_label", "key_token", "detail")

@@ -285,9 +285,10 @@ def build_chart(
     summary = f"{title} per {grain} (UTC), {start.isoformat()} to {end.isoformat()}"
     if totals and any(totals):
         top = max(range(len(totals)), key=lambda i: totals[i])
+        when = "on" if grain == "day" else "in"  # on 2026-12-02, in the week of …
         summary += (
             f": total {format_value(sum(totals), kind)}, highest"
-            f" {format_value(totals[top], kind)} in {bars[top].title}"
+            f" {format_value(totals[top], kind)} {when} {bars[top].title}"
         )
     for marker in markers:
         summary += f"; {marker.label} on {marker.day.isoformat()}"

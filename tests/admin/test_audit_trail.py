@@ -58,7 +58,7 @@ def test_columns_are_readable(client, trail):
     assert f"<dt>token id</dt><dd>{trail.token[:10]}…</dd>" in create
     assert "<dt>alias</dt>" in create and "{&#34;" not in create and '{"' not in create
     revoke = rows[0]
-    assert "<dt>by owner</dt><dd>True</dd>" in revoke
+    assert "<dt>by owner</dt><dd>yes</dd>" in revoke  # words, not Python's True
     assert "<dt>litellm</dt><dd>deleted</dd>" in revoke
 
 
@@ -151,3 +151,14 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(
     assert row[2] == row[3] == "'-2+3@example.com"
     assert row[4] == "'=HYPERLINK(x)"
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row)
+
+
+def test_detail_fields_read_as_words_and_minutes():
+    from app.models import AuditEvent
+    from app.services.admin import detail_fields
+
+    event = AuditEvent(detail='{"by_owner": false, "grace_end": "2026-12-07 16:12:17.230784", '
+                              '"litellm": "deleted"}')  # fmt: skip
+    assert detail_fields(event) == (
+        ("by owner", "no"), ("grace end", "2026-12-07 16:12 UTC"), ("litellm", "deleted"),
+    )  # fmt: skip
