@@ -167,6 +167,11 @@ class CreateKeyForm:
         return cls(name, max_budget, duration, models, token, period)
 
     @property
+    def first_invalid(self) -> str | None:
+        """The first field (in the form's order) with an error: it gets the focus."""
+        return next((name for name in FIELD_NAMES if name in self.errors), None)
+
+    @property
     def chosen_models(self) -> tuple[str, ...]:
         """The models as typed or ticked (for re-rendering the checkboxes)."""
         return tuple(m.strip() for m in self.models.split(",") if m.strip())
