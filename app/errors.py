@@ -22,6 +22,8 @@ def _render(status: int, title: str, message: str):
     )
     # Page and fragment share the URL: caches must key on HX-Request (as render_page_or_partial).
     response.vary.add("HX-Request")
+    if is_partial():
+        response.headers["HX-Push-Url"] = "false"  # an error never enters the history
     return response
 
 

@@ -17,4 +17,8 @@ def render_page_or_partial(page: str, partial: str, status: int = 200, **context
     template = partial if is_partial() else page
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
+    if is_partial() and 400 <= status < 500:
+        # Refused input is shown, but only answered views enter the history: Back and
+        # Forward then never land on an address whose page the browser never had.
+        response.headers["HX-Push-Url"] = "false"
     return response

@@ -271,3 +271,17 @@ def test_dates_past_the_calendars_ends_are_a_400_with_a_message(client, alice, q
     response = client.get(f"/usage?preset=custom&{query}")
     assert response.status_code == 400
     assert "Dates must lie between 2000-01-01 and 2999-12-31." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/usage?preset=custom&start_date=202026-01-01&end_date=2026-01-02", "/usage?key=999999"],
+)
+def test_refused_views_never_enter_the_history(client, alice, path):
+    """htmx pushes the address of every answered swap; a refusal (400, 404) says not to, so
+    Back and Forward only ever land on views that were shown."""
+    refused = client.get(path, headers=HX)
+    assert refused.status_code in (400, 404)
+    assert refused.headers["HX-Push-Url"] == "false"
+    shown = client.get("/usage?preset=7d", headers=HX)
+    assert shown.status_code == 200 and shown.headers.get("HX-Push-Url") != "false"
