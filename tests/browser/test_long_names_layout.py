@@ -64,3 +64,24 @@ def test_create_rotate_and_revoke_panels_fit_with_a_64_character_name(page, port
 
     page.goto("/usage?key=all&preset=7d&view=keys")
     _assert_fits(page, "the usage page's key comparison", width)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_compare_keys_list_and_chart_fit_with_long_names(page, portal, sim, width):
+    import datetime as dt
+
+    from browser_helpers import add_daily_usage, seed_key, utc_today
+
+    today = utc_today()
+    for n in range(3):
+        label = (f"{n}-" + LONG_NAME)[:64]
+        _key_id, token = seed_key(portal, sim, LONG_EMAIL, label,
+                                  secret=f"sk-compare-{n}-" + "0" * 20,
+                                  created=today - dt.timedelta(days=20))  # fmt: skip
+        add_daily_usage(sim, token, {today - dt.timedelta(days=d): (0.5 + n, 100, 50)
+                                     for d in range(3)})  # fmt: skip
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, LONG_EMAIL)
+    page.goto("/usage?key=all&preset=7d&view=keys")
+    expect(page.locator("#usage-chart")).to_be_visible()
+    _assert_fits(page, "the Compare keys view", width)
