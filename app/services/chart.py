@@ -119,6 +119,7 @@ class Marker:
     x: float
     label: Text
     anchor: str  # text-anchor of the label: "end" on the right half, so it stays inside
+    title: str = ""  # the whole label, when ``label`` had to be cut to fit
 
 
 @dataclass(frozen=True)
@@ -374,12 +375,19 @@ def _draw(
     decimals = step_decimals(ticks)
     every = max(1, -(-len(bars) // layout.max_x_labels))
     marks = []
+    on_slot: dict[int, int] = {}
     for marker in markers:
         index = next(i for i, b in enumerate(bars) if marker.day in b)
         x = round(layout.left + index * slot_w + slot_w / 2, 2)
         anchor = "end" if x > layout.width / 2 else "start"
         label_x = x - 4 if anchor == "end" else x + 4
-        marks.append(Marker(x, Text(label_x, layout.top - 10, marker.label), anchor))
+        # Each label on a line of its own (several on one day stack downwards) and cut to the
+        # room it has, so none runs past the chart's edges; the whole label is its title.
+        row = on_slot[index] = on_slot.get(index, -1) + 1
+        room = (label_x - layout.left) if anchor == "end" else (layout.width - label_x)
+        text = _fit(marker.label, room, layout.char_width)
+        label = Text(label_x, layout.top - 10 + row * 14, text)
+        marks.append(Marker(x, label, anchor, marker.label))
     return Drawing(
         layout=layout,
         plot_bottom=bottom,
@@ -394,6 +402,12 @@ def _draw(
         lines=polylines,
         markers=tuple(marks),
     )
+
+
+def _fit(text: str, room: float, char_width: float) -> str:
+    """``text``, cut with an ellipsis to what ``room`` units hold at ``char_width`` each."""
+    most = max(4, int(room / char_width))
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _tooltip(layout: Layout, center: float, lines: list[str]) -> Tooltip:

@@ -216,13 +216,12 @@ def with_rotation_markers(report: UsageReport, lineage: Lineage) -> UsageReport:
 
 def rotation_markers(lineage: Lineage, start: dt.date, end: dt.date) -> tuple:
     """A chart marker for each UTC day in ``start..end`` on which one of the keys rotated."""
-    by_day: dict[dt.date, list[str]] = {}
+    # One marker per key and day, each with its own label (two keys rotated on one day are two
+    # labels, not one joined "Rotated: a, b" that runs off the chart).
+    seen: dict[tuple[dt.date, str], None] = {}
     for rotation in lineage.rotations(start, end):
-        by_day.setdefault(rotation.day, []).append(rotation.label)
-    return tuple(
-        ChartMarker(day, "Rotated: " + ", ".join(dict.fromkeys(labels)))
-        for day, labels in sorted(by_day.items())
-    )
+        seen.setdefault((rotation.day, rotation.label), None)
+    return tuple(ChartMarker(day, f"Rotated: {label}") for day, label in sorted(seen))
 
 
 def accumulate_tokens(

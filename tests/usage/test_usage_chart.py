@@ -129,3 +129,27 @@ def test_markers_are_drawn_as_labelled_lines_on_their_day():
         assert "Secret rotated" in drawing.slots[3].tooltip.lines
     assert "Secret rotated on 2026-03-05" in chart.aria_label
     assert report_chart(_report(7), "spend").drawings[0].markers == ()
+
+
+def test_each_rotation_marker_has_its_own_label_inside_the_chart():
+    from app.services.usage import ChartMarker
+
+    long = "Rotated: " + ("quarterly-reporting-notebook-integration-pipeline-" + "x" * 64)[:64]
+    start, end = D - dt.timedelta(days=6), D
+    daily = {start + dt.timedelta(days=i): 1.0 for i in range(7)}
+    markers = (ChartMarker(D - dt.timedelta(days=1), "Rotated: ci"),
+               ChartMarker(D - dt.timedelta(days=1), long), ChartMarker(start, long))  # fmt: skip
+    chart = build_chart(start, end, (Series("Spend", "series-1", daily),), "spend", "total",
+                        markers)  # fmt: skip
+    for drawing, layout in zip(chart.drawings, (WIDE, NARROW), strict=True):
+        assert len(drawing.markers) == 3
+        same_day = [m for m in drawing.markers if m.x == drawing.markers[0].x]
+        assert len({m.label.y for m in same_day}) == len(same_day)  # stacked, not joined
+        for m in drawing.markers:
+            width = len(m.label.text) * layout.char_width
+            if m.anchor == "end":
+                assert m.label.x - width >= layout.left - 0.5, (layout.name, m.label)
+            else:
+                assert m.label.x + width <= layout.width + 0.5, (layout.name, m.label)
+            assert m.title in ("Rotated: ci", long)
+            assert m.label.text == m.title or m.label.text.endswith("…")
