@@ -269,3 +269,25 @@ def test_picking_a_user_with_the_keyboard_lists_that_users_keys(page, portal, si
     page.keyboard.press("Tab")
     expect(page.get_by_label("Key", exact=True)).to_be_focused()
     assert page.evaluate("window.sameDocument === true")  # no page load
+
+
+def test_the_admin_keys_table_at_1280_keeps_rows_short_and_dates_whole(page, big_portal):
+    """The alias column is one line (whole on hover and focus), so a row is not 14 lines tall;
+    dates never wrap as "2026-11-/01"."""
+    first_key, owner = big_portal
+    sign_in(page, ADMIN)
+    page.goto(f"/admin/users/{owner}/keys")
+    rows = page.locator("#admin-user-keys tbody tr")
+    expect(rows).to_have_count(KEYS)
+    heights = rows.evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
+    assert max(heights) < 140, max(heights)
+    for cell in ("Created", "Last used"):
+        tops = page.locator(f"#admin-user-keys tbody tr td[data-label='{cell}']").first.evaluate(
+            "td => new Set([...td.querySelectorAll('time')].flatMap(t => [...t.getClientRects()]"
+            ".map(r => Math.round(r.top)))).size"
+        )
+        assert tops <= 1, cell
+    alias = page.locator("#admin-user-keys .alias-cut").first
+    alias.focus()  # whole when focused from the keyboard
+    assert alias.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
+    _assert_fits(page, "/admin/users/<id>/keys", 1280)
