@@ -40,6 +40,17 @@ apt_ensure() {
   }
 }
 
+# The real OpenID provider of tests/oidc (panva's oidc-provider, pinned by its package-lock.json).
+ensure_oidc_provider() {
+  apt_ensure npm nodejs npm
+  local provider="$ROOT/tests/oidc/provider"
+  if [ ! -f "$provider/node_modules/.package-lock.json" ] ||
+    [ "$provider/package-lock.json" -nt "$provider/node_modules/.package-lock.json" ]; then
+    log "installing the test OpenID provider (npm ci in tests/oidc/provider)"
+    (cd "$provider" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 free_port() {
   "$PY" - <<'PY'
 import socket
