@@ -202,9 +202,9 @@ def rotate(key_id: int):
     except key_service.KeyServiceError as exc:
         status, context["list_error"] = exc.status, exc.message
     if "created" in context and not is_partial():
-        # Shown as a whole page (the rotate page posts without htmx), the address becomes the
-        # key's page: a reload must not post again, and the secret stays shown only once.
-        context["replace_url"] = url_for("keys.detail", key_id=key.id)
+        # Shown as a whole page (the rotate page posts without htmx), the answer is the keys
+        # page and takes its address: a reload must not post again (the secret is shown once).
+        context["replace_url"] = url_for("keys.index")
     listing = key_listing.list_keys_for_user(g.user)
     response = _render(
         "keys/_key_list.html", status, listing=listing, form=CreateKeyForm(), **context

@@ -31,6 +31,7 @@ WIDE_JS = """() => {
 
 
 def _assert_fits(page, what: str, width: int) -> None:
+    page.wait_for_load_state("load")  # a whole-page answer measured before its stylesheet
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"{what} at {width}px is {scroll}px wide: {page.evaluate(WIDE_JS)}"
 
