@@ -316,11 +316,16 @@ def browser():
     browser and OpenID tests: Playwright's sync API allows one running instance per thread."""
     from playwright.sync_api import sync_playwright
 
+    # Under scripts/test-clock-ahead the portal and the tests run with the clock moved; the
+    # browser keeps the real one (libfaketime stalls Chromium's scheduler), as a person's would.
+    fake_clock = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
+    env = {name: value for name, value in os.environ.items() if name not in fake_clock}
     with sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
             headless=True,
             args=CHROMIUM_ARGS,
+            env=env,
         )
         yield chromium
         chromium.close()
