@@ -37,6 +37,10 @@ def _card(html: str, card_id: str) -> str:
 
 
 def _percent(current: float, previous: float) -> str:
+    """The delta as the cards write it: equal periods (random data can make them so) say
+    "no change", never "−0.0 %"."""
+    if current == previous:
+        return "no change"
     change = 100 * (current - previous) / previous
     return f"{'+' if change > 0 else '−'}{abs(change):,.1f} %"
 
