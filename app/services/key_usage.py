@@ -45,10 +45,10 @@ def _today() -> dt.date:
 
 
 def lifetime_start(key: ApiKey, seen: dt.datetime | None = None) -> dt.date:
-    """The first UTC day of ``key``'s life: the earliest of when LiteLLM made it (stored, or
-    ``seen`` in LiteLLM's answer just now), its portal row, and its lineage's first token."""
+    """The first UTC day of ``key``'s life: the earlier of when LiteLLM made it (stored, or
+    ``seen`` in LiteLLM's answer just now) and its portal row (every lineage token became
+    current at or after the row was made, so the lineage adds nothing and is not loaded)."""
     moments = [key.created_at, key.litellm_created_at, seen]
-    moments += [t.became_current_at for t in key.tokens]
     days = [as_utc(m).date() for m in moments if m is not None]
     return min(days, default=_today())
 
